@@ -1,0 +1,314 @@
+"""The `spriteforge` command: parse, call the Python API, print. No logic of its own.
+
+Every SpriteforgeError (bad input) is printed as one message and exits with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from spriteforge import io
+from spriteforge.data import catalog
+from spriteforge.data.palette import Palette
+from spriteforge.data.sprites import describe, load_sprites
+from spriteforge.errors import SpriteforgeError
+
+app = typer.Typer(
+    help="Train, evaluate and sample palette-exact generative models of pixel art.\n\n"
+    "Start with:  spriteforge demo",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+datasets_app = typer.Typer(help="Named datasets: list, download, inspect.", no_args_is_help=True)
+palette_app = typer.Typer(help="Palettes: extract from sprites, show as a swatch, list the named ones.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(palette_app, name="palette")
+console = Console()
+errors = Console(stderr=True)
+
+DataOption = Annotated[str, typer.Option("--data", help="Folder of sprites, a sprite sheet (with --tile) or a named dataset.")]
+SizeOption = Annotated[Optional[int], typer.Option("--size", min=1, help="Square canvas size; smaller sprites are centred.")]
+
+
+def main() -> None:
+    """Console entry point: run the app, turning bad input into a message and exit code 2."""
+    try:
+        app()
+    except SpriteforgeError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(2)
+    except OSError as error:
+        errors.print(f"[bold red]error:[/] {error.filename or ''}: {error.strerror or error}", highlight=False)
+        sys.exit(2)
+
+
+@app.command()
+def train(
+    model: Annotated[Optional[str], typer.Option(help="A registered model (see `spriteforge models`). Default: vae.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="Folder, sprite sheet or named dataset. Default: procedural.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder to create.")] = None,
+    labels: Annotated[Optional[Path], typer.Option(help="CSV with a `file` column and label columns.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Use this one CSV column as a categorical label.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML config (sections model, data, train, <model>).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a config key, e.g. --set train.lr=1e-3 (repeatable).")] = [],
+    repr_: Annotated[Optional[str], typer.Option("--repr", help="index (categorical over palette colours) or rgba.")] = None,
+    size: SizeOption = None,
+    max_colors: Annotated[Optional[int], typer.Option(min=2, help="Palette size incl. transparent; more colours are quantised.")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Training steps (train.max_steps).")] = None,
+    logger: Annotated[Optional[str], typer.Option(help="mlflow (default) | tensorboard | csv | none.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue this run from its last checkpoint.")] = None,
+) -> None:
+    """Train a model and write a run folder.
+
+    Example: spriteforge train --model vae --data procedural --steps 500 --out runs/vae
+    """
+    from spriteforge.engine.train import resume as resume_run
+    from spriteforge.engine.train import train as train_run
+
+    overrides = list(set_)
+    flags = {"data.label_column": label_column, "data.size": size, "data.max_colors": max_colors, "train.max_steps": steps}
+    overrides += [f"{key}={value}" for key, value in flags.items() if value is not None]
+    if repr_ is not None:
+        overrides.append(f"{model or 'vae'}.representation={repr_}")
+    if resume is not None:
+        run = resume_run(resume, overrides)
+    else:
+        if out is None:
+            raise SpriteforgeError("give --out RUN_FOLDER for the new run (or --resume RUN to continue one).")
+        run = train_run(model, data, out, labels=labels, config_file=config, overrides=overrides, logger=logger)
+    _print_metrics(run.path, run.metrics)
+
+
+def _print_metrics(path: Path, metrics: dict) -> None:
+    table = Table(title=f"run {path}", show_header=False)
+    for key, value in metrics.items():
+        table.add_row(key, str(value))
+    console.print(table)
+    console.print(f"next: spriteforge sample {path} --n 64 --out {path}/grid.png")
+
+
+@app.command()
+def sample(
+    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    out: Annotated[Path, typer.Option(help="Output PNG (a grid, or a sprite sheet with --sheet).")] = Path("samples.png"),
+    n: Annotated[int, typer.Option("--n", min=1, help="How many sprites.")] = 64,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same sprites).")] = None,
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 = most likely colour per pixel; > 0 samples colours.")] = 0.0,
+    palette: Annotated[Optional[str], typer.Option(help="Re-colour into a named palette or palette file.")] = None,
+    sheet: Annotated[bool, typer.Option(help="Write a transparent sprite sheet instead of a grid.")] = False,
+    each: Annotated[Optional[Path], typer.Option(help="Also write one PNG per sprite into this folder.")] = None,
+    scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
+) -> None:
+    """Sample new sprites from a trained run.
+
+    Example: spriteforge sample runs/demo --n 64 --seed 0 --palette gameboy --out grid.png
+    """
+    from spriteforge.engine.run import load_run
+
+    sprites = load_run(run).sample(n, seed=seed, palette=palette, temperature=temperature)
+    if sheet:
+        sprites.save_sheet(out, scale=scale)
+    else:
+        sprites.save_grid(out, scale=scale)
+    if each is not None:
+        sprites.save_each(each, scale=scale)
+    console.print(f"wrote {n} sprites to {out}" + (f" and {each}/" if each else ""))
+
+
+@app.command()
+def reconstruct(
+    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    data: DataOption,
+    out: Annotated[Path, typer.Option(help="Output PNG: originals and reconstructions in alternate rows.")] = Path("reconstructions.png"),
+    n: Annotated[int, typer.Option("--n", min=1, help="How many sprites (the first ones).")] = 32,
+    size: SizeOption = None,
+    scale: Annotated[int, typer.Option(min=1)] = 4,
+) -> None:
+    """Encode and decode sprites: originals above, reconstructions below, and the exact-pixel accuracy.
+
+    Example: spriteforge reconstruct runs/demo --data procedural --n 32 --out recon.png
+    """
+    from spriteforge.engine.run import load_run
+
+    trained = load_run(run)
+    originals = load_sprites(data, size=size or trained.model.spec.height, count=n)
+    rebuilt = trained.reconstruct(originals)
+    accuracy = float((rebuilt.to_rgba() == originals.to_rgba()).all(-1).mean())
+    io.write_png(out, io.comparison_grid(originals.to_rgba(), rebuilt.to_rgba(), scale=scale))
+    console.print(f"wrote {out}: exact-pixel accuracy {accuracy:.4f} over {len(originals)} sprites")
+
+
+@app.command()
+def interpolate(
+    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    out: Annotated[Path, typer.Option(help=".gif (animated) or .png (one row per pair).")] = Path("interpolation.gif"),
+    data: Annotated[Optional[str], typer.Option("--data", help="Sprites to pick the ends from. Default: the run's data.")] = None,
+    steps: Annotated[int, typer.Option(min=2, help="Sprites along each path, ends included.")] = 8,
+    pairs: Annotated[int, typer.Option(min=1, help="How many start/end pairs.")] = 8,
+    seed: Annotated[int, typer.Option(help="Which pairs to pick.")] = 0,
+    scale: Annotated[int, typer.Option(min=1)] = 4,
+) -> None:
+    """Walk the latent space between pairs of real sprites.
+
+    Example: spriteforge interpolate runs/demo --steps 8 --out interp.gif
+    """
+    from spriteforge.engine.run import load_run
+
+    trained = load_run(run)
+    pool = load_sprites(data or trained.config.data.source, size=trained.model.spec.height)
+    chosen = np.random.default_rng(seed).choice(len(pool), size=(2, pairs), replace=len(pool) < 2 * pairs)
+    path = trained.interpolate(pool.subset(chosen[0]), pool.subset(chosen[1]), steps)
+    frames = path.to_rgba().reshape(pairs, steps, *path.to_rgba().shape[1:])  # (P,S,H,W,4)
+    if out.suffix.lower() == ".gif":
+        io.write_gif(out, io.interpolation_frames(frames), scale=scale)
+    else:
+        io.write_png(out, io.make_grid(frames.reshape(-1, *frames.shape[2:]), columns=steps, scale=scale))
+    console.print(f"wrote {out}: {pairs} pairs x {steps} steps")
+
+
+@app.command()
+def models() -> None:
+    """List the registered models and what each can do.
+
+    Example: spriteforge models
+    """
+    from spriteforge.models.base import config_fields, registered
+
+    table = Table(title="registered models")
+    for column in ("model", "representations", "capabilities", "sample options", "config keys"):
+        table.add_column(column)
+    for name, cls in registered().items():
+        table.add_row(
+            name,
+            ", ".join(cls.representations),
+            ", ".join(["sample", *cls.capabilities()]),
+            "\n".join(f"{k}: {v}" for k, v in cls.sample_options.items()),
+            ", ".join(f"{name}.{k}" for k in config_fields(cls.Config)),
+        )
+    console.print(table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Run folder to write (replaced if it is a previous demo).")] = Path("runs/demo"),
+) -> None:
+    """Train a small VAE on the built-in procedural sprites (offline, about a minute on a CPU).
+
+    Example: spriteforge demo
+    """
+    from spriteforge.demo import run_demo
+
+    run, grid = run_demo(out)
+    _print_metrics(run.path, run.metrics)
+    console.print(f"sample grid: {grid}")
+    console.print(
+        f"next:\n  spriteforge sample {run.path} --n 64 --palette gameboy --out gameboy.png\n"
+        f"  spriteforge interpolate {run.path} --out interp.gif\n"
+        "  spriteforge train --model vae --data YOUR_FOLDER --out runs/mine"
+    )
+
+
+# -- datasets ---------------------------------------------------------------------------------------
+@datasets_app.command("list")
+def datasets_list() -> None:
+    """List the named datasets.
+
+    Example: spriteforge datasets list
+    """
+    table = Table(title="named datasets")
+    for column in ("name", "sprites", "description", "licence", "status"):
+        table.add_column(column)
+    for name, dataset in catalog.DATASETS.items():
+        status = "built in" if not dataset.downloadable else ("downloaded" if catalog.is_downloaded(name) else "not downloaded")
+        table.add_row(name, f"{dataset.count:,}", dataset.description, dataset.license, status)
+    console.print(table)
+
+
+@datasets_app.command("download")
+def datasets_download(name: Annotated[str, typer.Argument(help="A named dataset.")]) -> None:
+    """Download and prepare a named dataset into the cache (~/.cache/spriteforge or $SPRITEFORGE_CACHE).
+
+    Example: spriteforge datasets download kenney-1bit
+    """
+    folder = catalog.fetch(name)
+    console.print(f"{name}: ready in {folder}")
+
+
+@datasets_app.command("inspect")
+def datasets_inspect(
+    data: Annotated[str, typer.Argument(help="A named dataset, folder, or sprite sheet (with --tile).")],
+    out: Annotated[Path, typer.Option(help="Contact sheet PNG.")] = Path("contact_sheet.png"),
+    size: SizeOption = None,
+    tile: Annotated[Optional[int], typer.Option(min=1, help="Slice a sprite sheet into tiles of this size.")] = None,
+    labels: Annotated[Optional[Path], typer.Option(help="Labels CSV.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Categorical label column.")] = None,
+    max_colors: Annotated[int, typer.Option(min=2)] = 256,
+    n: Annotated[int, typer.Option("--n", min=1, help="Sprites on the contact sheet.")] = 256,
+) -> None:
+    """Count, size, palette, colours per sprite and labels of a dataset, and a contact sheet PNG.
+
+    Example: spriteforge datasets inspect /path/to/sprites --size 16 --out sheet.png
+    """
+    sprites = load_sprites(data, size=size, tile=tile, labels=labels, label_column=label_column, max_colors=max_colors)
+    console.print_json(json.dumps(describe(sprites)))
+    if sprites.report is not None:
+        console.print(sprites.report.summary())
+    sprites.subset(slice(0, n)).save_grid(out, scale=2)
+    console.print(f"contact sheet: {out}")
+
+
+# -- palettes ---------------------------------------------------------------------------------------
+@palette_app.command("extract")
+def palette_extract(
+    data: Annotated[str, typer.Argument(help="A named dataset, folder or sprite sheet (with --tile).")],
+    out: Annotated[Path, typer.Option(help="Palette file: .hex, .gpl or .json.")] = Path("palette.hex"),
+    max_colors: Annotated[int, typer.Option(min=2, help="Palette size incl. transparent; more colours -> k-means.")] = 256,
+    size: SizeOption = None,
+    tile: Annotated[Optional[int], typer.Option(min=1)] = None,
+) -> None:
+    """Extract the exact palette of some sprites (k-means when they have more colours than --max-colors).
+
+    Example: spriteforge palette extract /path/to/sprites --max-colors 16 --out pal.hex
+    """
+    sprites = load_sprites(data, size=size, tile=tile, max_colors=max_colors)
+    sprites.palette.save(out)
+    if sprites.report is not None and sprites.report.quantization is not None:
+        console.print(sprites.report.quantization.summary())
+    console.print(f"wrote {len(sprites.palette) - 1} colours to {out}")
+
+
+@palette_app.command("show")
+def palette_show(
+    palette: Annotated[str, typer.Argument(help="A named palette or a palette file.")],
+    out: Annotated[Path, typer.Option(help="Swatch PNG.")] = Path("swatch.png"),
+) -> None:
+    """Draw a palette as a swatch PNG.
+
+    Example: spriteforge palette show pico8 --out pico8.png
+    """
+    chosen = Palette.resolve(palette)
+    io.write_png(out, chosen.swatch())
+    console.print(f"{palette}: {len(chosen) - 1} colours -> {out}")
+
+
+@palette_app.command("list")
+def palette_list() -> None:
+    """List the named palettes.
+
+    Example: spriteforge palette list
+    """
+    for name in Palette.names():
+        console.print(f"{name}: {len(Palette.named(name)) - 1} colours")
+
+
+if __name__ == "__main__":
+    main()

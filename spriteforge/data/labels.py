@@ -1,0 +1,129 @@
+"""Labels from a CSV with a `file` column: one categorical column, or many 0/1 columns (multi-hot attributes).
+
+The vocabulary (`LabelSpec`) is saved with every run as labels.json, so a run always knows what its label
+indices mean.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spriteforge.errors import SpriteforgeError
+
+CATEGORICAL = "categorical"
+MULTI_HOT = "multi_hot"
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """What label values mean: `kind` is categorical (values are indices into `names`) or multi_hot (one 0/1 per name)."""
+
+    kind: str
+    names: tuple[str, ...]
+    column: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def counts(self, values: np.ndarray) -> dict[str, int]:
+        """How many sprites carry each label."""
+        if self.kind == CATEGORICAL:
+            totals = np.bincount(values.astype(np.int64), minlength=len(self.names))
+        else:
+            totals = values.sum(axis=0)
+        return {name: int(total) for name, total in zip(self.names, totals)}
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> LabelSpec:
+        data = json.loads(text)
+        return cls(kind=data["kind"], names=tuple(data["names"]), column=data.get("column"))
+
+
+def read_labels_csv(csv_path: Path, sprite_paths: list[Path], label_column: str | None) -> tuple[LabelSpec, np.ndarray]:
+    """Labels for each sprite path, in order: (spec, (N,) int64 or (N,L) float32).
+
+    A row's `file` is matched to a sprite by its path relative to the CSV's folder, else by its file name when
+    that is unique. Every sprite needs a row and every row needs a sprite, or the error lists the mismatches.
+    """
+    rows, columns = _read_rows(csv_path)
+    row_of_sprite = _match_rows(csv_path, rows, sprite_paths)
+    chosen = [rows[i] for i in row_of_sprite]
+    if label_column is not None:
+        return _categorical(csv_path, chosen, columns, label_column)
+    return _multi_hot(csv_path, chosen, columns)
+
+
+def _read_rows(csv_path: Path) -> tuple[list[dict[str, str]], list[str]]:
+    if not csv_path.is_file():
+        raise SpriteforgeError(f"{csv_path}: no such labels file. Give a CSV with a `file` column.")
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns = list(reader.fieldnames or [])
+        if "file" not in columns:
+            raise SpriteforgeError(
+                f"{csv_path}: no `file` column (columns: {', '.join(columns) or 'none'}). "
+                "The first row must name the columns, one of them `file`."
+            )
+        rows = list(reader)
+    if not rows:
+        raise SpriteforgeError(f"{csv_path}: no rows below the header.")
+    return rows, [c for c in columns if c != "file"]
+
+
+def _match_rows(csv_path: Path, rows: list[dict[str, str]], sprite_paths: list[Path]) -> list[int]:
+    by_path = {(csv_path.parent / row["file"]).resolve(): i for i, row in enumerate(rows)}
+    by_name: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_name.setdefault(Path(row["file"]).name, []).append(i)
+    matched, missing = [], []
+    for sprite in sprite_paths:
+        index = by_path.get(sprite.resolve())
+        if index is None and len(by_name.get(sprite.name, [])) == 1:
+            index = by_name[sprite.name][0]
+        if index is None:
+            missing.append(sprite.name)
+        matched.append(index)
+    if missing:
+        raise SpriteforgeError(
+            f"{csv_path}: no row for {len(missing)} sprite(s), e.g. {', '.join(missing[:5])}. "
+            "Add a row per sprite (the `file` column holds its path relative to the CSV, or its file name)."
+        )
+    unknown = sorted(set(range(len(rows))) - set(matched))
+    if unknown:
+        names = ", ".join(rows[i]["file"] for i in unknown[:5])
+        raise SpriteforgeError(
+            f"{csv_path}: {len(unknown)} row(s) name files that are not in the data, e.g. {names}. "
+            "Remove those rows, or point --data at the folder that holds them."
+        )
+    return matched  # type: ignore[return-value]  # no None left: every miss raised above
+
+
+def _categorical(
+    csv_path: Path, rows: list[dict[str, str]], columns: list[str], column: str
+) -> tuple[LabelSpec, np.ndarray]:
+    if column not in columns:
+        raise SpriteforgeError(f"{csv_path}: no column {column!r}. Columns: {', '.join(columns)}.")
+    values = [row[column] for row in rows]
+    names = tuple(sorted(set(values)))
+    index = {name: i for i, name in enumerate(names)}
+    return LabelSpec(CATEGORICAL, names, column), np.array([index[v] for v in values], dtype=np.int64)
+
+
+def _multi_hot(csv_path: Path, rows: list[dict[str, str]], columns: list[str]) -> tuple[LabelSpec, np.ndarray]:
+    not_binary = [c for c in columns if any(row[c].strip() not in ("0", "1") for row in rows)]
+    if not_binary:
+        raise SpriteforgeError(
+            f"{csv_path}: column(s) {', '.join(not_binary[:5])} hold values other than 0/1. For multi-hot "
+            "attributes every column but `file` must be 0 or 1; otherwise pick one categorical column with "
+            f"--label-column (e.g. --label-column {not_binary[0]})."
+        )
+    values = np.array([[float(row[c]) for c in columns] for row in rows], dtype=np.float32)
+    return LabelSpec(MULTI_HOT, tuple(columns)), values

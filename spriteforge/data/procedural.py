@@ -1,0 +1,571 @@
+"""Procedural pixel-art sprites: the project's default dataset, made in code, offline and seeded.
+
+Each sprite is drawn like the classic "procedural pixel sprite" generators do it, but on a continuous
+coordinate grid so that the same design renders at any size from 8 to 64 pixels:
+
+1. A *kind* function (creature, ship, item, ...) paints body parts onto a canvas as boolean masks. A part is
+   painted with a *ramp* (shadow, base, highlight) of palette colours; small *details* (eyes, cockpit glint,
+   spots) are single colours painted on top. Mirrored kinds build every mask from |x|, the distance to the
+   vertical centre line, so they are exactly left-right symmetric by construction (the "half-mask mirrored"
+   trick, without ever mirroring pixels by hand).
+2. Shading: a part's pixels next to a different part (or the background) on the lit side take the highlight
+   colour, those on the far side take the shadow colour, the rest the base colour. Mirrored kinds are lit
+   from the top (which keeps the symmetry), the others from the top-left.
+3. Outline: every background pixel 4-adjacent to the silhouette becomes black. So every opaque pixel that
+   touches a transparent pixel is outline, and a transparent frame of at least one pixel always remains,
+   because bodies are clipped to a 2-pixel margin.
+
+Shapes are parametrised in normalised coordinates (u, v in about [-1, 1], y pointing down) and randomised
+per sprite from a generator seeded with (seed, index), so sprite i never depends on how many are drawn.
+Parts that must stay whole pixels wide (legs, eyes, trunks) are placed in pixel units, scaled by size/16.
+Everything is vectorised per sprite: a sprite is a few dozen numpy operations on a size x size grid.
+
+Colours come from a 16-entry pico-8-like palette whose entry 0 is transparent; ramps are chosen so that a
+sprite uses 3 to 8 distinct opaque colours.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+
+KINDS: tuple[str, ...] = ("creature", "ship", "item", "tree", "slime", "mushroom")
+MIRRORED_KINDS: frozenset[str] = frozenset({"creature", "ship", "mushroom"})
+"""Kinds whose sprites are exactly left-right symmetric (every pixel, colours included)."""
+
+# Entry 0 is transparent; entries 1-15 are the pico-8 colours minus its lavender, which no ramp needed.
+_HEX = (
+    "000000", "1d2b53", "7e2553", "008751", "ab5236", "5f574f", "c2c3c7", "fff1e8",
+    "ff004d", "ffa300", "ffec27", "00e436", "29adff", "ff77a8", "ffccaa",
+)  # fmt: skip
+PALETTE_RGBA: np.ndarray = np.array(
+    [(0, 0, 0, 0)] + [(int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255) for h in _HEX], dtype=np.uint8
+)
+BLACK, NAVY, PLUM, FOREST, BROWN, SLATE, SILVER, WHITE = range(1, 9)
+RED, ORANGE, YELLOW, GREEN, BLUE, PINK, PEACH = range(9, 16)
+OUTLINE = BLACK
+"""Palette index of the outline drawn around every silhouette."""
+
+Ramp = tuple[int, int, int]  # (shadow, base, highlight) palette indices
+
+# Named ramps. Each kind draws only from lists that keep its sprites within 8 colours.
+R_RED: Ramp = (PLUM, RED, PINK)
+R_ORANGE: Ramp = (BROWN, ORANGE, YELLOW)
+R_GOLD: Ramp = (ORANGE, YELLOW, WHITE)
+R_GREEN: Ramp = (FOREST, GREEN, YELLOW)
+R_PINE: Ramp = (NAVY, FOREST, GREEN)
+R_BLUE: Ramp = (NAVY, BLUE, WHITE)
+R_STEEL: Ramp = (SLATE, SILVER, WHITE)
+R_PINK: Ramp = (PLUM, PINK, PEACH)
+R_PURPLE: Ramp = (NAVY, PLUM, PINK)
+R_SKIN: Ramp = (BROWN, PEACH, WHITE)
+R_WOOD: Ramp = (PLUM, BROWN, ORANGE)
+R_DARK: Ramp = (NAVY, SLATE, SILVER)
+
+
+def generate(n: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n sprites of size x size.
+
+    Returns (indices (n, size, size) uint8 into PALETTE_RGBA, kinds (n,) int64 into KINDS).
+    Deterministic for a given (n, size, seed); sprite i depends only on (seed, i) and size, so generate(10) is
+    a prefix of generate(20). Kinds go round-robin, so they are balanced.
+    """
+    n, size, seed = _checked(n, size, seed)
+    grid = _grid(size)
+    kinds = np.arange(n, dtype=np.int64) % len(KINDS)
+    sprites = np.empty((n, size, size), dtype=np.uint8)
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        sprites[i] = _draw(KINDS[kinds[i]], rng, grid)
+    return sprites, kinds
+
+
+def _checked(n: int, size: int, seed: int) -> tuple[int, int, int]:
+    n, size, seed = operator.index(n), operator.index(size), operator.index(seed)
+    if n < 0:
+        raise ValueError(f"n must be >= 0 (the number of sprites), got {n}")
+    if size < 8:
+        raise ValueError(f"size must be >= 8 pixels (an outlined sprite needs room), got {size}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return n, size, seed
+
+
+# --- geometry -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Grid:
+    """Per-size coordinate arrays, shared by every sprite of that size."""
+
+    size: int
+    x: np.ndarray  # column offset of each pixel centre from the image centre, in pixels
+    y: np.ndarray  # row offset, in pixels, pointing down
+    ax: np.ndarray  # |x|: a mask built from ax instead of x is left-right symmetric by construction
+    u: np.ndarray  # x / r: normalised so that the drawable area is about [-1, 1]
+    v: np.ndarray  # y / r
+    au: np.ndarray  # |u|
+    r: float  # pixels per normalised unit
+    px: float  # size / 16: the scale of features designed in pixels at the main size
+    inside: np.ndarray  # where bodies may go: a 2-pixel margin keeps room for the outline and a clear frame
+
+    def col(self, t: float) -> float:
+        """The |x| of the real pixel column nearest to normalised offset t (>= 0), so thin parts land on pixels."""
+        frac = 0.5 if self.size % 2 == 0 else 0.0
+        return max(frac, round(t * self.r - frac) + frac)
+
+    def row(self, t: float) -> float:
+        """The y of the real pixel row nearest to normalised offset t."""
+        frac = 0.5 if self.size % 2 == 0 else 0.0
+        return round(t * self.r - frac) + frac
+
+    def pixels(self, n: float) -> int:
+        """A feature n pixels wide at size 16, scaled to this size, never thinner than one pixel."""
+        return max(1, round(n * self.px))
+
+
+@lru_cache(maxsize=None)
+def _grid(size: int) -> _Grid:
+    centre = (size - 1) / 2
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64) - centre
+    r = (size - 4) / 2
+    inside = (np.abs(x) <= centre - 2) & (np.abs(y) <= centre - 2)
+    return _Grid(size, x, y, np.abs(x), x / r, y / r, np.abs(x) / r, r, size / 16, inside)
+
+
+def _span(a: np.ndarray, start: float, count: int) -> np.ndarray:
+    """Pixels whose coordinate a is one of start, start + 1, ..., start + count - 1 (a holds pixel centres)."""
+    return (a > start - 0.5) & (a < start + count - 0.5)
+
+
+def _shift(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """b[y, x] = a[y + dy, x + dx], zero where that falls outside (np.pad is ten times slower at this size)."""
+    h, w = a.shape
+    out = np.zeros_like(a)
+    out[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)] = a[
+        max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)
+    ]
+    return out
+
+
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """4-neighbour dilation."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with every background pocket not 4-connected to the image border filled in."""
+    outside = ~mask
+    # Background with a straight run to the border along its row or column is reached at once; for most sprites
+    # that is all of it, and the flood fill below (repeated dilation, a few steps per check) is skipped.
+    walled = np.logical_or.accumulate(mask, 0) & np.logical_or.accumulate(mask[::-1], 0)[::-1]
+    walled &= np.logical_or.accumulate(mask, 1) & np.logical_or.accumulate(mask[:, ::-1], 1)[:, ::-1]
+    reached = outside & ~walled
+    while (outside & walled).any():
+        before = reached
+        for _ in range(4):
+            reached = _grow(reached) & outside
+        if np.array_equal(before, reached):
+            break
+    return ~reached
+
+
+def _shrink(mask: np.ndarray, steps: int = 1) -> np.ndarray:
+    """4-neighbour erosion, `steps` times."""
+    for _ in range(steps):
+        mask = ~_grow(~mask)
+    return mask
+
+
+def _noise(rng: np.random.Generator, a: np.ndarray, b: np.ndarray, cells: int) -> np.ndarray:
+    """Smooth random field in [-1, 1] over a, b in [0, 1]: bilinear value noise on a cells x cells lattice.
+
+    Used to make silhouettes lumpy at any resolution (a per-pixel random mask would only look right at one size).
+    """
+    lattice = rng.uniform(-1.0, 1.0, (cells + 1, cells + 1))
+    fa, fb = np.clip(a, 0, 1) * cells, np.clip(b, 0, 1) * cells
+    ia, ib = np.minimum(fa.astype(np.intp), cells - 1), np.minimum(fb.astype(np.intp), cells - 1)
+    ta, tb = fa - ia, fb - ib
+    top = lattice[ib, ia] * (1 - ta) + lattice[ib, ia + 1] * ta
+    bottom = lattice[ib + 1, ia] * (1 - ta) + lattice[ib + 1, ia + 1] * ta
+    return top * (1 - tb) + bottom * tb
+
+
+def _pick(rng: np.random.Generator, options: tuple):
+    return options[rng.integers(len(options))]
+
+
+# --- canvas and rendering -------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Canvas:
+    """Parts painted so far: a material id per pixel (0 = empty), the ramp of each material, and details."""
+
+    grid: _Grid
+    material: np.ndarray = field(init=False)
+    ramps: list[Ramp] = field(init=False)
+    detail: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.material = np.zeros((self.grid.size, self.grid.size), dtype=np.intp)
+        self.ramps = [(0, 0, 0)]
+        self.detail = np.zeros((self.grid.size, self.grid.size), dtype=np.uint8)
+
+    def paint(self, mask: np.ndarray, ramp: Ramp) -> None:
+        """Paint a part over what is there. Parts sharing a ramp share a material, so no shading seam between them."""
+        if ramp not in self.ramps:
+            self.ramps.append(ramp)
+        self.material[mask & self.grid.inside] = self.ramps.index(ramp)
+
+    def mark(self, mask: np.ndarray, colour: int) -> None:
+        """A flat-coloured detail, drawn after shading and only on the body (never on the silhouette's edge)."""
+        self.detail[mask] = colour
+
+    def body(self) -> np.ndarray:
+        return self.material > 0
+
+
+_TOP = ((-1, 0),)
+_TOP_LEFT = ((-1, 0), (0, -1))
+
+
+def _rim(material: np.ndarray, directions: tuple[tuple[int, int], ...], width: int) -> np.ndarray:
+    """Pixels whose neighbour up to `width` steps away in one of `directions` belongs to another material."""
+    rim = np.zeros(material.shape, dtype=bool)
+    for dy, dx in directions:
+        for k in range(1, width + 1):
+            rim |= _shift(material, dy * k, dx * k) != material
+    return rim
+
+
+def _render(canvas: _Canvas, lit: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Shade each material with its ramp, lay details on top, then outline the silhouette."""
+    material = canvas.material
+    # Background pockets that the outline would wall in (between horns, legs and feet, wings and fins) become
+    # part of the first-painted, main part, together with the outline pixels walling them in.
+    silhouette = _grow(material > 0)
+    pockets = _fill_holes(silhouette) & ~silhouette
+    material[_grow(pockets) & (material == 0)] = 1
+    width = canvas.grid.pixels(1)
+    dark = tuple((-dy, -dx) for dy, dx in lit)
+    # Level 0/1/2 = shadow/base/highlight; a pixel lit and shadowed at once (a 1-pixel-thin part) stays base,
+    # unless the whole sprite is that thin (tiny sizes): then light wins, so that it is not one flat colour.
+    lit_rim, dark_rim = _rim(material, lit, width), _rim(material, dark, width)
+    level = 1 + lit_rim.astype(np.intp) - dark_rim
+    body = material > 0
+    if np.all(level[body] == 1):
+        level = 1 + lit_rim.astype(np.intp) - (dark_rim & ~lit_rim)
+    out = np.asarray(canvas.ramps, dtype=np.uint8)[material, level]
+    details = body & (canvas.detail > 0)
+    out[details] = canvas.detail[details]
+    out[_grow(body) & ~body] = OUTLINE
+    return out
+
+
+def _draw(kind: str, rng: np.random.Generator, grid: _Grid) -> np.ndarray:
+    canvas = _Canvas(grid)
+    _KIND_PAINTERS[kind](rng, canvas)
+    return _render(canvas, _TOP if kind in MIRRORED_KINDS else _TOP_LEFT)
+
+
+# --- kinds ----------------------------------------------------------------------------------------------
+
+
+def _creature(rng: np.random.Generator, c: _Canvas) -> None:
+    """A mirrored lumpy blob on short legs, maybe with horns or antennae, a paler belly, eyes and a mouth."""
+    g = c.grid
+    skin = _pick(rng, (R_RED, R_ORANGE, R_GREEN, R_BLUE, R_PINK, R_PURPLE, R_STEEL, R_DARK, R_WOOD))
+    half_w, half_h, leg_len = rng.uniform(0.55, 0.9), rng.uniform(0.45, 0.7), rng.uniform(0.15, 0.4)
+    cy = 0.95 - leg_len - half_h * 0.8  # the body sits on legs that reach the bottom
+    lumps = 0.25 * _noise(rng, g.au, (g.v + 1) / 2, 3)
+    body = (g.au / half_w) ** 2 + ((g.v - cy) / half_h) ** 2 + lumps < 1
+    body |= (g.au < half_w * 0.6) & (np.abs(g.v - cy) < half_h * 0.6)  # a solid core, whatever the lumps do
+    legs = np.zeros_like(body)
+    for _ in range(rng.integers(1, 3)):
+        leg_x = g.col(rng.uniform(0.15, half_w * 0.7))
+        legs |= _span(g.ax, leg_x, g.pixels(rng.integers(1, 3))) & (g.v > cy)
+    if rng.random() < 0.5:  # feet: the last row of each leg widens
+        legs |= _grow(legs) & (g.v > 1 - 1.5 / g.r)
+    body |= legs
+    if rng.random() < 0.5:  # arms: stubs leaving the sides at a slant, raised or hanging
+        reach = g.ax - g.col(half_w * 0.8)
+        arm_y = g.row(cy + half_h * rng.uniform(-0.2, 0.3)) + _pick(rng, (-1, 1)) * reach
+        body |= (reach >= 0) & (reach <= rng.uniform(0.2, 0.35) * g.r) & (np.abs(g.y - arm_y) < 0.5 * g.pixels(1) + 0.1)
+    top = cy - half_h
+    head = _pick(rng, ("plain", "horns", "antennae"))
+    if head == "horns":  # triangles rising from the head
+        horn_x, horn_h = rng.uniform(0.2, half_w * 0.75), rng.uniform(0.25, 0.45)
+        body |= (np.abs(g.au - horn_x) * horn_h <= 0.15 * (g.v - top + horn_h)) & (g.v <= cy)  # down to cy: no gaps
+    elif head == "antennae":  # thin stalks with a knob on the end
+        stalk_x, tip = g.col(rng.uniform(0.15, half_w * 0.6)), g.row(top - rng.uniform(0.2, 0.4))
+        body |= _span(g.ax, stalk_x, g.pixels(1)) & (g.y >= tip) & (g.v <= cy)
+        body |= (g.ax - stalk_x) ** 2 + (g.y - tip) ** 2 <= (g.pixels(1) + 0.1) ** 2
+    c.paint(body, skin)
+    if rng.random() < 0.6:
+        belly = (g.au / (half_w * 0.6)) ** 2 + ((g.v - cy - half_h * 0.4) / (half_h * 0.5)) ** 2 < 1
+        c.paint(belly & _shrink(body, 2 * g.pixels(1)), (skin[1], skin[2], WHITE))  # 2 px of skin keep both rims
+    _face(rng, c, g.row(cy - half_h * rng.uniform(0.0, 0.35)), half_w * rng.uniform(0.2, 0.45), _shrink(body))
+
+
+def _face(rng: np.random.Generator, c: _Canvas, eye_y: float, eye_offset: float, room: np.ndarray) -> None:
+    """Two eyes (or one big central one) on row eye_y, maybe a mouth under them; drawn only inside `room`."""
+    g = c.grid
+    eye = g.pixels(1)
+    if room.sum() < 8 * eye**2:  # too small for a face to read as one (tiny sizes)
+        return
+    cyclops = rng.random() < 0.15
+    eye_x = g.col(0.0) if cyclops else g.col(eye_offset)
+    if cyclops or rng.random() < 0.5:  # big eyes: white, with a black pupil in the lower half
+        cols = _span(g.ax, eye_x, eye if cyclops and g.size % 2 == 0 else 2 * eye)
+        c.mark(cols & _span(g.y, eye_y, 2 * eye) & room, WHITE)
+        c.mark(_span(g.ax, eye_x, eye) & _span(g.y, eye_y + eye, eye) & room, BLACK)
+    else:  # beady eyes: a black bar two pixels tall
+        c.mark(_span(g.ax, eye_x, eye) & _span(g.y, eye_y, 2 * eye) & room, BLACK)
+    if rng.random() < 0.7:
+        mouth_y = eye_y + 2 * eye + g.pixels(rng.integers(1, 3))
+        mouth = (g.ax <= max(eye_x - 0.5, g.col(0.0))) & _span(g.y, mouth_y, eye)
+        c.mark(mouth & room, BLACK)
+
+
+def _ship(rng: np.random.Generator, c: _Canvas) -> None:
+    """A mirrored top-down spaceship pointing up: tapered fuselage, swept wings, cockpit, engine flames."""
+    g = c.grid
+    hull = _pick(rng, (R_STEEL, R_RED, R_GREEN, R_PURPLE, R_ORANGE, R_DARK, R_PINK))
+    nose, body_w, tail = rng.uniform(0.5, 1.0), rng.uniform(0.18, 0.35), rng.uniform(0.4, 0.7)
+    taper = np.clip((g.v + 1) / nose, 0, 1) ** 0.7
+    fuselage = (g.ax <= body_w * g.r * taper + 0.5) & (g.v <= tail)  # +0.5 px: the nose tip is a whole pixel
+    span, front, sweep = rng.uniform(0.6, 1.0), rng.uniform(-0.3, 0.2), rng.uniform(-0.1, 0.8)
+    chord = rng.uniform(0.25, 0.5)
+    back_sweep = sweep * rng.uniform(0.2, 1.0)
+    wings = (g.au <= span) & (g.v >= front + sweep * g.au) & (g.v <= front + chord + back_sweep * g.au)
+    hull_mask = fuselage | wings
+    if rng.random() < 0.5:  # wing-tip guns: thin rails running forward from the wing tips
+        rail = _span(g.ax, g.col(span) - g.pixels(1) + 1, g.pixels(1))
+        tip_front = front + sweep * span
+        hull_mask |= rail & (g.v >= tip_front - rng.uniform(0.2, 0.5)) & (g.v <= tip_front + chord * 0.8)
+    if rng.random() < 0.5:  # tail fins
+        fin_w = body_w + rng.uniform(0.15, 0.35)
+        hull_mask |= (g.au <= fin_w) & (g.v <= tail) & (g.v >= tail - 0.25 + 0.4 * g.au)
+    c.paint(hull_mask, hull)
+    canopy_y, canopy_h = -1 + nose * rng.uniform(0.6, 0.9), rng.uniform(0.12, 0.25)
+    canopy_w = max(0.5, body_w * g.r * 0.6)
+    canopy = (g.ax / canopy_w) ** 2 + ((g.v - canopy_y) / canopy_h) ** 2 <= 1.0
+    c.paint(canopy & _shrink(hull_mask), (BLUE, BLUE, WHITE))
+    _ship_flames(rng, c, tail, body_w)
+
+
+def _ship_flames(rng: np.random.Generator, c: _Canvas, tail: float, body_w: float) -> None:
+    g = c.grid
+    length = rng.uniform(0.2, 0.4)
+    twin = rng.random() < 0.4 and body_w * g.r >= 2.5
+    engine_x = g.col(body_w * 0.55) if twin else g.col(0.0)
+    width = g.pixels(1 if twin or g.size % 2 == 0 else 2)
+    taper = 1 - (g.v - tail) / length  # flames narrow towards their tips
+    flame = _span(g.ax, engine_x, width) & (g.v > tail) & (taper > 0)
+    flame &= np.abs(g.ax - engine_x - (width - 1) / 2) <= width / 2 * taper + 0.5
+    c.paint(flame, (ORANGE, YELLOW, WHITE))
+
+
+def _item(rng: np.random.Generator, c: _Canvas) -> None:
+    """A small object: potion, sword, gem or shield."""
+    _pick(rng, (_potion, _sword, _gem, _shield))(rng, c)
+
+
+def _potion(rng: np.random.Generator, c: _Canvas) -> None:
+    g = c.grid
+    liquid = _pick(rng, (R_RED, R_GREEN, R_BLUE, R_PURPLE, R_ORANGE, R_PINK))
+    flask = _pick(rng, ("round", "square", "cone"))
+    body_top = rng.uniform(-0.3, 0.0)
+    if flask == "round":
+        radius = (1 - body_top) / 2
+        vessel = g.au**2 + (g.v - body_top - radius) ** 2 <= radius**2
+    elif flask == "square":
+        half_w = rng.uniform(0.45, 0.8)
+        vessel = (g.au <= half_w) & (g.v >= body_top) & (g.au + (g.v - body_top) * 0.0 <= half_w)
+        vessel &= ~((g.au > half_w - 1.1 / g.r) & ((g.v < body_top + 1.1 / g.r) | (g.v > 1 - 1.1 / g.r)))
+    else:
+        vessel = (g.au <= (g.v - body_top + 0.25) * rng.uniform(0.6, 0.9)) & (g.v >= body_top)
+    neck_half = g.pixels(1) + (0.5 if g.size % 2 == 0 else 0.0)
+    neck_top = rng.uniform(-1.0, -0.75)
+    neck = (g.ax < neck_half) & (g.v >= neck_top) & (g.v < body_top + 0.2)
+    lip = (g.ax < neck_half + 1) & _span(g.y, g.row(body_top - 0.25), 1) if rng.random() < 0.5 else neck & False
+    c.paint(vessel | neck | lip, (SILVER, SILVER, WHITE))
+    fill = rng.uniform(body_top + 0.15, 0.5)
+    c.paint(vessel & (g.v >= fill) & _shrink(vessel), liquid)
+    c.paint(neck & (g.v < neck_top + rng.uniform(0.2, 0.35)), (BROWN, BROWN, PEACH))  # the cork
+
+
+def _sword(rng: np.random.Generator, c: _Canvas) -> None:
+    """A sword lying on the diagonal, tip top-right; s runs across the blade, d along it, both in pixel steps."""
+    g = c.grid
+    s, d = g.x + g.y, g.x - g.y
+    reach = g.size - 5  # largest |d| inside the drawable area
+    thick = 1 + 2 * ((g.pixels(1) - 1) // 1) if g.size >= 12 else 1
+    guard_d = round(-reach * rng.uniform(0.2, 0.45))
+    blade = (np.abs(s) <= thick // 2 + 0.5) & (d > guard_d) & (d + np.abs(s) <= reach)
+    guard_len = thick // 2 + g.pixels(rng.integers(2, 4))
+    guard = (np.abs(s) <= guard_len) & (d >= guard_d - 1) & (d <= guard_d)
+    handle = (np.abs(s) <= (thick // 2) * 0.5 + 0.5) & (d < guard_d) & (d >= -reach + 2)
+    pommel = (np.abs(s) <= thick // 2 + 1) & (d >= -reach) & (d <= -reach + 2)
+    c.paint(blade, _pick(rng, (R_STEEL, R_STEEL, R_BLUE, R_GOLD)))
+    metal = _pick(rng, (R_GOLD, R_ORANGE, R_DARK))
+    c.paint(guard | pommel, metal)
+    c.paint(handle & ~pommel, _pick(rng, (R_WOOD, R_PURPLE, metal)))
+
+
+def _gem(rng: np.random.Generator, c: _Canvas) -> None:
+    g = c.grid
+    colour = _pick(rng, (R_RED, R_BLUE, R_GREEN, R_PURPLE, R_GOLD, R_PINK))
+    cut = _pick(rng, ("diamond", "octagon", "hexagon", "drop"))
+    half_w, half_h, cy = rng.uniform(0.6, 0.95), rng.uniform(0.6, 0.95), rng.uniform(-0.1, 0.1)
+    a, b = g.au / half_w, np.abs(g.v - cy) / half_h
+    if cut == "diamond":
+        shape = a + b <= 1
+    elif cut == "octagon":
+        shape = (a <= 1) & (b <= 1) & (a + b <= 1.45)
+    elif cut == "hexagon":  # pointed top and bottom
+        shape = (a <= 1) & (b + 0.5 * a <= 1)
+    else:  # flat top, pointed bottom
+        shape = (a <= 1) & (b <= 1) & ((g.v < cy - half_h * 0.4) | (a + (g.v - cy + half_h * 0.4) / half_h <= 1))
+        shape &= ~((g.v < cy - half_h * 0.6) & (a > 0.7))
+    c.paint(shape, colour)
+    table = (g.au / (half_w * 0.45)) ** 2 + ((g.v - cy + half_h * 0.2) / (half_h * 0.35)) ** 2 <= 1
+    c.paint(table & _shrink(shape, 2 * g.pixels(1)), (colour[1], colour[2], WHITE))
+    sparkle = _span(g.x, -g.col(half_w * 0.3), 1) & _span(g.y, g.row(cy - half_h * 0.35), 1)
+    c.mark(sparkle, WHITE)
+
+
+def _shield(rng: np.random.Generator, c: _Canvas) -> None:
+    g = c.grid
+    half_w, top, mid = rng.uniform(0.7, 0.95), rng.uniform(-0.95, -0.7), rng.uniform(0.0, 0.45)
+    point = rng.uniform(1.0, 2.0)
+    shape = (g.au <= half_w) & (g.v >= top) & (g.v <= 0.95 - (0.95 - mid) * (g.au / half_w) ** point)
+    rim = _pick(rng, (R_STEEL, R_GOLD, R_WOOD))
+    field_ramp = _pick(rng, tuple(r for r in (R_RED, R_BLUE, R_GREEN, R_PURPLE, R_DARK) if r != rim))
+    c.paint(shape, rim)
+    inner = _shrink(shape, g.pixels(1))
+    c.paint(inner, field_ramp)
+    emblem_x, emblem_y = g.col(0.0), g.row((top + 0.95) / 2 - 0.1)
+    bar = g.pixels(1)
+    emblem = _pick(rng, ("cross", "pale", "chevron", "boss"))
+    if emblem == "cross":
+        mark = _span(g.ax, emblem_x, bar) | _span(g.y, emblem_y, bar)
+    elif emblem == "pale":
+        mark = g.ax < emblem_x + bar + 0.5
+    elif emblem == "chevron":
+        mark = np.abs(g.y - emblem_y + g.ax * 0.9) < 0.5 * bar + 0.3
+    else:
+        mark = g.ax**2 + (g.y - emblem_y) ** 2 <= (1.6 * g.px + 0.3) ** 2
+    c.mark(mark & _shrink(inner), rim[2])
+
+
+def _tree(rng: np.random.Generator, c: _Canvas) -> None:
+    """A trunk under foliage: either a lumpy broadleaf crown (maybe with fruit) or a tiered pine."""
+    g = c.grid
+    trunk_half = g.pixels(rng.uniform(1.0, 1.5)) - (0.0 if g.size % 2 == 0 else 0.5)
+    trunk_top = rng.uniform(-0.4, 0.1)
+    trunk = (g.ax < trunk_half) & (g.v >= trunk_top)
+    roots = _grow(trunk) & (g.v > 1 - 1.5 / g.r) & (g.ax < trunk_half + 1)
+    c.paint(trunk | roots, R_WOOD)
+    if rng.random() < 0.35:
+        _pine(rng, c)
+    else:
+        _broadleaf(rng, c)
+
+
+def _broadleaf(rng: np.random.Generator, c: _Canvas) -> None:
+    g = c.grid
+    leaves = _pick(rng, (R_GREEN, R_GREEN, R_PINE, R_ORANGE, R_PINK))
+    crown = np.zeros_like(g.inside)
+    for _ in range(rng.integers(3, 6)):  # overlapping round clumps make a cloud-like crown
+        cx, cy, radius = rng.uniform(-0.45, 0.45), rng.uniform(-0.6, 0.0), rng.uniform(0.3, 0.5)
+        crown |= (g.u - cx) ** 2 + (g.v - cy) ** 2 <= radius**2
+    crown |= g.u**2 + (g.v + 0.35) ** 2 <= 0.45**2
+    crown &= g.v <= 0.55 + 0.15 * _noise(rng, (g.u + 1) / 2, (g.v + 1) / 2, 4)  # keep some trunk showing
+    c.paint(crown, leaves)
+    if rng.random() < 0.5:
+        spots = np.flatnonzero(_shrink(crown & g.inside))
+        fruit = np.zeros(crown.size, dtype=bool)
+        fruit[rng.choice(spots, size=min(len(spots), rng.integers(3, 6)), replace=False)] = True
+        c.mark(fruit.reshape(crown.shape), _pick(rng, (RED, YELLOW, WHITE) if leaves != R_PINK else (WHITE,)))
+
+
+def _pine(rng: np.random.Generator, c: _Canvas) -> None:
+    g = c.grid
+    tiers = rng.integers(2, 5)
+    apex, bottom = rng.uniform(-1.0, -0.85), rng.uniform(0.4, 0.7)
+    step = (bottom - apex) / (tiers + 1)
+    crown = np.zeros_like(g.inside)
+    for t in range(tiers):  # each tier is a triangle, wider and lower than the one above
+        top = apex + step * t
+        height = step * 2
+        width = 0.35 + 0.55 * (t + 1) / tiers
+        crown |= (g.au * g.r <= width * g.r * (g.v - top) / height + 0.5) & (g.v >= top) & (g.v <= top + height)
+    c.paint(crown, _pick(rng, (R_PINE, R_PINE, R_GREEN)))
+    if rng.random() < 0.4:  # snow on the tier tops
+        c.paint(crown & ~_shrink(crown, g.pixels(1)) & (np.roll(crown, g.pixels(1), axis=0) == 0), R_STEEL)
+
+
+def _slime(rng: np.random.Generator, c: _Canvas) -> None:
+    """A dome of goo with a cute face and a shine on its upper left."""
+    g = c.grid
+    goo = _pick(rng, (R_GREEN, R_BLUE, R_PINK, R_PURPLE, R_ORANGE, R_RED, R_GREEN, R_BLUE))
+    base, top, half_w = rng.uniform(0.8, 1.0), rng.uniform(-0.6, -0.05), rng.uniform(0.65, 1.0)
+    dome = ((g.au / half_w) ** 2 + ((g.v - base) / (base - top)) ** 2 <= 1) & (g.v <= base)
+    if rng.random() < 0.3:  # a droplet tip on the top
+        tip = top - rng.uniform(0.15, 0.3)
+        dome |= (g.ax <= (g.v - tip) * g.r * 1.2 + 0.5) & (g.v >= tip) & (g.v <= top + 0.3)
+    if rng.random() < 0.5:  # a puddle spreading at the bottom
+        dome |= (g.au <= min(half_w + 0.2, 1.0)) & (g.v > base - 1.5 / g.r) & (g.v <= base)
+    c.paint(dome, goo)
+    room = _shrink(dome)
+    _face(rng, c, g.row(top + (base - top) * rng.uniform(0.35, 0.5)), half_w * rng.uniform(0.2, 0.35), room)
+    # The shine: a short vertical streak at the first free spot, in reading order, of the upper-left quarter.
+    spots = np.flatnonzero(room & (g.x <= -g.col(half_w * 0.4)) & (c.detail == 0))
+    if len(spots):
+        y, x = divmod(int(spots[0]), g.size)
+        px = g.pixels(1)
+        shine = np.zeros_like(room)
+        shine[y : y + 2 * px, x : x + px] = True
+        c.mark(shine & room, WHITE)
+
+
+def _mushroom(rng: np.random.Generator, c: _Canvas) -> None:
+    """A mirrored toadstool: a domed cap with spots on a pale stem."""
+    g = c.grid
+    cap_ramp, spot = _pick(
+        rng, ((R_RED, WHITE), (R_WOOD, PEACH), (R_BLUE, WHITE), (R_PURPLE, PEACH), (R_ORANGE, WHITE), (R_GREEN, WHITE))
+    )
+    rim, height, half_w = rng.uniform(-0.1, 0.35), rng.uniform(0.5, 0.9), rng.uniform(0.7, 1.0)
+    power = rng.uniform(1.6, 3.0)  # low: pointy bell, high: flat wide cap
+    cap = ((g.au / half_w) ** power + ((rim - g.v) / height) ** 2 <= 1) & (g.v <= rim)
+    stem_half = g.pixels(rng.uniform(1.5, 2.5)) - (0.0 if g.size % 2 == 0 else 0.5)
+    stem = (g.ax < stem_half + 0.6 * np.clip(g.v - 0.7, 0, 1) * g.r) & (g.v > rim - 0.1)
+    c.paint(stem, (SILVER, PEACH, WHITE))
+    c.paint(cap, cap_ramp)
+    candidates = np.flatnonzero(_shrink(cap & g.inside) & (g.x < 0) & (g.v < rim - 1.5 / g.r))
+    centres = rng.choice(candidates, size=min(len(candidates), rng.integers(1, 4)), replace=False)
+    dots = np.zeros_like(cap)
+    for y, x in zip(g.y.flat[centres], g.ax.flat[centres]):  # discs around |x|, so mirrored like the rest
+        dots |= (g.ax - x) ** 2 + (g.y - y) ** 2 <= (0.75 * g.px) ** 2
+    c.mark(dots & cap, spot)
+
+
+_KIND_PAINTERS: dict[str, Callable[[np.random.Generator, _Canvas], None]] = {
+    "creature": _creature,
+    "ship": _ship,
+    "item": _item,
+    "tree": _tree,
+    "slime": _slime,
+    "mushroom": _mushroom,
+}

@@ -1,0 +1,68 @@
+"""Slicing sprite sheets into tiles (tile size, spacing, margin), dropping empty tiles and exact duplicates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spriteforge.data.palette import ALPHA_THRESHOLD
+from spriteforge.errors import SpriteforgeError
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile cut from a sheet: its pixels (h,w,4) uint8 and its grid position."""
+
+    rgba: np.ndarray
+    row: int
+    col: int
+
+
+def slice_sheet(
+    sheet: np.ndarray,
+    tile_width: int,
+    tile_height: int | None = None,
+    spacing: int = 0,
+    margin: int = 0,
+    alpha_threshold: int = ALPHA_THRESHOLD,
+    name: str = "sheet",
+) -> list[Tile]:
+    """Cut a (H,W,4) sheet into tiles in row-major order, keeping only non-empty tiles seen for the first time.
+
+    A tile is empty when every pixel is transparent (alpha below the threshold). Duplicates are exact: the same
+    pixels after transparent pixels are cleared, so two tiles that differ only in invisible RGB count as one.
+    """
+    tile_height = tile_height or tile_width
+    if tile_width < 1 or tile_height < 1 or spacing < 0 or margin < 0:
+        raise SpriteforgeError(
+            f"{name}: tile {tile_width}x{tile_height}, spacing {spacing}, margin {margin}: tile sizes must be "
+            "positive and spacing/margin not negative."
+        )
+    height, width = sheet.shape[:2]
+    rows = (height - 2 * margin + spacing) // (tile_height + spacing)
+    cols = (width - 2 * margin + spacing) // (tile_width + spacing)
+    if rows < 1 or cols < 1:
+        raise SpriteforgeError(
+            f"{name}: a {width}x{height} sheet holds no {tile_width}x{tile_height} tile with margin {margin}. "
+            "Check --tile, --spacing and --margin."
+        )
+    tiles: list[Tile] = []
+    seen: set[bytes] = set()
+    for row in range(rows):
+        for col in range(cols):
+            top = margin + row * (tile_height + spacing)
+            left = margin + col * (tile_width + spacing)
+            tile = clear_transparent(sheet[top : top + tile_height, left : left + tile_width], alpha_threshold)
+            key = tile.tobytes()
+            if tile[..., 3].any() and key not in seen:
+                seen.add(key)
+                tiles.append(Tile(tile, row, col))
+    return tiles
+
+
+def clear_transparent(rgba: np.ndarray, alpha_threshold: int = ALPHA_THRESHOLD) -> np.ndarray:
+    """Copy of (...,4) pixels with every pixel below the alpha threshold set to (0,0,0,0)."""
+    out = rgba.copy()
+    out[rgba[..., 3] < alpha_threshold] = 0
+    return out

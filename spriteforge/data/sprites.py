@@ -1,0 +1,268 @@
+"""SpriteSet: palette indices (N,H,W) + a Palette + optional labels, and loading one from folders and sheets.
+
+The indices are the truth; RGBA is derived from them. Loading turns every image into RGBA, places it on a
+transparent canvas of one size (centred, never resampled), builds or applies the palette, and indexes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from spriteforge import io
+from spriteforge.data.labels import LabelSpec, read_labels_csv
+from spriteforge.data.palette import ALPHA_THRESHOLD, Palette, QuantizationReport
+from spriteforge.data.sheets import clear_transparent, slice_sheet
+from spriteforge.errors import SpriteforgeError
+
+
+@dataclass
+class LoadReport:
+    """What loading did besides producing sprites: files skipped, and how the palette was made."""
+
+    source: str
+    skipped: list[str] = field(default_factory=list)
+    quantization: QuantizationReport | None = None
+
+    def summary(self) -> str:
+        lines = [f"source: {self.source}"]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} unreadable file(s), e.g. {self.skipped[0]}")
+        if self.quantization is not None:
+            lines.append(self.quantization.summary())
+        return "\n".join(lines)
+
+
+@dataclass
+class SpriteSet:
+    """N sprites of one size as palette indices.
+
+    indices: (N,H,W) integer array into `palette`; labels: (N,) int64 categories or (N,L) float32 multi-hot,
+    described by `label_spec`; names: one source name per sprite (file path or sheet position).
+    """
+
+    indices: np.ndarray
+    palette: Palette
+    labels: np.ndarray | None = None
+    label_spec: LabelSpec | None = None
+    names: list[str] = field(default_factory=list)
+    report: LoadReport | None = None
+
+    def __post_init__(self) -> None:
+        if self.indices.ndim != 3:
+            raise ValueError(f"indices must be (N,H,W), got shape {self.indices.shape}")
+        if len(self.indices) and int(self.indices.max()) >= len(self.palette):
+            raise ValueError(f"index {int(self.indices.max())} is outside a palette of {len(self.palette)} colours")
+        if not self.names:
+            self.names = [f"sprite{i:05d}" for i in range(len(self.indices))]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of every sprite."""
+        return int(self.indices.shape[1]), int(self.indices.shape[2])
+
+    def to_rgba(self) -> np.ndarray:
+        """(N,H,W,4) uint8 pixels."""
+        return self.palette.to_rgba(self.indices)
+
+    def subset(self, which: np.ndarray | list[int] | slice) -> SpriteSet:
+        """The sprites selected by an index array, list or slice (labels and names follow)."""
+        positions = np.arange(len(self))[which]
+        return replace(
+            self,
+            indices=self.indices[positions],
+            labels=None if self.labels is None else self.labels[positions],
+            names=[self.names[i] for i in positions],
+        )
+
+    def split(self, val_fraction: float, seed: int = 0) -> tuple[SpriteSet, SpriteSet]:
+        """A seeded random (train, validation) split; validation gets round(N * val_fraction) sprites."""
+        if not 0.0 <= val_fraction < 1.0:
+            raise SpriteforgeError(f"validation fraction {val_fraction} must be in [0, 1).")
+        order = np.random.default_rng(seed).permutation(len(self))
+        n_val = int(round(len(self) * val_fraction))
+        return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
+
+    def with_palette(self, target: Palette, method: str = "luminance") -> SpriteSet:
+        """The same sprites re-coloured onto another palette (a palette swap)."""
+        table = self.palette.remap_to(target, method)
+        return replace(self, indices=table[self.indices], palette=target)
+
+    def colors_per_sprite(self) -> np.ndarray:
+        """(N,) number of distinct opaque colours in each sprite."""
+        return np.array([len(np.unique(s[s > 0])) for s in self.indices], dtype=np.int64)
+
+    def save_grid(self, path: str | Path, scale: int = 4, columns: int | None = None) -> Path:
+        """A contact sheet PNG: sprites on a grey background with 1-pixel gaps, upscaled by nearest neighbour."""
+        return io.write_png(path, io.make_grid(self.to_rgba(), columns=columns, scale=scale))
+
+    def save_sheet(self, path: str | Path, columns: int | None = None, scale: int = 1) -> Path:
+        """A game-ready sprite sheet PNG: transparent, no gaps, row-major."""
+        rgba = self.to_rgba()
+        count, height, width = rgba.shape[:3]
+        columns = columns or max(1, int(np.ceil(np.sqrt(count))))
+        rows = max(1, -(-count // columns))
+        sheet = np.zeros((rows * height, columns * width, 4), np.uint8)
+        for i in range(count):
+            r, c = divmod(i, columns)
+            sheet[r * height : (r + 1) * height, c * width : (c + 1) * width] = rgba[i]
+        return io.write_png(path, io.upscale(sheet, scale))
+
+    def save_each(self, folder: str | Path, scale: int = 1, prefix: str = "sprite") -> list[Path]:
+        """One transparent PNG per sprite in `folder`."""
+        folder = Path(folder)
+        rgba = io.upscale(self.to_rgba(), scale)
+        return [io.write_png(folder / f"{prefix}_{i:04d}.png", image) for i, image in enumerate(rgba)]
+
+
+def load_sprites(
+    source: str | Path,
+    *,
+    size: int | None = None,
+    max_colors: int = 256,
+    palette: Palette | str | None = None,
+    labels: str | Path | None = None,
+    label_column: str | None = None,
+    crop: bool = False,
+    tile: int | None = None,
+    tile_height: int | None = None,
+    spacing: int = 0,
+    margin: int = 0,
+    count: int | None = None,
+    seed: int = 0,
+    alpha_threshold: int = ALPHA_THRESHOLD,
+) -> SpriteSet:
+    """Load sprites from a folder (recursive), a sprite sheet (`tile` given) or a named dataset.
+
+    size: the square canvas; smaller sprites are centred on it, larger ones are an error unless `crop`
+    (default: the largest sprite size found). max_colors: counts the transparent entry; more colours than that
+    are quantised by k-means and the error is reported. palette: index into this palette (nearest colour)
+    instead of extracting one. labels / label_column: a CSV with a `file` column, see data/labels.py.
+    count: keep at most this many sprites (the first ones; a named procedural dataset generates this many).
+    """
+    from spriteforge.data import catalog
+
+    if size is not None and size < 1:
+        raise SpriteforgeError(f"--size {size}: the canvas size must be a positive number of pixels.")
+    if count is not None and count < 1:
+        raise SpriteforgeError(f"--count {count}: must be at least 1.")
+    path = Path(source)
+    if not path.exists() and catalog.is_named(str(source)):
+        return catalog.load(str(source), size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
+    images, names, skipped = _read_source(path, tile, tile_height, spacing, margin, alpha_threshold)
+    if count is not None:
+        images, names = images[:count], names[:count]
+    canvas = _fit_canvas(images, names, size, crop, str(path))
+    spriteset = _index(canvas, names, max_colors, palette, alpha_threshold, seed)
+    spriteset.report = LoadReport(str(path), skipped, spriteset.report.quantization if spriteset.report else None)
+    if labels is not None:
+        spec, values = read_labels_csv(Path(labels), [path / n for n in names], label_column)
+        spriteset.labels, spriteset.label_spec = values, spec
+    return spriteset
+
+
+def _read_source(
+    path: Path, tile: int | None, tile_height: int | None, spacing: int, margin: int, alpha_threshold: int
+) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """RGBA images with their names (relative to `path`), and the names of files that could not be read."""
+    if not path.exists():
+        raise SpriteforgeError(
+            f"{path}: no such file or folder, and not a named dataset. "
+            "Give a folder of images, a sprite sheet with --tile, or one of `spriteforge datasets list`."
+        )
+    if path.is_file():
+        if tile is None:
+            raise SpriteforgeError(f"{path} is a single image: to slice it as a sprite sheet, give --tile SIZE.")
+        sheet = io.read_rgba(path)
+        tiles = slice_sheet(sheet, tile, tile_height, spacing, margin, alpha_threshold, name=str(path))
+        if not tiles:
+            raise SpriteforgeError(f"{path}: every tile is empty. Check --tile, --spacing and --margin.")
+        return [t.rgba for t in tiles], [f"r{t.row:02d}c{t.col:02d}" for t in tiles], []
+    files = io.list_images(path)
+    images, names, skipped = [], [], []
+    for file in files:
+        try:
+            images.append(clear_transparent(io.read_rgba(file), alpha_threshold))
+            names.append(file.relative_to(path).as_posix())
+        except SpriteforgeError:
+            skipped.append(file.relative_to(path).as_posix())
+    if not images:
+        found = f"{len(skipped)} unreadable image file(s), e.g. {skipped[0]}" if skipped else "no image files"
+        raise SpriteforgeError(
+            f"{path}: {found}. Point --data at a folder of {', '.join(io.IMAGE_SUFFIXES)} sprites."
+        )
+    return images, names, skipped
+
+
+def _fit_canvas(images: list[np.ndarray], names: list[str], size: int | None, crop: bool, where: str) -> np.ndarray:
+    """(N,S,S,4): each image centred on a transparent S x S canvas (S = size, or the largest side found)."""
+    side = size or max(max(img.shape[:2]) for img in images)
+    too_large = [n for n, img in zip(names, images) if img.shape[0] > side or img.shape[1] > side]
+    if too_large and not crop:
+        listed = ", ".join(too_large[:5]) + (f" and {len(too_large) - 5} more" if len(too_large) > 5 else "")
+        raise SpriteforgeError(
+            f"{where}: {len(too_large)} sprite(s) larger than the {side}x{side} canvas: {listed}. "
+            f"Give a larger --size, or --crop to keep the centre of their visible pixels."
+        )
+    canvas = np.zeros((len(images), side, side, 4), np.uint8)
+    for i, img in enumerate(images):
+        img = _crop_to(img, side) if crop else img
+        top, left = (side - img.shape[0]) // 2, (side - img.shape[1]) // 2
+        canvas[i, top : top + img.shape[0], left : left + img.shape[1]] = img
+    return canvas
+
+
+def _crop_to(img: np.ndarray, side: int) -> np.ndarray:
+    """A window of at most side x side, centred on the bounding box of the visible pixels."""
+    visible = np.argwhere(img[..., 3] > 0)
+    centre = (visible.min(0) + visible.max(0) + 1) // 2 if len(visible) else np.array(img.shape[:2]) // 2
+    window = []
+    for axis in range(2):
+        length = min(side, img.shape[axis])
+        start = int(np.clip(centre[axis] - length // 2, 0, img.shape[axis] - length))
+        window.append(slice(start, start + length))
+    return img[window[0], window[1]]
+
+
+def _index(
+    rgba: np.ndarray, names: list[str], max_colors: int, palette: Palette | str | None, alpha_threshold: int, seed: int
+) -> SpriteSet:
+    """Index (N,H,W,4) pixels: into a given palette by nearest colour, or into one extracted from them."""
+    if max_colors < 2:
+        raise SpriteforgeError(f"--max-colors {max_colors}: need at least 2 (transparent + one colour).")
+    if palette is not None:
+        chosen = Palette.resolve(palette) if isinstance(palette, str) else palette
+        return SpriteSet(chosen.index(rgba, alpha_threshold), chosen, names=names)
+    extracted, quantization = Palette.extract(rgba, max_colors, alpha_threshold, seed)
+    indices = extracted.index(rgba, alpha_threshold, exact=not quantization.quantized)
+    return SpriteSet(_compact(indices, len(extracted)), extracted, names=names, report=LoadReport("", [], quantization))
+
+
+def _compact(indices: np.ndarray, palette_size: int) -> np.ndarray:
+    """Store indices in the smallest unsigned type that holds them (uint8 for up to 256 colours)."""
+    return indices.astype(np.uint8 if palette_size <= 256 else np.int32)
+
+
+def describe(sprites: SpriteSet) -> dict[str, object]:
+    """The figures `datasets inspect` prints: count, size, palette, colours per sprite, labels."""
+    per_sprite = sprites.colors_per_sprite()
+    info: dict[str, object] = {
+        "count": len(sprites),
+        "size": f"{sprites.size[1]}x{sprites.size[0]}",
+        "palette_colors": len(sprites.palette) - 1,
+        "colors_per_sprite": {
+            "min": int(per_sprite.min()),
+            "mean": round(float(per_sprite.mean()), 2),
+            "max": int(per_sprite.max()),
+        },
+        "opaque_fraction": round(float((sprites.indices > 0).mean()), 3),
+    }
+    if sprites.label_spec is not None and sprites.labels is not None:
+        info["labels"] = sprites.label_spec.counts(sprites.labels)
+    return info
+

@@ -1,0 +1,1 @@
+"""The training engine: one Lightning module for every model, run folders, loggers."""

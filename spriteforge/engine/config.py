@@ -1,0 +1,162 @@
+"""Run configuration: dataclasses for data and training, plus the model's own Config, read from YAML and --set.
+
+A run's config.yaml has four sections:
+
+    model: vae               # a registered name
+    data: {...}              # DataConfig
+    train: {...}             # TrainConfig
+    vae: {...}               # the model's Config, under the model's name
+
+OmegaConf checks keys and types against the dataclasses, so a typo is an error that lists the known keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from spriteforge.data.augment import AugmentConfig
+from spriteforge.errors import SpriteforgeError
+from spriteforge.models.base import ModelConfig, model_class
+
+
+@dataclass
+class DataConfig:
+    """Where sprites come from and how they are prepared (see `spriteforge.load_sprites`)."""
+
+    source: str = "procedural"  # a folder, a sprite sheet (with tile), or a named dataset
+    size: int | None = None  # square canvas; default: the largest sprite (16 for procedural)
+    max_colors: int = 256  # including transparent; more colours are quantised by k-means
+    palette: str | None = None  # index into this palette (name or file) instead of extracting one
+    labels: str | None = None  # CSV with a `file` column
+    label_column: str | None = None  # one categorical column of that CSV; default: all columns as 0/1 attributes
+    crop: bool = False  # crop sprites larger than the canvas instead of failing
+    tile: int | None = None  # sprite sheets: tile width (and height unless tile_height)
+    tile_height: int | None = None
+    spacing: int = 0
+    margin: int = 0
+    count: int | None = None  # keep (or, for procedural, generate) this many sprites
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class TrainConfig:
+    """How the engine trains: optimisation, schedule, precision, evaluation and logging."""
+
+    max_steps: int = 2000
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100  # linear warm-up, then cosine decay to min_lr_ratio * lr at max_steps
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0  # max gradient norm; 0 disables
+    ema: bool = False  # keep an exponential moving average of the weights (saved as the run's weights)
+    ema_decay: float = 0.999
+    precision: str = "auto"  # auto = bf16 autocast on CUDA, 32 on CPU; or any Lightning precision string
+    seed: int = 0
+    val_fraction: float = 0.1
+    val_every: int = 250  # steps between validations
+    sample_every: int = 500  # steps between sample grids (written to samples/ and logged)
+    checkpoint_every: int = 250  # steps between atomic last.ckpt writes
+    num_samples: int = 64  # sprites per sample grid
+    logger: str = "mlflow"  # mlflow | tensorboard | csv | none
+    accelerator: str = "auto"
+    devices: str = "auto"
+    progress: bool = True
+
+
+@dataclass
+class RunConfig:
+    model: str
+    data: DataConfig
+    train: TrainConfig
+    model_config: ModelConfig
+
+    def to_yaml(self) -> str:
+        document = {"model": self.model, "data": asdict(self.data), "train": asdict(self.train)}
+        document[self.model] = asdict(self.model_config)
+        return OmegaConf.to_yaml(OmegaConf.create(document))
+
+
+def build_config(
+    model: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    base: RunConfig | None = None,
+) -> RunConfig:
+    """Defaults (or `base`), then a YAML file, then `key=value` overrides, in that order; checked against the dataclasses."""
+    file_document = _read_yaml(config_file) if config_file else OmegaConf.create({})
+    dotlist = _parse_overrides(overrides)
+    name = model or dotlist.get("model") or file_document.get("model") or (base.model if base else None) or "vae"
+    schema = OmegaConf.create(
+        {
+            "model": name,
+            "data": OmegaConf.structured(base.data if base else DataConfig),
+            "train": OmegaConf.structured(base.train if base else TrainConfig),
+            name: OmegaConf.structured(base.model_config if base and base.model == name else model_class(name).Config),
+        }
+    )
+    OmegaConf.set_struct(schema, True)
+    try:
+        merged = OmegaConf.merge(schema, file_document, OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotlist.items()]))
+    except OmegaConfBaseException as error:
+        raise SpriteforgeError(_explain(error, name, config_file)) from None
+    merged.model = name
+    return RunConfig(
+        model=name,
+        data=OmegaConf.to_object(merged.data),
+        train=OmegaConf.to_object(merged.train),
+        model_config=OmegaConf.to_object(merged[name]),
+    )
+
+
+def load_config(path: Path) -> RunConfig:
+    """Read a run's config.yaml."""
+    return build_config(config_file=path)
+
+
+def _read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise SpriteforgeError(f"{path}: no such config file.")
+    try:
+        document = OmegaConf.load(path)
+    except Exception as error:  # yaml.YAMLError and OmegaConf errors: any parse failure is bad input
+        raise SpriteforgeError(f"{path}: not valid YAML ({error}).") from None
+    if not isinstance(document, type(OmegaConf.create({}))):
+        raise SpriteforgeError(f"{path}: expected a mapping with sections model, data, train and the model's name.")
+    return document
+
+
+def _parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SpriteforgeError(f"--set {item!r}: expected key=value, e.g. --set train.lr=1e-3 or --set vae.beta=0.5.")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def _explain(error: OmegaConfBaseException, model: str, config_file: str | Path | None) -> str:
+    key = getattr(error, "full_key", None) or ""
+    where = f"{config_file}: " if config_file else ""
+    section = key.split(".")[0] if key else ""
+    known = {
+        "data": DataConfig,
+        "train": TrainConfig,
+        model: model_class(model).Config,
+    }
+    if section in known and "." in key:
+        from dataclasses import fields
+
+        keys = ", ".join(f"{section}.{f.name}" for f in fields(known[section]))
+        return f"{where}bad config key or value {key!r} ({error.msg}). Known keys: {keys}."
+    return (
+        f"{where}bad config key or value {key or ''!r} ({error.msg}). Sections: model, data, train, {model} "
+        f"(e.g. --set train.lr=1e-3, --set {model}.latent_dim=16)."
+    )

@@ -1,0 +1,104 @@
+"""The one LightningModule: wraps any GenerativeModel and owns its optimisation, EMA and validation metrics."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from spriteforge.engine.batches import SpriteBatches
+from spriteforge.engine.config import TrainConfig
+from spriteforge.models.base import GenerativeModel
+
+
+class EMA(nn.Module):
+    """Exponential moving average of a model's parameters (buffers are copied as they are)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        super().__init__()
+        self.decay = decay
+        self.model = copy.deepcopy(model).requires_grad_(False).eval()
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for average, current in zip(self.model.parameters(), model.parameters()):
+            average.lerp_(current.detach(), 1.0 - self.decay)
+        for average, current in zip(self.model.buffers(), model.buffers()):
+            average.copy_(current)
+
+
+class SpriteModule(L.LightningModule):
+    """Trains `model` on SpriteBatches: AdamW, warm-up + cosine schedule, optional EMA; validates with
+    reconstruction pixel accuracy and palette adherence when the model can reconstruct."""
+
+    def __init__(
+        self, model: GenerativeModel, train_config: TrainConfig, train_batches: SpriteBatches, val_batches: SpriteBatches | None
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.train_config = train_config
+        self.ema = EMA(model, train_config.ema_decay) if train_config.ema else None
+        self.train_batches = train_batches
+        self.val_batches = val_batches
+
+    @property
+    def inference_model(self) -> GenerativeModel:
+        """The weights to evaluate, sample and save: the EMA copy when EMA is on."""
+        return self.ema.model if self.ema is not None else self.model  # type: ignore[return-value]
+
+    # -- data: whole datasets moved to the device once -------------------------------------------
+    def train_dataloader(self) -> SpriteBatches:
+        return self.train_batches.to(self.device).shard(self.global_rank, self.trainer.world_size)
+
+    def val_dataloader(self) -> SpriteBatches | list:
+        return self.val_batches.to(self.device) if self.val_batches is not None else []
+
+    # -- optimisation ----------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        terms = self.model.loss({**batch, "step": self.global_step})
+        self.log_dict({f"train/{k}": v.detach().float() for k, v in terms.items()}, prog_bar=False)
+        self.log("loss", terms["loss"].detach().float(), prog_bar=True, logger=False)
+        return terms["loss"]
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update(self.model)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        config = self.train_config
+        decay, no_decay = [], []
+        for parameter in self.model.parameters():
+            if parameter.requires_grad:
+                # Weight decay on matrices and kernels only: biases and norm scales are not regularised.
+                (decay if parameter.dim() >= 2 else no_decay).append(parameter)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=config.lr,
+        )
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    # -- validation ------------------------------------------------------------------------------
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        model = self.inference_model
+        terms = model.loss({**batch, "step": self.global_step})
+        metrics = {f"val/{k}": v.detach().float() for k, v in terms.items()}
+        if "reconstruct" in model.capabilities():
+            output = model.reconstruct(batch["indices"], batch.get("labels"))
+            predicted = model.codec.to_indices(output, model.representation)
+            metrics["val/pixel_accuracy"] = (predicted == batch["indices"]).float().mean()
+            metrics["val/palette_adherence"] = model.codec.adherence(output, model.representation)
+        self.log_dict(metrics, batch_size=batch["indices"].shape[0], prog_bar=False)
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Learning-rate multiplier: linear warm-up to 1, then cosine decay to min_lr_ratio at max_steps."""
+    if config.warmup_steps > 0 and step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    span = max(1, config.max_steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))

@@ -1,0 +1,179 @@
+"""Run folders: what a training run leaves behind, and `load_run` to use it.
+
+    RUN/config.yaml           model, data, train and model sections (engine/config.py)
+    RUN/palette.hex           the palette the indices refer to (index 0 transparent, implied)
+    RUN/labels.json           the label vocabulary, when the run has labels
+    RUN/weights.safetensors   inference weights (the EMA weights when EMA is on)
+    RUN/last.ckpt             Lightning checkpoint, for --resume only
+    RUN/samples/              sample grids written during training
+    RUN/metrics.json          final validation metrics and training speed
+
+Loading a run rebuilds the model from config.yaml and reads tensors from safetensors: no pickle is ever loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from spriteforge import io
+from spriteforge.data.labels import LabelSpec
+from spriteforge.data.palette import Palette
+from spriteforge.data.sprites import SpriteSet
+from spriteforge.engine.config import RunConfig, load_config
+from spriteforge.errors import SpriteforgeError
+from spriteforge.models.base import DataSpec, GenerativeModel, model_class
+
+CONFIG = "config.yaml"
+PALETTE = "palette.hex"
+LABELS = "labels.json"
+WEIGHTS = "weights.safetensors"
+CHECKPOINT = "last.ckpt"
+METRICS = "metrics.json"
+SAMPLES = "samples"
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    with io.atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def save_weights(model: GenerativeModel, path: Path) -> None:
+    """State dict -> safetensors, atomically (shared storage is cloned: safetensors refuses aliases)."""
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    with io.atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"model": model.name, "format": "spriteforge-1"})
+
+
+def data_spec(palette: Palette, height: int, width: int, labels: LabelSpec | None) -> DataSpec:
+    return DataSpec(height=height, width=width, palette_rgba=torch.from_numpy(palette.colors.copy()), labels=labels)
+
+
+def build_model(config: RunConfig, spec: DataSpec) -> GenerativeModel:
+    return model_class(config.model)(config.model_config, spec)
+
+
+@dataclass
+class Run:
+    """A trained model with its palette and labels: sample, reconstruct, encode and interpolate."""
+
+    path: Path
+    config: RunConfig
+    model: GenerativeModel
+    palette: Palette
+    labels: LabelSpec | None
+    metrics: dict[str, Any]
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.model.parameters()), torch.zeros(())).device
+
+    def to(self, device: str | torch.device) -> Run:
+        self.model.to(device)
+        return self
+
+    def _generator(self, seed: int | None) -> torch.Generator | None:
+        return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+
+    def _sprites(self, indices: torch.Tensor, palette: Palette | str | None) -> SpriteSet:
+        sprites = SpriteSet(indices.cpu().numpy().astype(np.int64), self.palette)
+        if palette is None:
+            return sprites
+        return sprites.with_palette(Palette.resolve(palette) if isinstance(palette, str) else palette)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, seed: int | None = None, palette: Palette | str | None = None, **opts: Any
+    ) -> SpriteSet:
+        """n new sprites, palette-exact; `palette` re-colours them (by luminance order) into another palette."""
+        if n < 1:
+            raise SpriteforgeError(f"--n {n}: ask for at least one sprite.")
+        self.model.eval()
+        output = self.model.sample(n, generator=self._generator(seed), **opts)
+        return self._sprites(self.model.codec.to_indices(output, self.model.representation), palette)
+
+    def _require(self, capability: str) -> None:
+        if capability not in self.model.capabilities():
+            raise SpriteforgeError(
+                f"{self.path}: model {self.config.model!r} cannot {capability} "
+                f"(it can: {', '.join(self.model.capabilities()) or 'only sample'})."
+            )
+
+    def _indices_of(self, sprites: SpriteSet) -> torch.Tensor:
+        if sprites.size != (self.model.spec.height, self.model.spec.width):
+            raise SpriteforgeError(
+                f"sprites are {sprites.size[1]}x{sprites.size[0]} but this run was trained on "
+                f"{self.model.spec.width}x{self.model.spec.height}: load them with --size {self.model.spec.width}."
+            )
+        # Bring the sprites into this run's palette (exact colours map exactly; others to the nearest).
+        indices = self.palette.index(sprites.to_rgba())
+        return torch.from_numpy(indices).long().to(self.device)
+
+    @torch.no_grad()
+    def reconstruct(self, sprites: SpriteSet) -> SpriteSet:
+        """Encode and decode sprites (argmax / snapped): what the model keeps of them."""
+        self._require("reconstruct")
+        self.model.eval()
+        output = self.model.reconstruct(self._indices_of(sprites))
+        return self._sprites(self.model.codec.to_indices(output, self.model.representation), None)
+
+    @torch.no_grad()
+    def interpolate(self, first: SpriteSet, second: SpriteSet, steps: int = 8) -> SpriteSet:
+        """Sprites along the straight line between the latent codes of first[i] and second[i]: (pairs*steps) sprites,
+        pair by pair."""
+        self._require("encode")
+        if steps < 2:
+            raise SpriteforgeError(f"--steps {steps}: need at least 2 (the two ends).")
+        self.model.eval()
+        start, end = self.model.encode(self._indices_of(first)), self.model.encode(self._indices_of(second))
+        weights = torch.linspace(0, 1, steps, device=self.device)[None, :, None]  # (1,S,1)
+        path = torch.lerp(start[:, None], end[:, None], weights).flatten(0, 1)  # (pairs*S, D)
+        output = self.model.decode(path)
+        return self._sprites(self.model.codec.to_indices(output, self.model.representation), None)
+
+
+def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
+    """Rebuild a trained model from RUN/config.yaml, palette.hex, labels.json and weights.safetensors."""
+    path = Path(path)
+    if not (path / CONFIG).is_file():
+        raise SpriteforgeError(f"{path}: not a spriteforge run (no {CONFIG}). Give the folder `spriteforge train --out` wrote.")
+    config = load_config(path / CONFIG)
+    palette = Palette.load(path / PALETTE)
+    labels = LabelSpec.from_json((path / LABELS).read_text()) if (path / LABELS).is_file() else None
+    metrics = json.loads((path / METRICS).read_text()) if (path / METRICS).is_file() else {}
+    size = config.data.size
+    if not size:
+        raise SpriteforgeError(f"{path / CONFIG}: data.size is missing, so the model cannot be rebuilt.")
+    model = build_model(config, data_spec(palette, size, size, labels))
+    model.load_state_dict(_read_weights(path / WEIGHTS, model))
+    return Run(path, config, model.to(device).eval(), palette, labels, metrics)
+
+
+def _read_weights(path: Path, model: GenerativeModel) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise SpriteforgeError(
+            f"{path}: missing. The run has not finished training: resume it with `spriteforge train --resume {path.parent}`."
+        )
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise SpriteforgeError(
+            f"{path}: corrupt or not a safetensors file ({error}). Resume the run to rewrite it, or retrain."
+        ) from None
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    if expected != found:
+        differing = sorted(set(expected.items()) ^ set(found.items()))[:3]
+        raise SpriteforgeError(
+            f"{path}: these weights do not belong to the {model.name!r} model described by config.yaml "
+            f"(first differences: {differing}). Use the weights written with this config."
+        )
+    return tensors

@@ -1,0 +1,246 @@
+"""`train` and `resume`: load data, build the model, run Lightning, leave a complete run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from spriteforge.data.palette import Palette
+from spriteforge.data.sprites import SpriteSet, load_sprites
+from spriteforge.engine import run as runfiles
+from spriteforge.engine.batches import SpriteBatches
+from spriteforge.engine.config import DataConfig, RunConfig, build_config, load_config
+from spriteforge.engine.loggers import log_image, make_logger
+from spriteforge.engine.module import SpriteModule
+from spriteforge.errors import SpriteforgeError
+
+
+def train(
+    model: str | None = None,
+    data: str | Path | None = None,
+    out: str | Path = "runs/run",
+    *,
+    labels: str | Path | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    logger: str | None = None,
+) -> runfiles.Run:
+    """Train a registered model and return the loaded run.
+
+    model: a registered name (default vae); data: folder, sheet or named dataset (default procedural);
+    overrides: "section.key=value" strings, e.g. ["train.max_steps=500", "vae.beta=0.5"].
+    """
+    out = Path(out)
+    if (out / runfiles.CONFIG).exists():
+        raise SpriteforgeError(
+            f"{out} already holds a run. Continue it with `spriteforge train --resume {out}`, or choose another --out."
+        )
+    config = build_config(model, config_file, overrides)
+    if data is not None:
+        config.data.source = str(data)
+    if labels is not None:
+        config.data.labels = str(labels)
+    if logger is not None:
+        config.train.logger = logger
+    sprites = _load(config.data, palette=None)
+    config.data.size = sprites.size[0]
+    _write_run_files(out, config, sprites)
+    return _fit(out, config, sprites, checkpoint=None)
+
+
+def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> runfiles.Run:
+    """Continue a run from RUN/last.ckpt (optimizer, schedule, EMA, data position); overrides may extend
+    train.max_steps. The data is re-indexed into the run's own palette, so indices mean what they meant."""
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / runfiles.CHECKPOINT
+    if not checkpoint.is_file():
+        raise SpriteforgeError(f"{run_dir}: no {runfiles.CHECKPOINT} to resume from. Start a new run with --out.")
+    config = build_config(base=load_config(run_dir / runfiles.CONFIG), overrides=overrides)
+    palette = Palette.load(run_dir / runfiles.PALETTE)
+    sprites = _load(config.data, palette=palette)
+    runfiles.write_text(run_dir / runfiles.CONFIG, config.to_yaml())
+    return _fit(run_dir, config, sprites, checkpoint=checkpoint)
+
+
+def _load(data: DataConfig, palette: Palette | None) -> SpriteSet:
+    options = {k: v for k, v in asdict(data).items() if k not in ("source", "augment", "palette")}
+    return load_sprites(data.source, palette=palette or data.palette, seed=0, **options)
+
+
+def _write_run_files(out: Path, config: RunConfig, sprites: SpriteSet) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    runfiles.write_text(out / runfiles.CONFIG, config.to_yaml())
+    sprites.palette.save(out / runfiles.PALETTE)
+    if sprites.label_spec is not None:
+        runfiles.write_text(out / runfiles.LABELS, sprites.label_spec.to_json())
+
+
+def _fit(out: Path, config: RunConfig, sprites: SpriteSet, checkpoint: Path | None) -> runfiles.Run:
+    train_cfg = config.train
+    L.seed_everything(train_cfg.seed, workers=False, verbose=False)
+    train_set, val_set = sprites.split(train_cfg.val_fraction, seed=train_cfg.seed)
+    if len(train_set) == 0:
+        raise SpriteforgeError(f"{config.data.source}: no sprites left for training after the validation split.")
+    num_colors = len(sprites.palette)
+    train_batches = SpriteBatches(
+        train_set.indices, train_set.labels, min(train_cfg.batch_size, len(train_set)), num_colors=num_colors,
+        shuffle=True, seed=train_cfg.seed, augment_config=config.data.augment, drop_last=True,
+    )
+    val_batches = (
+        SpriteBatches(val_set.indices, val_set.labels, train_cfg.batch_size, num_colors=num_colors, shuffle=False)
+        if len(val_set)
+        else None
+    )
+    spec = runfiles.data_spec(sprites.palette, *sprites.size, sprites.label_spec)
+    module = SpriteModule(runfiles.build_model(config, spec), train_cfg, train_batches, val_batches)
+    if checkpoint is not None:
+        _check_checkpoint(checkpoint, module)
+    logger = make_logger(train_cfg.logger, out, config)
+    writer = RunWriter(out, train_cfg.checkpoint_every, train_cfg.sample_every, train_cfg.num_samples)
+    trainer = L.Trainer(
+        max_steps=train_cfg.max_steps,
+        accelerator=train_cfg.accelerator,
+        devices=train_cfg.devices,
+        precision=_precision(train_cfg.precision),
+        gradient_clip_val=train_cfg.grad_clip or None,
+        logger=logger,
+        callbacks=[writer],
+        enable_checkpointing=False,  # RunWriter writes last.ckpt atomically instead
+        enable_progress_bar=train_cfg.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        check_val_every_n_epoch=None,
+        val_check_interval=train_cfg.val_every if val_batches is not None else None,
+        limit_val_batches=1.0 if val_batches is not None else 0,
+        use_distributed_sampler=False,
+        log_every_n_steps=min(50, max(1, train_cfg.val_every)),
+        default_root_dir=str(out),
+    )
+    trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint else None)
+    final = trainer.validate(module, verbose=False)[0] if val_batches is not None else {}
+    if trainer.is_global_zero:
+        _write_metrics(out, config, sprites, train_set, val_set, writer, final)
+    return runfiles.load_run(out)
+
+
+def _precision(choice: str) -> str:
+    """'auto': bf16 autocast where a CUDA device supports it, full precision elsewhere."""
+    if choice != "auto":
+        return choice
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def _check_checkpoint(path: Path, module: SpriteModule) -> None:
+    """Refuse a corrupt or foreign checkpoint before Lightning touches it (weights_only: no arbitrary unpickling)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any failure to read is a bad file: torch raises several unrelated types
+        raise SpriteforgeError(
+            f"{path}: unreadable checkpoint ({type(error).__name__}). It is corrupt or was not written by spriteforge; "
+            "delete it and start a new run, or restore it from a backup."
+        ) from None
+    expected = set(module.state_dict())
+    found = set(state.get("state_dict", {})) if isinstance(state, dict) else set()
+    if found != expected:
+        raise SpriteforgeError(
+            f"{path}: this checkpoint does not match the run's model ({len(found ^ expected)} differing tensors). "
+            "It comes from another model or config; resume the run it belongs to."
+        )
+
+
+def _write_metrics(
+    out: Path,
+    config: RunConfig,
+    sprites: SpriteSet,
+    train_set: SpriteSet,
+    val_set: SpriteSet,
+    writer: RunWriter,
+    final: dict[str, Any],
+) -> None:
+    metrics = {
+        "model": config.model,
+        "steps": writer.last_step,
+        "train_sprites": len(train_set),
+        "val_sprites": len(val_set),
+        "size": sprites.size[0],
+        "palette_colors": len(sprites.palette) - 1,
+        "wall_seconds": round(writer.wall_seconds, 2),
+        "train_images_per_second": round(writer.images / max(writer.step_seconds, 1e-9), 1),
+        **{k: round(float(v), 5) for k, v in final.items()},
+    }
+    runfiles.write_text(out / runfiles.METRICS, json.dumps(metrics, indent=2) + "\n")
+
+
+class RunWriter(Callback):
+    """Keeps the run folder current: atomic last.ckpt every N steps and at the end (or on Ctrl-C), sample grids
+    every M steps, the inference weights at the end, and training speed."""
+
+    def __init__(self, out: Path, checkpoint_every: int, sample_every: int, num_samples: int) -> None:
+        self.out = out
+        self.checkpoint_every = checkpoint_every
+        self.sample_every = sample_every
+        self.num_samples = num_samples
+        self.images = 0
+        self.step_seconds = 0.0
+        self.wall_seconds = 0.0
+        self.last_step = 0
+        self._started = 0.0
+        self._step_started = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, module: SpriteModule) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: SpriteModule, batch: Any, batch_idx: int) -> None:
+        self._step_started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: SpriteModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.step_seconds += time.perf_counter() - self._step_started
+        self.images += int(batch["indices"].shape[0])
+        step = trainer.global_step
+        if self.checkpoint_every and step % self.checkpoint_every == 0:
+            self.save_checkpoint(trainer)
+        if self.sample_every and step % self.sample_every == 0:
+            self.save_samples(trainer, module, step)
+
+    def on_train_end(self, trainer: L.Trainer, module: SpriteModule) -> None:
+        self.wall_seconds = time.perf_counter() - self._started
+        self.last_step = trainer.global_step
+        self.save_checkpoint(trainer)
+        self.save_samples(trainer, module, trainer.global_step)
+        if trainer.is_global_zero:
+            runfiles.save_weights(module.inference_model, self.out / runfiles.WEIGHTS)
+
+    def on_exception(self, trainer: L.Trainer, module: SpriteModule, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            self.save_checkpoint(trainer)
+
+    def save_checkpoint(self, trainer: L.Trainer) -> None:
+        # Every rank takes part (save_checkpoint synchronises); rank 0 renames, so last.ckpt is always whole.
+        partial = self.out / f".{runfiles.CHECKPOINT}.partial"
+        trainer.save_checkpoint(partial)
+        if trainer.is_global_zero:
+            os.replace(partial, self.out / runfiles.CHECKPOINT)
+
+    def save_samples(self, trainer: L.Trainer, module: SpriteModule, step: int) -> None:
+        if not trainer.is_global_zero:
+            return
+        model = module.inference_model
+        was_training = model.training
+        model.eval()
+        generator = torch.Generator(device=module.device).manual_seed(step)
+        output = model.sample(self.num_samples, generator=generator)
+        model.train(was_training)
+        indices = model.codec.to_indices(output, model.representation).cpu().numpy().astype(np.int64)
+        path = self.out / runfiles.SAMPLES / f"step_{step:06d}.png"
+        palette = Palette(model.spec.palette_rgba.cpu().numpy())
+        SpriteSet(indices, palette).save_grid(path, scale=4)
+        log_image(trainer.logger, path, step)

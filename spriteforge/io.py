@@ -1,0 +1,134 @@
+"""Reading and writing images: PNG/GIF/BMP/WebP in, PNG grids, sheets and GIFs out.
+
+Pixel art is only ever scaled by nearest neighbour and by an integer factor, so nothing here blurs. Every writer
+goes through `atomic_path`: the file appears complete under its final name or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from spriteforge.errors import SpriteforgeError
+
+IMAGE_SUFFIXES = (".png", ".gif", ".bmp", ".webp")
+# Grid background: a mid grey, so both dark outlines and light highlights stay visible.
+GRID_BACKGROUND = (96, 96, 96, 255)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_rgba(path: str | Path) -> np.ndarray:
+    """Read an image file as (H,W,4) uint8 RGBA (first frame of a GIF). Raises SpriteforgeError if unreadable."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.seek(0)
+            return np.asarray(image.convert("RGBA"), dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise SpriteforgeError(f"{path}: no such file. Check the path.") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise SpriteforgeError(f"{path}: not a readable image ({error}). Remove it or replace it with a PNG.") from None
+
+
+def upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscale of (...,H,W,C) by an integer factor (the only resampling pixel art allows)."""
+    if factor < 1 or int(factor) != factor:
+        raise SpriteforgeError(f"scale {factor!r} must be a positive integer (nearest-neighbour only).")
+    return image.repeat(factor, axis=-3).repeat(factor, axis=-2)
+
+
+def make_grid(
+    images: np.ndarray,
+    columns: int | None = None,
+    padding: int = 1,
+    scale: int = 1,
+    background: Sequence[int] = GRID_BACKGROUND,
+) -> np.ndarray:
+    """Tile (N,H,W,4) uint8 images into one (h,w,4) image, composited on an opaque background, then upscaled."""
+    count, height, width = images.shape[:3]
+    columns = columns or max(1, math.ceil(math.sqrt(count)))
+    rows = max(1, math.ceil(count / columns))
+    canvas = np.empty((rows * (height + padding) + padding, columns * (width + padding) + padding, 4), np.uint8)
+    canvas[:] = np.asarray(background, np.uint8)
+    composited = composite(images, background)
+    for i in range(count):
+        top = padding + (i // columns) * (height + padding)
+        left = padding + (i % columns) * (width + padding)
+        canvas[top : top + height, left : left + width] = composited[i]
+    return upscale(canvas, scale)
+
+
+def composite(images: np.ndarray, background: Sequence[int] = GRID_BACKGROUND) -> np.ndarray:
+    """Alpha-composite (...,4) uint8 RGBA over an opaque background colour; returns opaque RGBA uint8."""
+    alpha = images[..., 3:4].astype(np.float32) / 255.0
+    back = np.asarray(background[:3], np.float32)
+    rgb = images[..., :3].astype(np.float32) * alpha + back * (1.0 - alpha)
+    out = np.empty(images.shape, np.uint8)
+    out[..., :3] = np.rint(rgb).astype(np.uint8)
+    out[..., 3] = 255
+    return out
+
+
+def write_png(path: str | Path, image: np.ndarray) -> Path:
+    """Write (H,W,4) or (H,W,3) uint8 as PNG, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(image)).save(tmp, format="PNG")
+    return path
+
+
+def write_gif(path: str | Path, frames: np.ndarray, duration_ms: int = 120, scale: int = 1) -> Path:
+    """Write (T,H,W,4) uint8 frames as a looping GIF, composited on the grid background, atomically."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    opaque = upscale(composite(frames), scale)[..., :3]
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, opaque, extension=".gif", duration=duration_ms, loop=0)
+    return path
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under `folder`, recursively, in a stable (sorted) order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def comparison_grid(top: np.ndarray, bottom: np.ndarray, columns: int = 8, scale: int = 1) -> np.ndarray:
+    """Two aligned (N,H,W,4) sets as one grid: a row of `top`, then the matching row of `bottom`, and so on."""
+    count = len(top)
+    rows = []
+    for start in range(0, count, columns):
+        for images in (top, bottom):
+            row = np.zeros((columns, *images.shape[1:]), np.uint8)
+            chunk = images[start : start + columns]
+            row[: len(chunk)] = chunk
+            rows.append(row)
+    return make_grid(np.concatenate(rows), columns=columns, scale=scale)
+
+
+def interpolation_frames(paths: np.ndarray) -> np.ndarray:
+    """(P,S,H,W,4) sprites along P paths of S steps -> (2S-2, h, w, 4) grid frames, there and back again."""
+    steps = paths.shape[1]
+    order = list(range(steps)) + list(range(steps - 2, 0, -1))
+    return np.stack([make_grid(paths[:, s]) for s in order])

@@ -1,0 +1,123 @@
+"""The model contract, model configs and the registry.
+
+A model is an nn.Module that turns a batch into losses and can sample; the engine owns everything else
+(optimisers, precision, EMA, checkpoints, devices). Adding a model is one file with `@register("name")`: the CLI,
+the engine and the contract tests find it here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from spriteforge.data.labels import LabelSpec
+from spriteforge.errors import SpriteforgeError
+from spriteforge.nn.pixels import INDEX, REPRESENTATIONS, PaletteCodec
+
+# Capabilities a model may have beyond loss/sample, found by the methods it defines.
+CAPABILITIES = ("encode", "decode", "reconstruct", "translate", "inpaint", "param_groups")
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters shared by every model; each model subclasses this with its own fields."""
+
+    representation: str = INDEX  # "index" (categorical over palette colours) or "rgba" (continuous, snapped)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know about its data: sprite size, palette (K,4) uint8, label vocabulary."""
+
+    height: int
+    width: int
+    palette_rgba: torch.Tensor
+    labels: LabelSpec | None = None
+
+    @property
+    def num_colors(self) -> int:
+        return int(self.palette_rgba.shape[0])
+
+
+class GenerativeModel(nn.Module):
+    """Base of every model. Subclasses set `Config`, implement `loss` and `sample`, and may add capabilities.
+
+    loss(batch) -> {"loss": scalar to minimise, other scalars to log}; batch = {"indices": (B,H,W) long,
+    "labels": optional (B,) long or (B,L) float, "step": int (the global training step)}.
+    sample(n, labels=None, generator=None, **opts) -> (n,H,W) indices or (n,4,H,W) rgba in [0,1].
+    """
+
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    name: ClassVar[str] = ""
+    representations: ClassVar[tuple[str, ...]] = REPRESENTATIONS
+    sample_options: ClassVar[dict[str, str]] = {}  # option name -> help, shown by `spriteforge models`
+
+    def __init__(self, config: ModelConfig, spec: DataSpec) -> None:
+        super().__init__()
+        if config.representation not in self.representations:
+            raise SpriteforgeError(
+                f"model {self.name!r} does not support representation {config.representation!r}; "
+                f"choose one of: {', '.join(self.representations)}."
+            )
+        self.config = config
+        self.spec = spec
+        self.codec = PaletteCodec(spec.palette_rgba)
+
+    @property
+    def representation(self) -> str:
+        return self.config.representation
+
+    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None, **opts: Any
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def capabilities(cls) -> list[str]:
+        return [c for c in CAPABILITIES if callable(getattr(cls, c, None))]
+
+
+REGISTRY: dict[str, type[GenerativeModel]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a model available under `name` to the CLI, engine, tests and benchmarks."""
+
+    def add(cls: type[GenerativeModel]) -> type[GenerativeModel]:
+        if name in REGISTRY:
+            raise ValueError(f"model name {name!r} is registered twice")
+        cls.name = name
+        REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+def model_class(name: str) -> type[GenerativeModel]:
+    """The registered class for `name`, or an error listing the registered names."""
+    _import_models()
+    if name not in REGISTRY:
+        raise SpriteforgeError(f"unknown model {name!r}. Known models: {', '.join(sorted(REGISTRY))}.")
+    return REGISTRY[name]
+
+
+def registered() -> dict[str, type[GenerativeModel]]:
+    _import_models()
+    return dict(sorted(REGISTRY.items()))
+
+
+def config_fields(config_class: type[ModelConfig]) -> dict[str, Any]:
+    """Field name -> default, for listing config keys in messages and `spriteforge models`."""
+    return {f.name: f.default for f in fields(config_class)}
+
+
+def _import_models() -> None:
+    # Importing the package runs every model file's @register.
+    import spriteforge.models  # noqa: F401

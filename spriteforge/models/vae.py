@@ -1,0 +1,182 @@
+"""Autoencoders: the deterministic `ae` and the variational `vae`, one convolutional family.
+
+    indices (B,H,W) --codec--> x (B,C,H,W) --DownStack--> h (B,C_L,h,w) --linear--> z (B,D)
+    z --linear--> (B,C_L,h,w) --UpStack--> logits (B,K,H,W) [index mode] or rgba (B,4,H,W) [rgba mode]
+
+Index mode is a categorical decoder over the K palette colours (cross-entropy), so outputs are palette-exact by
+construction. rgba mode decodes colours in [0,1] (MSE or BCE) and is snapped to the palette at the end.
+The VAE adds a Gaussian posterior, beta, KL warm-up and free bits; the AE samples from a Gaussian fitted to its
+training latents (running mean and variance), since it has no prior of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spriteforge.errors import SpriteforgeError
+from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
+from spriteforge.nn.blocks import DownStack, UpStack
+from spriteforge.nn.pixels import INDEX
+
+RGBA_LOSSES = ("mse", "bce")
+# Momentum of the AE's running latent statistics (per training step).
+LATENT_STATS_MOMENTUM = 0.02
+
+
+@dataclass
+class AEConfig(ModelConfig):
+    latent_dim: int = 32
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # one entry per halving of the resolution
+    rgba_loss: str = "mse"  # rgba mode only: "mse" or "bce"
+
+
+@dataclass
+class VAEConfig(AEConfig):
+    beta: float = 1.0  # weight of the KL term
+    kl_warmup_steps: int = 0  # beta ramps linearly from 0 over this many steps
+    free_bits: float = 0.0  # nats per latent dimension below which KL is not penalised
+
+
+@register("ae")
+class AE(GenerativeModel):
+    """Convolutional autoencoder (deterministic)."""
+
+    Config = AEConfig
+    sample_options = {"temperature": "0 = argmax colour per pixel; > 0 samples colours (index mode)"}
+
+    def __init__(self, config: AEConfig, spec: DataSpec) -> None:
+        super().__init__(config, spec)
+        levels = len(config.channels)
+        if spec.height % 2**levels or spec.width % 2**levels or not levels:
+            raise SpriteforgeError(
+                f"{type(self).__name__.lower()}: a {spec.width}x{spec.height} sprite cannot be halved {levels} times "
+                f"(channels={config.channels}). Use a size divisible by {2**levels}, or fewer channel levels."
+            )
+        if config.rgba_loss not in RGBA_LOSSES:
+            raise SpriteforgeError(f"rgba_loss {config.rgba_loss!r}: choose one of {', '.join(RGBA_LOSSES)}.")
+        in_channels = spec.num_colors if config.representation == INDEX else 4
+        self.bottleneck = (config.channels[-1], spec.height // 2**levels, spec.width // 2**levels)
+        flat = self.bottleneck[0] * self.bottleneck[1] * self.bottleneck[2]
+        self.encoder = DownStack(in_channels, config.channels)
+        self.to_latent = nn.Linear(flat, self.latent_outputs(config.latent_dim))
+        self.from_latent = nn.Sequential(nn.Linear(config.latent_dim, flat), nn.SiLU())
+        self.decoder = UpStack(config.channels, in_channels)
+        self.register_buffer("latent_mean", torch.zeros(config.latent_dim))
+        self.register_buffer("latent_var", torch.ones(config.latent_dim))
+
+    # -- latent space -------------------------------------------------------------------------------
+    @staticmethod
+    def latent_outputs(latent_dim: int) -> int:
+        return latent_dim
+
+    def _posterior(self, indices: torch.Tensor) -> torch.Tensor:
+        """(B,H,W) -> raw encoder output (B, latent_outputs)."""
+        x = self.codec.encode(indices, self.representation)  # (B,C,H,W)
+        return self.to_latent(self.encoder(x).flatten(1))
+
+    def encode(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,H,W) -> (B,D) latent codes (the posterior mean for the VAE)."""
+        return self._posterior(indices)[:, : self.config.latent_dim]
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,D) -> (B,K,H,W) logits (index mode) or (B,4,H,W) rgba in [0,1] (rgba mode)."""
+        h = self.from_latent(z).view(-1, *self.bottleneck)
+        out = self.decoder(h)
+        return out if self.representation == INDEX else torch.sigmoid(out)
+
+    def reconstruct(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(indices, labels), labels)
+
+    def _latent_and_penalty(
+        self, posterior: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+        """(z, {penalty name: (value to log, weighted term added to the summed loss)}).
+
+        The AE uses its code as is, and tracks its statistics so that `sample` has a distribution to draw from."""
+        if self.training:
+            with torch.no_grad():
+                self.latent_mean.lerp_(posterior.mean(0), LATENT_STATS_MOMENTUM)
+                self.latent_var.lerp_(posterior.var(0, unbiased=False) + 1e-6, LATENT_STATS_MOMENTUM)
+        return posterior, {}
+
+    def _prior(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        noise = torch.randn(n, self.config.latent_dim, generator=generator, device=self.latent_mean.device)
+        return self.latent_mean + noise * self.latent_var.sqrt()
+
+    # -- contract -----------------------------------------------------------------------------------
+    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        indices = batch["indices"]  # (B,H,W)
+        z, penalties = self._latent_and_penalty(self._posterior(indices), int(batch.get("step", 0)))
+        output = self.decode(z)
+        pixels = indices.shape[1] * indices.shape[2]
+        recon = self._reconstruction_nll(output, indices)  # (B,) summed over pixels
+        terms = {"recon": recon.mean() / pixels}  # per pixel: nats (index) or squared error / BCE (rgba)
+        total = recon.mean()
+        for name, (logged, weighted) in penalties.items():
+            terms[name] = logged
+            total = total + weighted
+        terms["loss"] = total / pixels
+        return terms
+
+    def _reconstruction_nll(self, output: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """(B,) negative log-likelihood (index: cross-entropy) or squared error / BCE (rgba), summed per sprite."""
+        if self.representation == INDEX:
+            return F.cross_entropy(output.float(), indices.long(), reduction="none").flatten(1).sum(1)
+        target = self.codec.to_rgba(indices)
+        if self.config.rgba_loss == "bce":
+            per_value = F.binary_cross_entropy(output.float().clamp(1e-6, 1 - 1e-6), target, reduction="none")
+        else:
+            per_value = F.mse_loss(output.float(), target, reduction="none")
+        return per_value.flatten(1).sum(1)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        temperature: float = 0.0,
+        **opts: Any,
+    ) -> torch.Tensor:
+        if labels is not None:
+            raise SpriteforgeError(f"this {self.name} run is not conditional: sample it without labels.")
+        output = self.decode(self._prior(n, generator))
+        if self.representation == INDEX:
+            return self.codec.to_indices(output, INDEX, temperature, generator)  # (n,H,W)
+        return output  # (n,4,H,W) rgba in [0,1], snapped by the caller
+
+
+@register("vae")
+class VAE(AE):
+    """Convolutional VAE: Gaussian posterior, standard normal prior, beta, KL warm-up and free bits."""
+
+    Config = VAEConfig
+
+    @staticmethod
+    def latent_outputs(latent_dim: int) -> int:
+        return 2 * latent_dim  # mean and log-variance
+
+    def _latent_and_penalty(
+        self, posterior: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+        mean, log_var = posterior.float().chunk(2, dim=1)  # (B,D) each
+        log_var = log_var.clamp(-12.0, 8.0)  # keeps exp() finite early in training
+        z = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        kl_per_dim = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var)  # (B,D) KL(q || N(0,1))
+        kl = kl_per_dim.sum(1).mean()
+        # Free bits: dimensions whose batch-mean KL is under the threshold are not pushed further towards the prior.
+        penalised = kl_per_dim.mean(0).clamp(min=self.config.free_bits).sum() if self.config.free_bits else kl
+        return z, {"kl": (kl, self._beta(step) * penalised)}
+
+    def _beta(self, step: int) -> float:
+        warmup = self.config.kl_warmup_steps
+        return self.config.beta * (min(1.0, step / warmup) if warmup > 0 else 1.0)
+
+    def _prior(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=generator, device=self.latent_mean.device)

@@ -1,0 +1,1 @@
+"""Building blocks shared by models: palette codec, conv stacks. No training logic."""
