@@ -123,6 +123,10 @@ class _Grid:
         frac = 0.5 if self.size % 2 == 0 else 0.0
         return round(t * self.r - frac) + frac
 
+    def inner(self, mask: np.ndarray, steps: int = 1) -> np.ndarray:
+        """The mask clipped to the drawable area, then eroded `steps` pixels: where details fit inside a part."""
+        return _shrink(mask & self.inside, steps)
+
     def pixels(self, n: float) -> int:
         """A feature n pixels wide at size 16, scaled to this size, never thinner than one pixel."""
         return max(1, round(n * self.px))
@@ -240,12 +244,14 @@ _TOP_LEFT = ((-1, 0), (0, -1))
 
 
 def _rim(material: np.ndarray, directions: tuple[tuple[int, int], ...], width: int) -> np.ndarray:
-    """Pixels whose neighbour up to `width` steps away in one of `directions` belongs to another material."""
-    rim = np.zeros(material.shape, dtype=bool)
+    """For each pixel, in how many of `directions` a different material lies within `width` steps."""
+    count = np.zeros(material.shape, dtype=np.intp)
     for dy, dx in directions:
+        edge = np.zeros(material.shape, dtype=bool)
         for k in range(1, width + 1):
-            rim |= _shift(material, dy * k, dx * k) != material
-    return rim
+            edge |= _shift(material, dy * k, dx * k) != material
+        count += edge
+    return count
 
 
 def _render(canvas: _Canvas, lit: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -258,14 +264,11 @@ def _render(canvas: _Canvas, lit: tuple[tuple[int, int], ...]) -> np.ndarray:
     material[_grow(pockets) & (material == 0)] = 1
     width = canvas.grid.pixels(1)
     dark = tuple((-dy, -dx) for dy, dx in lit)
-    # Level 0/1/2 = shadow/base/highlight; a pixel lit and shadowed at once (a 1-pixel-thin part) stays base,
-    # unless the whole sprite is that thin (tiny sizes): then light wins, so that it is not one flat colour.
-    lit_rim, dark_rim = _rim(material, lit, width), _rim(material, dark, width)
-    level = 1 + lit_rim.astype(np.intp) - dark_rim
-    body = material > 0
-    if np.all(level[body] == 1):
-        level = 1 + lit_rim.astype(np.intp) - (dark_rim & ~lit_rim)
+    # Level 0/1/2 = shadow/base/highlight: lit edges minus shadowed edges. A 1-pixel-thin part is both and stays
+    # base, except at its ends, where the count tips it: thin diagonal parts still get light and shadow.
+    level = np.clip(1 + _rim(material, lit, width) - _rim(material, dark, width), 0, 2)
     out = np.asarray(canvas.ramps, dtype=np.uint8)[material, level]
+    body = material > 0
     details = body & (canvas.detail > 0)
     out[details] = canvas.detail[details]
     out[_grow(body) & ~body] = OUTLINE
@@ -313,8 +316,8 @@ def _creature(rng: np.random.Generator, c: _Canvas) -> None:
     c.paint(body, skin)
     if rng.random() < 0.6:
         belly = (g.au / (half_w * 0.6)) ** 2 + ((g.v - cy - half_h * 0.4) / (half_h * 0.5)) ** 2 < 1
-        c.paint(belly & _shrink(body, 2 * g.pixels(1)), (skin[1], skin[2], WHITE))  # 2 px of skin keep both rims
-    _face(rng, c, g.row(cy - half_h * rng.uniform(0.0, 0.35)), half_w * rng.uniform(0.2, 0.45), _shrink(body))
+        c.paint(belly & g.inner(body, 2 * g.pixels(1)), (skin[1], skin[2], WHITE))  # 2 px of skin keep both rims
+    _face(rng, c, g.row(cy - half_h * rng.uniform(0.0, 0.35)), half_w * rng.uniform(0.2, 0.45), g.inner(body))
 
 
 def _face(rng: np.random.Generator, c: _Canvas, eye_y: float, eye_offset: float, room: np.ndarray) -> None:
@@ -360,7 +363,7 @@ def _ship(rng: np.random.Generator, c: _Canvas) -> None:
     canopy_y, canopy_h = -1 + nose * rng.uniform(0.6, 0.9), rng.uniform(0.12, 0.25)
     canopy_w = max(0.5, body_w * g.r * 0.6)
     canopy = (g.ax / canopy_w) ** 2 + ((g.v - canopy_y) / canopy_h) ** 2 <= 1.0
-    c.paint(canopy & _shrink(hull_mask), (BLUE, BLUE, WHITE))
+    c.paint(canopy & g.inner(hull_mask), (BLUE, BLUE, WHITE))
     _ship_flames(rng, c, tail, body_w)
 
 
@@ -401,26 +404,37 @@ def _potion(rng: np.random.Generator, c: _Canvas) -> None:
     lip = (g.ax < neck_half + 1) & _span(g.y, g.row(body_top - 0.25), 1) if rng.random() < 0.5 else neck & False
     c.paint(vessel | neck | lip, (SILVER, SILVER, WHITE))
     fill = rng.uniform(body_top + 0.15, 0.5)
-    c.paint(vessel & (g.v >= fill) & _shrink(vessel), liquid)
+    c.paint(vessel & (g.v >= fill) & g.inner(vessel), liquid)
     c.paint(neck & (g.v < neck_top + rng.uniform(0.2, 0.35)), (BROWN, BROWN, PEACH))  # the cork
+
+
+# (blade, guard and pommel, grip) ramps that together stay within 7 colours.
+_SWORD_RAMPS: tuple[tuple[Ramp, Ramp, Ramp], ...] = (
+    (R_STEEL, R_GOLD, R_WOOD),
+    (R_STEEL, R_DARK, R_WOOD),
+    (R_STEEL, R_GOLD, R_GOLD),
+    (R_BLUE, R_GOLD, R_PURPLE),
+    (R_BLUE, R_DARK, R_DARK),
+    (R_GOLD, R_ORANGE, R_WOOD),
+    (R_RED, R_GOLD, R_WOOD),
+)
 
 
 def _sword(rng: np.random.Generator, c: _Canvas) -> None:
     """A sword lying on the diagonal, tip top-right; s runs across the blade, d along it, both in pixel steps."""
     g = c.grid
-    s, d = g.x + g.y, g.x - g.y
+    s, d = g.x + g.y, g.x - g.y  # whole numbers at every size: pixel centres are offset equally in x and y
     reach = g.size - 5  # largest |d| inside the drawable area
-    thick = 1 + 2 * ((g.pixels(1) - 1) // 1) if g.size >= 12 else 1
+    half = g.pixels(1) - 1  # blade half-thickness in diagonal lines: a single line at size 16
     guard_d = round(-reach * rng.uniform(0.2, 0.45))
-    blade = (np.abs(s) <= thick // 2 + 0.5) & (d > guard_d) & (d + np.abs(s) <= reach)
-    guard_len = thick // 2 + g.pixels(rng.integers(2, 4))
-    guard = (np.abs(s) <= guard_len) & (d >= guard_d - 1) & (d <= guard_d)
-    handle = (np.abs(s) <= (thick // 2) * 0.5 + 0.5) & (d < guard_d) & (d >= -reach + 2)
-    pommel = (np.abs(s) <= thick // 2 + 1) & (d >= -reach) & (d <= -reach + 2)
-    c.paint(blade, _pick(rng, (R_STEEL, R_STEEL, R_BLUE, R_GOLD)))
-    metal = _pick(rng, (R_GOLD, R_ORANGE, R_DARK))
+    blade = (np.abs(s) <= half + 0.5) & (d > guard_d) & (d + np.abs(s) <= reach)  # d + |s|: a pointed tip
+    guard = (np.abs(s) <= half + g.pixels(rng.integers(2, 4))) & (d >= guard_d - 1) & (d <= guard_d)
+    grip = (np.abs(s) <= half / 2 + 0.5) & (d < guard_d - 1) & (d > -reach + 2)
+    pommel = (np.abs(s) <= half + 1) & (d >= -reach) & (d <= -reach + 2)
+    blade_ramp, metal, grip_ramp = _pick(rng, _SWORD_RAMPS)
+    c.paint(blade, blade_ramp)
     c.paint(guard | pommel, metal)
-    c.paint(handle & ~pommel, _pick(rng, (R_WOOD, R_PURPLE, metal)))
+    c.paint(grip, grip_ramp)
 
 
 def _gem(rng: np.random.Generator, c: _Canvas) -> None:
@@ -440,7 +454,7 @@ def _gem(rng: np.random.Generator, c: _Canvas) -> None:
         shape &= ~((g.v < cy - half_h * 0.6) & (a > 0.7))
     c.paint(shape, colour)
     table = (g.au / (half_w * 0.45)) ** 2 + ((g.v - cy + half_h * 0.2) / (half_h * 0.35)) ** 2 <= 1
-    c.paint(table & _shrink(shape, 2 * g.pixels(1)), (colour[1], colour[2], WHITE))
+    c.paint(table & g.inner(shape, 2 * g.pixels(1)), (colour[1], colour[2], WHITE))
     sparkle = _span(g.x, -g.col(half_w * 0.3), 1) & _span(g.y, g.row(cy - half_h * 0.35), 1)
     c.mark(sparkle, WHITE)
 
@@ -453,7 +467,7 @@ def _shield(rng: np.random.Generator, c: _Canvas) -> None:
     rim = _pick(rng, (R_STEEL, R_GOLD, R_WOOD))
     field_ramp = _pick(rng, tuple(r for r in (R_RED, R_BLUE, R_GREEN, R_PURPLE, R_DARK) if r != rim))
     c.paint(shape, rim)
-    inner = _shrink(shape, g.pixels(1))
+    inner = g.inner(shape, g.pixels(1))
     c.paint(inner, field_ramp)
     emblem_x, emblem_y = g.col(0.0), g.row((top + 0.95) / 2 - 0.1)
     bar = g.pixels(1)
@@ -466,7 +480,7 @@ def _shield(rng: np.random.Generator, c: _Canvas) -> None:
         mark = np.abs(g.y - emblem_y + g.ax * 0.9) < 0.5 * bar + 0.3
     else:
         mark = g.ax**2 + (g.y - emblem_y) ** 2 <= (1.6 * g.px + 0.3) ** 2
-    c.mark(mark & _shrink(inner), rim[2])
+    c.mark(mark & g.inner(inner), rim[2])
 
 
 def _tree(rng: np.random.Generator, c: _Canvas) -> None:
@@ -494,7 +508,7 @@ def _broadleaf(rng: np.random.Generator, c: _Canvas) -> None:
     crown &= g.v <= 0.55 + 0.15 * _noise(rng, (g.u + 1) / 2, (g.v + 1) / 2, 4)  # keep some trunk showing
     c.paint(crown, leaves)
     if rng.random() < 0.5:
-        spots = np.flatnonzero(_shrink(crown & g.inside))
+        spots = np.flatnonzero(g.inner(crown))
         fruit = np.zeros(crown.size, dtype=bool)
         fruit[rng.choice(spots, size=min(len(spots), rng.integers(3, 6)), replace=False)] = True
         c.mark(fruit.reshape(crown.shape), _pick(rng, (RED, YELLOW, WHITE) if leaves != R_PINK else (WHITE,)))
@@ -513,7 +527,7 @@ def _pine(rng: np.random.Generator, c: _Canvas) -> None:
         crown |= (g.au * g.r <= width * g.r * (g.v - top) / height + 0.5) & (g.v >= top) & (g.v <= top + height)
     c.paint(crown, _pick(rng, (R_PINE, R_PINE, R_GREEN)))
     if rng.random() < 0.4:  # snow on the tier tops
-        c.paint(crown & ~_shrink(crown, g.pixels(1)) & (np.roll(crown, g.pixels(1), axis=0) == 0), R_STEEL)
+        c.mark(crown & ~_shift(crown, -g.pixels(1), 0), WHITE)  # crown pixels with open sky right above
 
 
 def _slime(rng: np.random.Generator, c: _Canvas) -> None:
@@ -528,7 +542,7 @@ def _slime(rng: np.random.Generator, c: _Canvas) -> None:
     if rng.random() < 0.5:  # a puddle spreading at the bottom
         dome |= (g.au <= min(half_w + 0.2, 1.0)) & (g.v > base - 1.5 / g.r) & (g.v <= base)
     c.paint(dome, goo)
-    room = _shrink(dome)
+    room = g.inner(dome)
     _face(rng, c, g.row(top + (base - top) * rng.uniform(0.35, 0.5)), half_w * rng.uniform(0.2, 0.35), room)
     # The shine: a short vertical streak at the first free spot, in reading order, of the upper-left quarter.
     spots = np.flatnonzero(room & (g.x <= -g.col(half_w * 0.4)) & (c.detail == 0))
@@ -553,7 +567,7 @@ def _mushroom(rng: np.random.Generator, c: _Canvas) -> None:
     stem = (g.ax < stem_half + 0.6 * np.clip(g.v - 0.7, 0, 1) * g.r) & (g.v > rim - 0.1)
     c.paint(stem, (SILVER, PEACH, WHITE))
     c.paint(cap, cap_ramp)
-    candidates = np.flatnonzero(_shrink(cap & g.inside) & (g.x < 0) & (g.v < rim - 1.5 / g.r))
+    candidates = np.flatnonzero(g.inner(cap) & (g.x < 0) & (g.v < rim - 1.5 / g.r))
     centres = rng.choice(candidates, size=min(len(candidates), rng.integers(1, 4)), replace=False)
     dots = np.zeros_like(cap)
     for y, x in zip(g.y.flat[centres], g.ax.flat[centres]):  # discs around |x|, so mirrored like the rest

@@ -21,7 +21,9 @@ class EMA(nn.Module):
     def __init__(self, model: nn.Module, decay: float) -> None:
         super().__init__()
         self.decay = decay
-        self.model = copy.deepcopy(model).requires_grad_(False).eval()
+        # Left in train mode like its source (Lightning warns about eval-mode modules at fit start);
+        # validation and sampling switch it to eval.
+        self.model = copy.deepcopy(model).requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,7 @@ def _write_run_files(out: Path, config: RunConfig, sprites: SpriteSet) -> None:
 
 def _fit(out: Path, config: RunConfig, sprites: SpriteSet, checkpoint: Path | None) -> runfiles.Run:
     train_cfg = config.train
+    _quiet_lightning()
     L.seed_everything(train_cfg.seed, workers=False, verbose=False)
     train_set, val_set = sprites.split(train_cfg.val_fraction, seed=train_cfg.seed)
     if len(train_set) == 0:
@@ -122,14 +125,22 @@ def _fit(out: Path, config: RunConfig, sprites: SpriteSet, checkpoint: Path | No
         val_check_interval=train_cfg.val_every if val_batches is not None else None,
         limit_val_batches=1.0 if val_batches is not None else 0,
         use_distributed_sampler=False,
-        log_every_n_steps=min(50, max(1, train_cfg.val_every)),
+        log_every_n_steps=max(1, min(50, len(train_batches))),
         default_root_dir=str(out),
     )
-    trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint else None)
+    # weights_only: our checkpoints hold only tensors and plain containers, so nothing is unpickled blindly.
+    trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)
     final = trainer.validate(module, verbose=False)[0] if val_batches is not None else {}
     if trainer.is_global_zero:
         _write_metrics(out, config, sprites, train_set, val_set, writer, final)
     return runfiles.load_run(out)
+
+
+def _quiet_lightning() -> None:
+    """Keep the console to the progress bar and our own summary: Lightning's start-up notes and tips are noise here."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
 
 
 def _precision(choice: str) -> str:
@@ -226,7 +237,7 @@ class RunWriter(Callback):
     def save_checkpoint(self, trainer: L.Trainer) -> None:
         # Every rank takes part (save_checkpoint synchronises); rank 0 renames, so last.ckpt is always whole.
         partial = self.out / f".{runfiles.CHECKPOINT}.partial"
-        trainer.save_checkpoint(partial)
+        trainer.save_checkpoint(partial, weights_only=False)  # False = full state (optimizer, loops) for resume
         if trainer.is_global_zero:
             os.replace(partial, self.out / runfiles.CHECKPOINT)
 
