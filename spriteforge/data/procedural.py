@@ -1,27 +1,31 @@
 """Procedural pixel-art sprites: the project's default dataset, made in code, offline and seeded.
 
-Each sprite is drawn like the classic "procedural pixel sprite" generators do it, but on a continuous
-coordinate grid so that the same design renders at any size from 8 to 64 pixels:
+Kinds (the labels, in `KINDS` order): creature (a mirrored lumpy monster on legs, with eyes), ship (a mirrored
+top-down spaceship: nose, wings, cockpit, engine flames), item (potion, sword, gem or shield), tree (broadleaf
+or pine), slime (a dome of goo with a face and a shine) and mushroom (a mirrored spotted toadstool).
 
-1. A *kind* function (creature, ship, item, ...) paints body parts onto a canvas as boolean masks. A part is
-   painted with a *ramp* (shadow, base, highlight) of palette colours; small *details* (eyes, cockpit glint,
-   spots) are single colours painted on top. Mirrored kinds build every mask from |x|, the distance to the
-   vertical centre line, so they are exactly left-right symmetric by construction (the "half-mask mirrored"
-   trick, without ever mirroring pixels by hand).
-2. Shading: a part's pixels next to a different part (or the background) on the lit side take the highlight
-   colour, those on the far side take the shadow colour, the rest the base colour. Mirrored kinds are lit
-   from the top (which keeps the symmetry), the others from the top-left.
-3. Outline: every background pixel 4-adjacent to the silhouette becomes black. So every opaque pixel that
-   touches a transparent pixel is outline, and a transparent frame of at least one pixel always remains,
-   because bodies are clipped to a 2-pixel margin.
+Each sprite is drawn the way the classic "procedural pixel sprite" generators do it, but on a continuous
+coordinate grid, so the same design renders at any size from 8 pixels up (16 is the main size):
+
+1. A *kind* function paints body parts onto a canvas as boolean masks. A part is painted with a *ramp*
+   (shadow, base, highlight) of palette colours; small *details* (eyes, spots, sparkles) are single colours
+   laid on top. Mirrored kinds build every mask from |x|, the distance to the vertical centre line, so they are
+   exactly left-right symmetric by construction (the "mirrored half-mask" trick without mirroring by hand).
+2. Shading: a pixel whose neighbour towards the light belongs to another part (or the background) gets
+   lighter, one whose neighbour away from the light does gets darker; the count of such edges picks the
+   highlight, base or shadow colour of its ramp. The rim is a pixel wide at size 16 and scales with size.
+   Mirrored kinds are lit from the top (which keeps the symmetry), the others from the top-left.
+3. Outline: every background pixel 4-adjacent to the silhouette becomes black, so every opaque pixel touching
+   the background is outline. Bodies are clipped to a 2-pixel margin, so a transparent frame always remains.
+   Background pockets the outline would wall in are filled first, so the background is always one piece.
 
 Shapes are parametrised in normalised coordinates (u, v in about [-1, 1], y pointing down) and randomised
-per sprite from a generator seeded with (seed, index), so sprite i never depends on how many are drawn.
+per sprite by a generator seeded with (seed, index), so sprite i never depends on how many are drawn.
 Parts that must stay whole pixels wide (legs, eyes, trunks) are placed in pixel units, scaled by size/16.
 Everything is vectorised per sprite: a sprite is a few dozen numpy operations on a size x size grid.
 
-Colours come from a 16-entry pico-8-like palette whose entry 0 is transparent; ramps are chosen so that a
-sprite uses 3 to 8 distinct opaque colours.
+Colours come from a 16-entry pico-8-like palette whose entry 0 is transparent; each kind draws its ramps from
+lists chosen so that every sprite uses 3 to 8 distinct opaque colours.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -45,6 +49,7 @@ _HEX = (
 PALETTE_RGBA: np.ndarray = np.array(
     [(0, 0, 0, 0)] + [(int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255) for h in _HEX], dtype=np.uint8
 )
+PALETTE_RGBA.flags.writeable = False  # shared by every caller: a stray in-place edit would recolour all data
 BLACK, NAVY, PLUM, FOREST, BROWN, SLATE, SILVER, WHITE = range(1, 9)
 RED, ORANGE, YELLOW, GREEN, BLUE, PINK, PEACH = range(9, 16)
 OUTLINE = BLACK
@@ -62,7 +67,6 @@ R_BLUE: Ramp = (NAVY, BLUE, WHITE)
 R_STEEL: Ramp = (SLATE, SILVER, WHITE)
 R_PINK: Ramp = (PLUM, PINK, PEACH)
 R_PURPLE: Ramp = (NAVY, PLUM, PINK)
-R_SKIN: Ramp = (BROWN, PEACH, WHITE)
 R_WOOD: Ramp = (PLUM, BROWN, ORANGE)
 R_DARK: Ramp = (NAVY, SLATE, SILVER)
 
@@ -126,6 +130,10 @@ class _Grid:
     def inner(self, mask: np.ndarray, steps: int = 1) -> np.ndarray:
         """The mask clipped to the drawable area, then eroded `steps` pixels: where details fit inside a part."""
         return _shrink(mask & self.inside, steps)
+
+    def centre_band(self, half: float | np.ndarray) -> np.ndarray:
+        """A vertical band on the centre line, `half` pixels each side (one column less at odd sizes)."""
+        return self.ax < half - (0.0 if self.size % 2 == 0 else 0.5)
 
     def pixels(self, n: float) -> int:
         """A feature n pixels wide at size 16, scaled to this size, never thinner than one pixel."""
@@ -204,7 +212,10 @@ def _noise(rng: np.random.Generator, a: np.ndarray, b: np.ndarray, cells: int) -
     return top * (1 - tb) + bottom * tb
 
 
-def _pick(rng: np.random.Generator, options: tuple):
+_T = TypeVar("_T")
+
+
+def _pick(rng: np.random.Generator, options: Sequence[_T]) -> _T:
     return options[rng.integers(len(options))]
 
 
@@ -232,11 +243,8 @@ class _Canvas:
         self.material[mask & self.grid.inside] = self.ramps.index(ramp)
 
     def mark(self, mask: np.ndarray, colour: int) -> None:
-        """A flat-coloured detail, drawn after shading and only on the body (never on the silhouette's edge)."""
+        """A flat-coloured detail, drawn after shading and only where a part is painted, so never on the outline."""
         self.detail[mask] = colour
-
-    def body(self) -> np.ndarray:
-        return self.material > 0
 
 
 _TOP = ((-1, 0),)
@@ -301,9 +309,10 @@ def _creature(rng: np.random.Generator, c: _Canvas) -> None:
         legs |= _grow(legs) & (g.v > 1 - 1.5 / g.r)
     body |= legs
     if rng.random() < 0.5:  # arms: stubs leaving the sides at a slant, raised or hanging
-        reach = g.ax - g.col(half_w * 0.8)
+        reach = g.ax - g.col(half_w * 0.8)  # pixels out from the side of the body
         arm_y = g.row(cy + half_h * rng.uniform(-0.2, 0.3)) + _pick(rng, (-1, 1)) * reach
-        body |= (reach >= 0) & (reach <= rng.uniform(0.2, 0.35) * g.r) & (np.abs(g.y - arm_y) < 0.5 * g.pixels(1) + 0.1)
+        arm = (reach >= 0) & (reach <= rng.uniform(0.2, 0.35) * g.r)
+        body |= arm & (np.abs(g.y - arm_y) < 0.5 * g.pixels(1) + 0.1)
     top = cy - half_h
     head = _pick(rng, ("plain", "horns", "antennae"))
     if head == "horns":  # triangles rising from the head
@@ -317,10 +326,13 @@ def _creature(rng: np.random.Generator, c: _Canvas) -> None:
     if rng.random() < 0.6:
         belly = (g.au / (half_w * 0.6)) ** 2 + ((g.v - cy - half_h * 0.4) / (half_h * 0.5)) ** 2 < 1
         c.paint(belly & g.inner(body, 2 * g.pixels(1)), (skin[1], skin[2], WHITE))  # 2 px of skin keep both rims
-    _face(rng, c, g.row(cy - half_h * rng.uniform(0.0, 0.35)), half_w * rng.uniform(0.2, 0.45), g.inner(body))
+    _face(rng, c, skin, g.row(cy - half_h * rng.uniform(0.0, 0.35)), half_w * rng.uniform(0.2, 0.45), g.inner(body))
 
 
-def _face(rng: np.random.Generator, c: _Canvas, eye_y: float, eye_offset: float, room: np.ndarray) -> None:
+_DARK_COLOURS = frozenset({BLACK, NAVY, PLUM, FOREST, BROWN, SLATE})
+
+
+def _face(rng: np.random.Generator, c: _Canvas, skin: Ramp, eye_y: float, eye_offset: float, room: np.ndarray) -> None:
     """Two eyes (or one big central one) on row eye_y, maybe a mouth under them; drawn only inside `room`."""
     g = c.grid
     eye = g.pixels(1)
@@ -328,7 +340,7 @@ def _face(rng: np.random.Generator, c: _Canvas, eye_y: float, eye_offset: float,
         return
     cyclops = rng.random() < 0.15
     eye_x = g.col(0.0) if cyclops else g.col(eye_offset)
-    if cyclops or rng.random() < 0.5:  # big eyes: white, with a black pupil in the lower half
+    if cyclops or rng.random() < 0.5 or skin[1] in _DARK_COLOURS:  # big eyes: white, black pupil below
         cols = _span(g.ax, eye_x, eye if cyclops and g.size % 2 == 0 else 2 * eye)
         c.mark(cols & _span(g.y, eye_y, 2 * eye) & room, WHITE)
         c.mark(_span(g.ax, eye_x, eye) & _span(g.y, eye_y + eye, eye) & room, BLACK)
@@ -368,15 +380,17 @@ def _ship(rng: np.random.Generator, c: _Canvas) -> None:
 
 
 def _ship_flames(rng: np.random.Generator, c: _Canvas, tail: float, body_w: float) -> None:
+    """Exhaust under the tail: one central flame or, on wide hulls, two; each a triangle pointing down."""
     g = c.grid
     length = rng.uniform(0.2, 0.4)
     twin = rng.random() < 0.4 and body_w * g.r >= 2.5
     engine_x = g.col(body_w * 0.55) if twin else g.col(0.0)
+    # A central flame at an odd size spans |x| = 0 and 1, i.e. three columns; at an even size, two columns.
     width = g.pixels(1 if twin or g.size % 2 == 0 else 2)
-    taper = 1 - (g.v - tail) / length  # flames narrow towards their tips
-    flame = _span(g.ax, engine_x, width) & (g.v > tail) & (taper > 0)
-    flame &= np.abs(g.ax - engine_x - (width - 1) / 2) <= width / 2 * taper + 0.5
-    c.paint(flame, (ORANGE, YELLOW, WHITE))
+    middle = engine_x + (width - 1) / 2  # |x| of the flame's middle
+    along = (g.v - tail) / length  # 0 at the nozzle, 1 at the tip
+    taper = np.abs(g.ax - middle) <= width / 2 * (1 - along) + 0.5
+    c.paint(_span(g.ax, engine_x, width) & (along > 0) & (along <= 1) & taper, (ORANGE, YELLOW, WHITE))
 
 
 def _item(rng: np.random.Generator, c: _Canvas) -> None:
@@ -385,6 +399,7 @@ def _item(rng: np.random.Generator, c: _Canvas) -> None:
 
 
 def _potion(rng: np.random.Generator, c: _Canvas) -> None:
+    """A glass flask (round, square or conical) partly filled with a coloured liquid, with a cork."""
     g = c.grid
     liquid = _pick(rng, (R_RED, R_GREEN, R_BLUE, R_PURPLE, R_ORANGE, R_PINK))
     flask = _pick(rng, ("round", "square", "cone"))
@@ -392,20 +407,22 @@ def _potion(rng: np.random.Generator, c: _Canvas) -> None:
     if flask == "round":
         radius = (1 - body_top) / 2
         vessel = g.au**2 + (g.v - body_top - radius) ** 2 <= radius**2
-    elif flask == "square":
-        half_w = rng.uniform(0.45, 0.8)
-        vessel = (g.au <= half_w) & (g.v >= body_top) & (g.au + (g.v - body_top) * 0.0 <= half_w)
-        vessel &= ~((g.au > half_w - 1.1 / g.r) & ((g.v < body_top + 1.1 / g.r) | (g.v > 1 - 1.1 / g.r)))
+    elif flask == "square":  # reaches the bottom of the drawable area; its four corner pixels cut off
+        half_w, corner = rng.uniform(0.45, 0.8), 1.1 / g.r
+        vessel = (g.au <= half_w) & (g.v >= body_top)
+        vessel &= ~((g.au > half_w - corner) & ((g.v < body_top + corner) | (g.v > 1 - corner)))
     else:
         vessel = (g.au <= (g.v - body_top + 0.25) * rng.uniform(0.6, 0.9)) & (g.v >= body_top)
-    neck_half = g.pixels(1) + (0.5 if g.size % 2 == 0 else 0.0)
     neck_top = rng.uniform(-1.0, -0.75)
-    neck = (g.ax < neck_half) & (g.v >= neck_top) & (g.v < body_top + 0.2)
-    lip = (g.ax < neck_half + 1) & _span(g.y, g.row(body_top - 0.25), 1) if rng.random() < 0.5 else neck & False
-    c.paint(vessel | neck | lip, (SILVER, SILVER, WHITE))
+    neck = g.centre_band(g.pixels(1)) & (g.v >= neck_top) & (g.v < body_top + 0.2)
+    lip_y = g.row(neck_top + rng.uniform(0.2, 0.35))  # the cork fills the neck above this row
+    cork = neck & (g.y < lip_y)
+    if rng.random() < 0.5:  # a glass lip around the bottle's mouth
+        neck |= g.centre_band(g.pixels(1) + 1) & _span(g.y, lip_y, g.pixels(1))
+    c.paint(vessel | neck, (SILVER, SILVER, WHITE))
     fill = rng.uniform(body_top + 0.15, 0.5)
     c.paint(vessel & (g.v >= fill) & g.inner(vessel), liquid)
-    c.paint(neck & (g.v < neck_top + rng.uniform(0.2, 0.35)), (BROWN, BROWN, PEACH))  # the cork
+    c.paint(cork, (BROWN, BROWN, PEACH))
 
 
 # (blade, guard and pommel, grip) ramps that together stay within 7 colours.
@@ -426,8 +443,9 @@ def _sword(rng: np.random.Generator, c: _Canvas) -> None:
     s, d = g.x + g.y, g.x - g.y  # whole numbers at every size: pixel centres are offset equally in x and y
     reach = g.size - 5  # largest |d| inside the drawable area
     half = g.pixels(1) - 1  # blade half-thickness in diagonal lines: a single line at size 16
+    tip_d = round(reach * rng.uniform(0.5, 1.0))  # short blades make daggers
     guard_d = round(-reach * rng.uniform(0.2, 0.45))
-    blade = (np.abs(s) <= half + 0.5) & (d > guard_d) & (d + np.abs(s) <= reach)  # d + |s|: a pointed tip
+    blade = (np.abs(s) <= half + 0.5) & (d > guard_d) & (d + np.abs(s) <= tip_d)  # d + |s|: a pointed tip
     guard = (np.abs(s) <= half + g.pixels(rng.integers(2, 4))) & (d >= guard_d - 1) & (d <= guard_d)
     grip = (np.abs(s) <= half / 2 + 0.5) & (d < guard_d - 1) & (d > -reach + 2)
     pommel = (np.abs(s) <= half + 1) & (d >= -reach) & (d <= -reach + 2)
@@ -438,34 +456,36 @@ def _sword(rng: np.random.Generator, c: _Canvas) -> None:
 
 
 def _gem(rng: np.random.Generator, c: _Canvas) -> None:
+    """A cut gem seen from the side: a light crown (upper facets) over a darker pavilion, and a sparkle."""
     g = c.grid
     colour = _pick(rng, (R_RED, R_BLUE, R_GREEN, R_PURPLE, R_GOLD, R_PINK))
-    cut = _pick(rng, ("diamond", "octagon", "hexagon", "drop"))
-    half_w, half_h, cy = rng.uniform(0.6, 0.95), rng.uniform(0.6, 0.95), rng.uniform(-0.1, 0.1)
-    a, b = g.au / half_w, np.abs(g.v - cy) / half_h
-    if cut == "diamond":
-        shape = a + b <= 1
+    cut = _pick(rng, ("brilliant", "brilliant", "diamond", "octagon", "hexagon"))
+    half_w, half_h, cy = rng.uniform(0.65, 0.95), rng.uniform(0.6, 0.9), rng.uniform(-0.1, 0.1)
+    a, b = g.au / half_w, (g.v - cy) / half_h  # b is signed: the cuts are not all symmetric top to bottom
+    girdle = -0.2  # where the crown meets the pavilion, in b
+    if cut == "brilliant":  # flat table, sloped crown, pavilion narrowing to a point
+        crown = (b >= -0.75) & (b < girdle) & (a <= 0.55 + 0.45 * (b + 0.75) / (girdle + 0.75))
+        shape = crown | ((b >= girdle) & (a <= 1 - (b - girdle) / (1 - girdle)))
+    elif cut == "diamond":
+        shape = a + np.abs(b) <= 1
     elif cut == "octagon":
-        shape = (a <= 1) & (b <= 1) & (a + b <= 1.45)
-    elif cut == "hexagon":  # pointed top and bottom
-        shape = (a <= 1) & (b + 0.5 * a <= 1)
-    else:  # flat top, pointed bottom
-        shape = (a <= 1) & (b <= 1) & ((g.v < cy - half_h * 0.4) | (a + (g.v - cy + half_h * 0.4) / half_h <= 1))
-        shape &= ~((g.v < cy - half_h * 0.6) & (a > 0.7))
+        shape = (a <= 1) & (np.abs(b) <= 1) & (a + np.abs(b) <= 1.45)
+    else:  # hexagon, pointed top and bottom
+        shape = (a <= 1) & (np.abs(b) + 0.5 * a <= 1)
     c.paint(shape, colour)
-    table = (g.au / (half_w * 0.45)) ** 2 + ((g.v - cy + half_h * 0.2) / (half_h * 0.35)) ** 2 <= 1
-    c.paint(table & g.inner(shape, 2 * g.pixels(1)), (colour[1], colour[2], WHITE))
-    sparkle = _span(g.x, -g.col(half_w * 0.3), 1) & _span(g.y, g.row(cy - half_h * 0.35), 1)
-    c.mark(sparkle, WHITE)
+    c.paint(shape & (b < girdle), (colour[1], colour[2], WHITE))
+    sparkle = _span(g.x, -g.col(half_w * 0.3), g.pixels(1)) & _span(g.y, g.row(cy - half_h * 0.45), g.pixels(1))
+    c.mark(sparkle & g.inner(shape), WHITE)
 
 
 def _shield(rng: np.random.Generator, c: _Canvas) -> None:
+    """A heater shield: metal or wooden rim, coloured field, and a simple heraldic emblem."""
     g = c.grid
     half_w, top, mid = rng.uniform(0.7, 0.95), rng.uniform(-0.95, -0.7), rng.uniform(0.0, 0.45)
     point = rng.uniform(1.0, 2.0)
     shape = (g.au <= half_w) & (g.v >= top) & (g.v <= 0.95 - (0.95 - mid) * (g.au / half_w) ** point)
     rim = _pick(rng, (R_STEEL, R_GOLD, R_WOOD))
-    field_ramp = _pick(rng, tuple(r for r in (R_RED, R_BLUE, R_GREEN, R_PURPLE, R_DARK) if r != rim))
+    field_ramp = _pick(rng, (R_RED, R_BLUE, R_PINE, R_PURPLE))  # none shares its base colour with a rim
     c.paint(shape, rim)
     inner = g.inner(shape, g.pixels(1))
     c.paint(inner, field_ramp)
@@ -474,8 +494,8 @@ def _shield(rng: np.random.Generator, c: _Canvas) -> None:
     emblem = _pick(rng, ("cross", "pale", "chevron", "boss"))
     if emblem == "cross":
         mark = _span(g.ax, emblem_x, bar) | _span(g.y, emblem_y, bar)
-    elif emblem == "pale":
-        mark = g.ax < emblem_x + bar + 0.5
+    elif emblem == "pale":  # a vertical stripe
+        mark = _span(g.ax, emblem_x, bar)
     elif emblem == "chevron":
         mark = np.abs(g.y - emblem_y + g.ax * 0.9) < 0.5 * bar + 0.3
     else:
@@ -486,10 +506,8 @@ def _shield(rng: np.random.Generator, c: _Canvas) -> None:
 def _tree(rng: np.random.Generator, c: _Canvas) -> None:
     """A trunk under foliage: either a lumpy broadleaf crown (maybe with fruit) or a tiered pine."""
     g = c.grid
-    trunk_half = g.pixels(rng.uniform(1.0, 1.5)) - (0.0 if g.size % 2 == 0 else 0.5)
-    trunk_top = rng.uniform(-0.4, 0.1)
-    trunk = (g.ax < trunk_half) & (g.v >= trunk_top)
-    roots = _grow(trunk) & (g.v > 1 - 1.5 / g.r) & (g.ax < trunk_half + 1)
+    trunk = g.centre_band(g.pixels(rng.uniform(1.0, 1.5))) & (g.v >= rng.uniform(-0.4, 0.1))
+    roots = _grow(trunk) & (g.v > 1 - 1.5 / g.r)  # the trunk's last row flares by a pixel each side
     c.paint(trunk | roots, R_WOOD)
     if rng.random() < 0.35:
         _pine(rng, c)
@@ -498,6 +516,7 @@ def _tree(rng: np.random.Generator, c: _Canvas) -> None:
 
 
 def _broadleaf(rng: np.random.Generator, c: _Canvas) -> None:
+    """A crown of overlapping round clumps, green, autumn orange or blossom pink, sometimes with fruit."""
     g = c.grid
     leaves = _pick(rng, (R_GREEN, R_GREEN, R_PINE, R_ORANGE, R_PINK))
     crown = np.zeros_like(g.inside)
@@ -515,6 +534,7 @@ def _broadleaf(rng: np.random.Generator, c: _Canvas) -> None:
 
 
 def _pine(rng: np.random.Generator, c: _Canvas) -> None:
+    """Stacked triangular tiers, sometimes with snow on their upper edges."""
     g = c.grid
     tiers = rng.integers(2, 5)
     apex, bottom = rng.uniform(-1.0, -0.85), rng.uniform(0.4, 0.7)
@@ -543,7 +563,7 @@ def _slime(rng: np.random.Generator, c: _Canvas) -> None:
         dome |= (g.au <= min(half_w + 0.2, 1.0)) & (g.v > base - 1.5 / g.r) & (g.v <= base)
     c.paint(dome, goo)
     room = g.inner(dome)
-    _face(rng, c, g.row(top + (base - top) * rng.uniform(0.35, 0.5)), half_w * rng.uniform(0.2, 0.35), room)
+    _face(rng, c, goo, g.row(top + (base - top) * rng.uniform(0.35, 0.5)), half_w * rng.uniform(0.2, 0.35), room)
     # The shine: a short vertical streak at the first free spot, in reading order, of the upper-left quarter.
     spots = np.flatnonzero(room & (g.x <= -g.col(half_w * 0.4)) & (c.detail == 0))
     if len(spots):
@@ -560,11 +580,11 @@ def _mushroom(rng: np.random.Generator, c: _Canvas) -> None:
     cap_ramp, spot = _pick(
         rng, ((R_RED, WHITE), (R_WOOD, PEACH), (R_BLUE, WHITE), (R_PURPLE, PEACH), (R_ORANGE, WHITE), (R_GREEN, WHITE))
     )
-    rim, height, half_w = rng.uniform(-0.1, 0.35), rng.uniform(0.5, 0.9), rng.uniform(0.7, 1.0)
+    rim, height, half_w = rng.uniform(0.05, 0.4), rng.uniform(0.75, 1.2), rng.uniform(0.75, 1.0)
     power = rng.uniform(1.6, 3.0)  # low: pointy bell, high: flat wide cap
     cap = ((g.au / half_w) ** power + ((rim - g.v) / height) ** 2 <= 1) & (g.v <= rim)
-    stem_half = g.pixels(rng.uniform(1.5, 2.5)) - (0.0 if g.size % 2 == 0 else 0.5)
-    stem = (g.ax < stem_half + 0.6 * np.clip(g.v - 0.7, 0, 1) * g.r) & (g.v > rim - 0.1)
+    flare = 0.6 * np.clip(g.v - 0.7, 0, None) * g.r  # the foot widens
+    stem = g.centre_band(g.pixels(rng.uniform(1.0, 2.0)) + flare) & (g.v > rim - 0.1)
     c.paint(stem, (SILVER, PEACH, WHITE))
     c.paint(cap, cap_ramp)
     candidates = np.flatnonzero(g.inner(cap) & (g.x < 0) & (g.v < rim - 1.5 / g.r))
