@@ -4,30 +4,55 @@
     sprites = sf.load_sprites("procedural")
     run = sf.train("vae", "procedural", "runs/demo", overrides=["train.max_steps=500"])
     run.sample(16, seed=0).save_grid("samples.png")
+
+Names are imported on first use, so `import spriteforge` (and the CLI's --help) stays fast: torch and
+Lightning load only when a model or the engine is needed.
 """
 
-from spriteforge.data.labels import LabelSpec
-from spriteforge.data.palette import Palette, QuantizationReport
-from spriteforge.data.sprites import SpriteSet, load_sprites
-from spriteforge.engine.run import Run, load_run
-from spriteforge.engine.train import resume, train
-from spriteforge.errors import SpriteforgeError
-from spriteforge.models.base import GenerativeModel, ModelConfig, register, registered
+from __future__ import annotations
 
-__all__ = [
-    "GenerativeModel",
-    "LabelSpec",
-    "ModelConfig",
-    "Palette",
-    "QuantizationReport",
-    "Run",
-    "SpriteSet",
-    "SpriteforgeError",
-    "load_run",
-    "load_sprites",
-    "register",
-    "registered",
-    "resume",
-    "train",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "SpriteforgeError": "spriteforge.errors",
+    "Palette": "spriteforge.data.palette",
+    "QuantizationReport": "spriteforge.data.palette",
+    "LabelSpec": "spriteforge.data.labels",
+    "SpriteSet": "spriteforge.data.sprites",
+    "load_sprites": "spriteforge.data.sprites",
+    "Run": "spriteforge.engine.run",
+    "load_run": "spriteforge.engine.run",
+    "train": "spriteforge.engine.train",
+    "resume": "spriteforge.engine.train",
+    "GenerativeModel": "spriteforge.models.base",
+    "ModelConfig": "spriteforge.models.base",
+    "register": "spriteforge.models.base",
+    "registered": "spriteforge.models.base",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'spriteforge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # cache: later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:  # static type checkers and IDEs see the real names
+    from spriteforge.data.labels import LabelSpec
+    from spriteforge.data.palette import Palette, QuantizationReport
+    from spriteforge.data.sprites import SpriteSet, load_sprites
+    from spriteforge.engine.run import Run, load_run
+    from spriteforge.engine.train import resume, train
+    from spriteforge.errors import SpriteforgeError
+    from spriteforge.models.base import GenerativeModel, ModelConfig, register, registered

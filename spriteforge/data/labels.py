@@ -47,14 +47,17 @@ class LabelSpec:
         return cls(kind=data["kind"], names=tuple(data["names"]), column=data.get("column"))
 
 
-def read_labels_csv(csv_path: Path, sprite_paths: list[Path], label_column: str | None) -> tuple[LabelSpec, np.ndarray]:
+def read_labels_csv(
+    csv_path: Path, sprite_paths: list[Path], label_column: str | None, left_out: list[Path] = ()
+) -> tuple[LabelSpec, np.ndarray]:
     """Labels for each sprite path, in order: (spec, (N,) int64 or (N,L) float32).
 
     A row's `file` is matched to a sprite by its path relative to the CSV's folder, else by its file name when
-    that is unique. Every sprite needs a row and every row needs a sprite, or the error lists the mismatches.
+    that is unique. Every sprite needs a row and every row needs a sprite, or the error lists the mismatches;
+    rows for `left_out` files (unreadable, or beyond --count) are ignored.
     """
     rows, columns = _read_rows(csv_path)
-    row_of_sprite = _match_rows(csv_path, rows, sprite_paths)
+    row_of_sprite = _match_rows(csv_path, rows, sprite_paths, left_out)
     chosen = [rows[i] for i in row_of_sprite]
     if label_column is not None:
         return _categorical(csv_path, chosen, columns, label_column)
@@ -64,7 +67,8 @@ def read_labels_csv(csv_path: Path, sprite_paths: list[Path], label_column: str 
 def _read_rows(csv_path: Path) -> tuple[list[dict[str, str]], list[str]]:
     if not csv_path.is_file():
         raise SpriteforgeError(f"{csv_path}: no such labels file. Give a CSV with a `file` column.")
-    with csv_path.open(newline="", encoding="utf-8") as handle:
+    # utf-8-sig: spreadsheet programs often start a "CSV UTF-8" file with a byte-order mark.
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         columns = list(reader.fieldnames or [])
         if "file" not in columns:
@@ -78,25 +82,33 @@ def _read_rows(csv_path: Path) -> tuple[list[dict[str, str]], list[str]]:
     return rows, [c for c in columns if c != "file"]
 
 
-def _match_rows(csv_path: Path, rows: list[dict[str, str]], sprite_paths: list[Path]) -> list[int]:
+def _match_rows(
+    csv_path: Path, rows: list[dict[str, str]], sprite_paths: list[Path], left_out: list[Path]
+) -> list[int]:
     by_path = {(csv_path.parent / row["file"]).resolve(): i for i, row in enumerate(rows)}
     by_name: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
         by_name.setdefault(Path(row["file"]).name, []).append(i)
-    matched, missing = [], []
-    for sprite in sprite_paths:
+
+    def row_of(sprite: Path) -> int | None:
         index = by_path.get(sprite.resolve())
         if index is None and len(by_name.get(sprite.name, [])) == 1:
             index = by_name[sprite.name][0]
+        return index
+
+    matched, missing = [], []
+    for sprite in sprite_paths:
+        index = row_of(sprite)
         if index is None:
             missing.append(sprite.name)
         matched.append(index)
+    ignored = {row_of(path) for path in left_out}
     if missing:
         raise SpriteforgeError(
             f"{csv_path}: no row for {len(missing)} sprite(s), e.g. {', '.join(missing[:5])}. "
             "Add a row per sprite (the `file` column holds its path relative to the CSV, or its file name)."
         )
-    unknown = sorted(set(range(len(rows))) - set(matched))
+    unknown = sorted(set(range(len(rows))) - set(matched) - ignored)
     if unknown:
         names = ", ".join(rows[i]["file"] for i in unknown[:5])
         raise SpriteforgeError(

@@ -30,8 +30,9 @@ def slice_sheet(
 ) -> list[Tile]:
     """Cut a (H,W,4) sheet into tiles in row-major order, keeping only non-empty tiles seen for the first time.
 
-    A tile is empty when every pixel is transparent (alpha below the threshold). Duplicates are exact: the same
-    pixels after transparent pixels are cleared, so two tiles that differ only in invisible RGB count as one.
+    A tile is empty when all its pixels are one colour: fully transparent, or a solid fill (a background swatch
+    carries no sprite). Duplicates are exact: the same pixels after transparent pixels are cleared, so two tiles
+    that differ only in invisible RGB count as one.
     """
     tile_height = tile_height or tile_width
     if tile_width < 1 or tile_height < 1 or spacing < 0 or margin < 0:
@@ -55,7 +56,7 @@ def slice_sheet(
             left = margin + col * (tile_width + spacing)
             tile = clear_transparent(sheet[top : top + tile_height, left : left + tile_width], alpha_threshold)
             key = tile.tobytes()
-            if tile[..., 3].any() and key not in seen:
+            if not is_uniform(tile) and key not in seen:
                 seen.add(key)
                 tiles.append(Tile(tile, row, col))
     return tiles
@@ -66,3 +67,8 @@ def clear_transparent(rgba: np.ndarray, alpha_threshold: int = ALPHA_THRESHOLD) 
     out = rgba.copy()
     out[rgba[..., 3] < alpha_threshold] = 0
     return out
+
+
+def is_uniform(tile: np.ndarray) -> bool:
+    """True when every pixel of a (h,w,4) tile has the same RGBA value."""
+    return bool((tile == tile[:1, :1]).all())

@@ -153,15 +153,22 @@ def load_sprites(
         raise SpriteforgeError(f"--count {count}: must be at least 1.")
     path = Path(source)
     if not path.exists() and catalog.is_named(str(source)):
+        if labels is not None or tile is not None:
+            raise SpriteforgeError(
+                f"{source} is a named dataset with its own layout and labels: drop --labels/--tile, "
+                "or point --data at a folder."
+            )
         return catalog.load(str(source), size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
     images, names, skipped = _read_source(path, tile, tile_height, spacing, margin, alpha_threshold)
+    beyond_count = names[count:] if count is not None else []
     if count is not None:
         images, names = images[:count], names[:count]
     canvas = _fit_canvas(images, names, size, crop, str(path))
     spriteset = _index(canvas, names, max_colors, palette, alpha_threshold, seed)
     spriteset.report = LoadReport(str(path), skipped, spriteset.report.quantization if spriteset.report else None)
     if labels is not None:
-        spec, values = read_labels_csv(Path(labels), [path / n for n in names], label_column)
+        left_out = [path / n for n in [*skipped, *beyond_count]]
+        spec, values = read_labels_csv(Path(labels), [path / n for n in names], label_column, left_out)
         spriteset.labels, spriteset.label_spec = values, spec
     return spriteset
 
@@ -251,6 +258,8 @@ def _compact(indices: np.ndarray, palette_size: int) -> np.ndarray:
 def describe(sprites: SpriteSet) -> dict[str, object]:
     """The figures `datasets inspect` prints: count, size, palette, colours per sprite, labels."""
     per_sprite = sprites.colors_per_sprite()
+    if not len(per_sprite):
+        per_sprite = np.zeros(1, np.int64)  # an empty set describes as zeros rather than failing
     info: dict[str, object] = {
         "count": len(sprites),
         "size": f"{sprites.size[1]}x{sprites.size[0]}",
@@ -260,7 +269,7 @@ def describe(sprites: SpriteSet) -> dict[str, object]:
             "mean": round(float(per_sprite.mean()), 2),
             "max": int(per_sprite.max()),
         },
-        "opaque_fraction": round(float((sprites.indices > 0).mean()), 3),
+        "opaque_fraction": round(float((sprites.indices > 0).mean()), 3) if len(sprites) else 0.0,
     }
     if sprites.label_spec is not None and sprites.labels is not None:
         info["labels"] = sprites.label_spec.counts(sprites.labels)

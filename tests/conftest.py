@@ -1,0 +1,26 @@
+"""Shared fixtures for the test suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def test_data() -> Path:
+    """The shared real-data folder (kenney/, cpunks/, photos/): $SPRITEFORGE_TEST_DATA, else <repo>/../shared/data.
+
+    Tests that need it are skipped, with the reason, when it is absent. Never copy these files into the repository:
+    tests that need a small dataset copy a few files into tmp_path.
+    """
+    folder = Path(os.environ.get("SPRITEFORGE_TEST_DATA") or REPO_ROOT.parent / "shared" / "data").expanduser()
+    if not folder.is_dir():
+        pytest.skip(
+            f"real test data not found at {folder}; set SPRITEFORGE_TEST_DATA to the shared data folder "
+            "(kenney/, cpunks/) to run these tests"
+        )
+    return folder.resolve()
