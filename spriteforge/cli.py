@@ -77,14 +77,16 @@ def train(
     overrides = list(set_)
     flags = {"data.label_column": label_column, "data.size": size, "data.max_colors": max_colors, "train.max_steps": steps}
     overrides += [f"{key}={value}" for key, value in flags.items() if value is not None]
-    if repr_ is not None:
-        overrides.append(f"{model or 'vae'}.representation={repr_}")
     if resume is not None:
+        if repr_ is not None:
+            raise SpriteforgeError(f"--repr cannot change the representation of {resume}: its weights are trained for one.")
         run = resume_run(resume, overrides)
     else:
         if out is None:
             raise SpriteforgeError("give --out RUN_FOLDER for the new run (or --resume RUN to continue one).")
-        run = train_run(model, data, out, labels=labels, config_file=config, overrides=overrides, logger=logger)
+        run = train_run(
+            model, data, out, labels=labels, config_file=config, overrides=overrides, logger=logger, representation=repr_
+        )
     _print_metrics(run.path, run.metrics)
 
 

@@ -45,6 +45,7 @@ class SpriteBatches:
         self.drop_last = drop_last
         self.rank, self.world_size = 0, 1
         self.epoch, self.position = 0, 0  # the next batch to yield
+        self.completed = 0  # batches of this epoch already trained on (position runs ahead during a step)
 
     def to(self, device: torch.device | str) -> SpriteBatches:
         self.indices = self.indices.to(device)
@@ -69,12 +70,18 @@ class SpriteBatches:
         return order[self.rank :: self.world_size][:per_rank].to(self.indices.device)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self.position >= len(self):  # the previous epoch was used up: start the next one
+            self.epoch, self.position, self.completed = self.epoch + 1, 0, 0
         order = self._order(self.epoch)
-        for position in range(self.position, len(self)):
+        while self.position < len(self):
+            position = self.position
             chosen = order[position * self.batch_size : (position + 1) * self.batch_size]
-            self.position = position + 1
+            self.position += 1
             yield self._batch(chosen, position)
-        self.epoch, self.position = self.epoch + 1, 0
+
+    def mark_completed(self) -> None:
+        """Called after each optimisation step: batches up to here are trained on and need not be replayed."""
+        self.completed = self.position
 
     def _batch(self, chosen: torch.Tensor, position: int) -> dict[str, Any]:
         indices = self.indices[chosen].long()  # (B,H,W)
@@ -88,9 +95,11 @@ class SpriteBatches:
             batch["labels"] = self.labels[chosen]
         return batch
 
-    # Lightning saves and restores these with the checkpoint (stateful training iterables).
+    # Lightning saves and restores these with the checkpoint (stateful training iterables). The saved position is
+    # that of the last completed step, so a checkpoint written mid-step (Ctrl-C) replays the interrupted batch.
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "position": self.position}
+        return {"epoch": self.epoch, "position": self.completed}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self.completed = self.position

@@ -41,15 +41,19 @@ def _csv(out: Path) -> Logger:
 LOGGERS: dict[str, Callable[[Path], Logger]] = {"mlflow": _mlflow, "tensorboard": _tensorboard, "csv": _csv}
 
 
-def make_logger(name: str, out: Path, config: RunConfig) -> Logger | bool:
-    """The logger called `name` for a run in `out`, with the run's config logged as parameters; False for none."""
+def make_logger(name: str, out: Path) -> Logger | bool:
+    """The logger called `name` for a run in `out` (nothing is written until it is used); False for none."""
     if name == "none":
         return False
     if name not in LOGGERS:
         raise SpriteforgeError(f"unknown logger {name!r}: choose one of {', '.join([*LOGGERS, 'none'])}.")
-    logger = LOGGERS[name](out)
-    logger.log_hyperparams(_flatten({"model": config.model, **_sections(config)}))
-    return logger
+    return LOGGERS[name](out)
+
+
+def log_config(logger: Logger | None, config: RunConfig) -> None:
+    """Record the run's whole config as flat parameters (data.size, train.lr, vae.beta, ...)."""
+    if logger is not None:
+        logger.log_hyperparams(_flatten({"model": config.model, **_sections(config)}))
 
 
 def _sections(config: RunConfig) -> dict[str, Any]:

@@ -7,21 +7,23 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import Logger
 
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet, load_sprites
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.batches import SpriteBatches
-from spriteforge.engine.config import DataConfig, RunConfig, build_config, load_config
-from spriteforge.engine.loggers import log_image, make_logger
+from spriteforge.engine.config import DataConfig, RunConfig, TrainConfig, build_config, load_config
+from spriteforge.engine.loggers import log_config, log_image, make_logger
 from spriteforge.engine.module import SpriteModule
 from spriteforge.errors import SpriteforgeError
 
@@ -35,11 +37,14 @@ def train(
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     logger: str | None = None,
+    representation: str | None = None,
 ) -> runfiles.Run:
     """Train a registered model and return the loaded run.
 
-    model: a registered name (default vae); data: folder, sheet or named dataset (default procedural);
-    overrides: "section.key=value" strings, e.g. ["train.max_steps=500", "vae.beta=0.5"].
+    model: a registered name (default vae, or the one the config file names); data: folder, sheet or named dataset
+    (default procedural); overrides: "section.key=value" strings, e.g. ["train.max_steps=500", "vae.beta=0.5"];
+    representation: "index" or "rgba" for the model, whatever its name.
+    Nothing is written to `out` until the data, model, logger and trainer have all been built without error.
     """
     out = Path(out)
     if (out / runfiles.CONFIG).exists():
@@ -53,15 +58,19 @@ def train(
         config.data.labels = str(labels)
     if logger is not None:
         config.train.logger = logger
+    if representation is not None:
+        config.model_config.representation = representation
     sprites = _load(config.data, palette=None)
     config.data.size = sprites.size[0]
+    session = _prepare(out, config, sprites)
     _write_run_files(out, config, sprites)
-    return _fit(out, config, sprites, checkpoint=None)
+    return _fit(session, checkpoint=None)
 
 
 def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> runfiles.Run:
-    """Continue a run from RUN/last.ckpt (optimizer, schedule, EMA, data position); overrides may extend
-    train.max_steps. The data is re-indexed into the run's own palette, so indices mean what they meant."""
+    """Continue a run from RUN/last.ckpt (weights, optimizer, schedule, EMA, data position, random state);
+    overrides may extend train.max_steps. The data is re-indexed into the run's own palette, so indices mean what
+    they meant. Note that the cosine schedule ends at max_steps: extending it bends the rest of the curve."""
     run_dir = Path(run_dir)
     checkpoint = run_dir / runfiles.CHECKPOINT
     if not checkpoint.is_file():
@@ -69,8 +78,10 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     config = build_config(base=load_config(run_dir / runfiles.CONFIG), overrides=overrides)
     palette = Palette.load(run_dir / runfiles.PALETTE)
     sprites = _load(config.data, palette=palette)
+    session = _prepare(run_dir, config, sprites)
+    _check_checkpoint(checkpoint, session.module)
     runfiles.write_text(run_dir / runfiles.CONFIG, config.to_yaml())
-    return _fit(run_dir, config, sprites, checkpoint=checkpoint)
+    return _fit(session, checkpoint=checkpoint)
 
 
 def _load(data: DataConfig, palette: Palette | None) -> SpriteSet:
@@ -86,7 +97,21 @@ def _write_run_files(out: Path, config: RunConfig, sprites: SpriteSet) -> None:
         runfiles.write_text(out / runfiles.LABELS, sprites.label_spec.to_json())
 
 
-def _fit(out: Path, config: RunConfig, sprites: SpriteSet, checkpoint: Path | None) -> runfiles.Run:
+@dataclass
+class _Session:
+    """Everything a fit needs, built (and so validated) before the run folder is touched."""
+
+    out: Path
+    config: RunConfig
+    sprites: SpriteSet
+    train_set: SpriteSet
+    val_set: SpriteSet
+    module: SpriteModule
+    trainer: L.Trainer
+    writer: RunWriter
+
+
+def _prepare(out: Path, config: RunConfig, sprites: SpriteSet) -> _Session:
     train_cfg = config.train
     _quiet_lightning()
     L.seed_everything(train_cfg.seed, workers=False, verbose=False)
@@ -105,35 +130,50 @@ def _fit(out: Path, config: RunConfig, sprites: SpriteSet, checkpoint: Path | No
     )
     spec = runfiles.data_spec(sprites.palette, *sprites.size, sprites.label_spec)
     module = SpriteModule(runfiles.build_model(config, spec), train_cfg, train_batches, val_batches)
-    if checkpoint is not None:
-        _check_checkpoint(checkpoint, module)
-    logger = make_logger(train_cfg.logger, out, config)
     writer = RunWriter(out, train_cfg.checkpoint_every, train_cfg.sample_every, train_cfg.num_samples)
-    trainer = L.Trainer(
-        max_steps=train_cfg.max_steps,
-        accelerator=train_cfg.accelerator,
-        devices=train_cfg.devices,
-        precision=_precision(train_cfg.precision),
-        gradient_clip_val=train_cfg.grad_clip or None,
-        logger=logger,
-        callbacks=[writer],
-        enable_checkpointing=False,  # RunWriter writes last.ckpt atomically instead
-        enable_progress_bar=train_cfg.progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        check_val_every_n_epoch=None,
-        val_check_interval=train_cfg.val_every if val_batches is not None else None,
-        limit_val_batches=1.0 if val_batches is not None else 0,
-        use_distributed_sampler=False,
-        log_every_n_steps=max(1, min(50, len(train_batches))),
-        default_root_dir=str(out),
-    )
+    trainer = _trainer(train_cfg, make_logger(train_cfg.logger, out), writer, len(train_batches), val_batches is not None, out)
+    return _Session(out, config, sprites, train_set, val_set, module, trainer, writer)
+
+
+def _trainer(
+    train_cfg: TrainConfig, logger: Logger | bool, writer: RunWriter, batches_per_epoch: int, validate: bool, out: Path
+) -> L.Trainer:
+    try:
+        return L.Trainer(
+            max_steps=train_cfg.max_steps,
+            accelerator=train_cfg.accelerator,
+            devices=train_cfg.devices,
+            precision=_precision(train_cfg.precision),
+            gradient_clip_val=train_cfg.grad_clip or None,
+            logger=logger,
+            callbacks=[writer],
+            enable_checkpointing=False,  # RunWriter writes last.ckpt atomically instead
+            enable_progress_bar=train_cfg.progress,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            check_val_every_n_epoch=None,
+            val_check_interval=train_cfg.val_every if validate else None,
+            limit_val_batches=1.0 if validate else 0,
+            use_distributed_sampler=False,
+            log_every_n_steps=max(1, min(50, batches_per_epoch)),
+            default_root_dir=str(out),
+        )
+    except (ValueError, MisconfigurationException) as error:
+        raise SpriteforgeError(
+            f"train.precision={train_cfg.precision!r}, train.accelerator={train_cfg.accelerator!r}, "
+            f"train.devices={train_cfg.devices!r}: {error}"
+        ) from None
+
+
+def _fit(session: _Session, checkpoint: Path | None) -> runfiles.Run:
+    log_config(session.trainer.logger, session.config)
     # weights_only: our checkpoints hold only tensors and plain containers, so nothing is unpickled blindly.
-    trainer.fit(module, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)
-    final = trainer.validate(module, verbose=False)[0] if val_batches is not None else {}
-    if trainer.is_global_zero:
-        _write_metrics(out, config, sprites, train_set, val_set, writer, final)
-    return runfiles.load_run(out)
+    session.trainer.fit(session.module, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)
+    validating = len(session.val_set) > 0
+    final = session.trainer.validate(session.module, verbose=False)[0] if validating else {}
+    if session.trainer.is_global_zero:
+        _write_metrics(session, final)
+    return runfiles.load_run(session.out)
 
 
 def _quiet_lightning() -> None:
@@ -159,36 +199,31 @@ def _check_checkpoint(path: Path, module: SpriteModule) -> None:
             f"{path}: unreadable checkpoint ({type(error).__name__}). It is corrupt or was not written by spriteforge; "
             "delete it and start a new run, or restore it from a backup."
         ) from None
-    expected = set(module.state_dict())
-    found = set(state.get("state_dict", {})) if isinstance(state, dict) else set()
+    expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    saved = state.get("state_dict", {}) if isinstance(state, dict) else {}
+    found = {name: tuple(getattr(t, "shape", ())) for name, t in saved.items()}
     if found != expected:
+        differing = sorted(set(found.items()) ^ set(expected.items()))
         raise SpriteforgeError(
-            f"{path}: this checkpoint does not match the run's model ({len(found ^ expected)} differing tensors). "
-            "It comes from another model or config; resume the run it belongs to."
+            f"{path}: this checkpoint does not match the run's model ({len(differing)} differing tensors or shapes, "
+            f"e.g. {differing[:2]}). It comes from another model or config; resume the run it belongs to."
         )
 
 
-def _write_metrics(
-    out: Path,
-    config: RunConfig,
-    sprites: SpriteSet,
-    train_set: SpriteSet,
-    val_set: SpriteSet,
-    writer: RunWriter,
-    final: dict[str, Any],
-) -> None:
+def _write_metrics(session: _Session, final: dict[str, Any]) -> None:
+    writer = session.writer
     metrics = {
-        "model": config.model,
+        "model": session.config.model,
         "steps": writer.last_step,
-        "train_sprites": len(train_set),
-        "val_sprites": len(val_set),
-        "size": sprites.size[0],
-        "palette_colors": len(sprites.palette) - 1,
+        "train_sprites": len(session.train_set),
+        "val_sprites": len(session.val_set),
+        "size": session.sprites.size[0],
+        "palette_colors": len(session.sprites.palette) - 1,
         "wall_seconds": round(writer.wall_seconds, 2),
         "train_images_per_second": round(writer.images / max(writer.step_seconds, 1e-9), 1),
         **{k: round(float(v), 5) for k, v in final.items()},
     }
-    runfiles.write_text(out / runfiles.METRICS, json.dumps(metrics, indent=2) + "\n")
+    runfiles.write_text(session.out / runfiles.METRICS, json.dumps(metrics, indent=2) + "\n")
 
 
 class RunWriter(Callback):
