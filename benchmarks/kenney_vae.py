@@ -1,6 +1,6 @@
 """Benchmark: the VAE of configs/kenney_vae.yaml on Kenney 1-Bit Pack colored tiles, on this machine.
 
-    .venv/bin/python benchmarks/kenney_vae.py [--out runs/bench_kenney_vae] [--logger csv]
+    .venv/bin/python benchmarks/kenney_vae.py [--out runs/kenney_vae] [--logger csv]
 
 Prints one Markdown table row (wall time, training images/s, validation pixel accuracy) for docs/benchmarks.md and
 writes the sample grid used in the README to docs/images/kenney_vae_samples.png.
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_kenney_vae")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "kenney_vae")
     parser.add_argument("--logger", default="csv")
     args = parser.parse_args()
     data = Path(os.environ.get("SPRITEFORGE_TEST_DATA", ROOT.parent / "shared" / "data")) / "kenney/tiles/1bit_pack_colored"

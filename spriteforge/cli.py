@@ -32,8 +32,8 @@ datasets_app = typer.Typer(help="Named datasets: list, download, inspect.", no_a
 palette_app = typer.Typer(help="Palettes: extract from sprites, show as a swatch, list the named ones.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(palette_app, name="palette")
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)  # long paths stay on one line, so they can be copied
+errors = Console(stderr=True, soft_wrap=True)
 
 DataOption = Annotated[str, typer.Option("--data", help="Folder of sprites, a sprite sheet (with --tile) or a named dataset.")]
 SizeOption = Annotated[Optional[int], typer.Option("--size", min=1, help="Square canvas size; smaller sprites are centred.")]
@@ -88,6 +88,7 @@ def train(
             model, data, out, labels=labels, config_file=config, overrides=overrides, logger=logger, representation=repr_
         )
     _print_metrics(run.path, run.metrics)
+    console.print(f"next: spriteforge sample {run.path} --n 64 --out {run.path}/grid.png")
 
 
 def _print_metrics(path: Path, metrics: dict) -> None:
@@ -95,7 +96,6 @@ def _print_metrics(path: Path, metrics: dict) -> None:
     for key, value in metrics.items():
         table.add_row(key, str(value))
     console.print(table)
-    console.print(f"next: spriteforge sample {path} --n 64 --out {path}/grid.png")
 
 
 @app.command()
@@ -187,7 +187,7 @@ def models() -> None:
 
     table = Table(title="registered models")
     for column in ("model", "representations", "capabilities", "sample options", "config keys"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for name, cls in registered().items():
         table.add_row(
             name,

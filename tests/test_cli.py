@@ -324,13 +324,18 @@ def test_sample_from_a_folder_that_is_not_a_run(tiles: Path, tmp_path: Path, mon
     assert not out.exists()
 
 
-def test_foreign_checkpoint(run_copy: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def _copy_foreign_checkpoint(run_copy: Path, tmp_path: Path, channels: str) -> None:
+    """Put the last.ckpt of a tiny `ae` run (with these channels) into the run under test."""
     other = spriteforge.train(
         "ae", "procedural", tmp_path / "other",
-        overrides=["ae.channels=[8]", "ae.latent_dim=4", "data.count=32", "train.max_steps=2", "train.progress=false"],
+        overrides=[f"ae.channels={channels}", "ae.latent_dim=4", "data.count=32", "train.max_steps=2", "train.progress=false"],
         logger="none",
     )  # fmt: skip
     shutil.copy(other.path / "last.ckpt", run_copy / "last.ckpt")
+
+
+def test_foreign_checkpoint(run_copy: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    _copy_foreign_checkpoint(run_copy, tmp_path, "[8]")
     before = _files(run_copy)
     fails(monkeypatch, capsys, "train", "--resume", run_copy, "--steps", 12, mentions=("last.ckpt", "does not match"))
     after = _files(run_copy)
@@ -346,12 +351,7 @@ def test_a_failed_resume_leaves_config_yaml_untouched(run_copy: Path, monkeypatc
 
 
 def test_foreign_checkpoint_with_the_same_layer_names(run_copy: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    other = spriteforge.train(
-        "ae", "procedural", tmp_path / "other",
-        overrides=["ae.channels=[8,16]", "ae.latent_dim=4", "data.count=32", "train.max_steps=2", "train.progress=false"],
-        logger="none",
-    )  # fmt: skip
-    shutil.copy(other.path / "last.ckpt", run_copy / "last.ckpt")
+    _copy_foreign_checkpoint(run_copy, tmp_path, "[8,16]")
     fails(monkeypatch, capsys, "train", "--resume", run_copy, "--steps", 12, mentions=("last.ckpt",))
 
 
