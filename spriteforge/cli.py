@@ -20,6 +20,7 @@ from spriteforge.data import catalog
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import describe, load_sprites
 from spriteforge.errors import SpriteforgeError
+from spriteforge.metrics import METRIC_GROUPS
 
 app = typer.Typer(
     help="Train, evaluate and sample palette-exact generative models of pixel art.\n\n"
@@ -175,6 +176,66 @@ def interpolate(
     else:
         io.write_png(out, io.make_grid(frames.reshape(-1, *frames.shape[2:]), columns=steps, scale=scale))
     console.print(f"wrote {out}: {pairs} pairs x {steps} steps")
+
+
+# The same default for eval and compare, so compare reuses what eval cached.
+ALL_METRICS = ",".join(METRIC_GROUPS)
+MetricsOption = Annotated[
+    str, typer.Option(help="Comma-separated metric groups: fid,kid,pr,palette,novelty,recon,conditional.")
+]
+
+
+@app.command("eval")
+def eval_(
+    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    data: DataOption,
+    n: Annotated[int, typer.Option("--n", min=2, help="Samples to draw (and real sprites to reconstruct).")] = 1000,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for metrics.json, report.md and samples.png.")] = None,
+    metrics: MetricsOption = ALL_METRICS,
+    seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same samples).")] = 0,
+    bootstrap: Annotated[int, typer.Option(min=0, help="FID bootstrap resamples for its interval (0: none).")] = 10,
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when there is one).")] = None,
+    cache: Annotated[bool, typer.Option(help="Reuse RUN/eval/ results computed with the same settings.")] = True,
+) -> None:
+    """Score a run against real sprites: FID/KID, precision/recall, palette adherence, novelty, reconstructions.
+
+    Example: spriteforge eval runs/kenney_vae --data ../shared/data/kenney/tiles/1bit_pack_colored --n 1000 --out report/
+    """
+    from spriteforge.metrics.evaluate import evaluate
+
+    chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    evaluation = evaluate(run, data, n, metrics=chosen, seed=seed, bootstrap=bootstrap, out=out, device=device, use_cache=cache)
+    table = Table(title=f"{run} vs {data}")
+    table.add_column("metric")
+    table.add_column("value [95% interval] (n)")
+    for name, value in evaluation.table():
+        table.add_row(name, value)
+    console.print(table)
+    for name, detail in evaluation.details.items():
+        console.print(f"{name}: {detail}")
+    if out is not None:
+        console.print(f"report: {out / 'report.md'}")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders.")],
+    data: DataOption,
+    n: Annotated[int, typer.Option("--n", min=2, help="Samples per run.")] = 1000,
+    out: Annotated[Path, typer.Option(help="Markdown table (a PNG of samples is written beside it).")] = Path("compare.md"),
+    metrics: MetricsOption = ALL_METRICS,
+    seed: Annotated[int, typer.Option(help="The same seed for every run.")] = 0,
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda.")] = None,
+) -> None:
+    """One table across runs, same samples count and seed, best value per column in bold.
+
+    Example: spriteforge compare runs/vae runs/ae --data ../shared/data/kenney/tiles/1bit_pack_colored --n 500
+    """
+    from spriteforge.metrics.evaluate import compare as compare_runs
+
+    chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    _, written = compare_runs(list(runs), data, n, out=out, metrics=chosen, seed=seed, device=device)
+    console.print(written.read_text())
 
 
 @app.command()

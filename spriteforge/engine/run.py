@@ -14,7 +14,7 @@ Loading a run rebuilds the model from config.yaml and reads tensors from safeten
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ from safetensors.torch import load_file, save_file
 from spriteforge import io
 from spriteforge.data.labels import LabelSpec
 from spriteforge.data.palette import Palette
-from spriteforge.data.sprites import SpriteSet
-from spriteforge.engine.config import RunConfig, load_config
+from spriteforge.data.sprites import SpriteSet, load_sprites
+from spriteforge.engine.config import DataConfig, RunConfig, load_config
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, model_class
 
@@ -51,6 +51,12 @@ def save_weights(model: GenerativeModel, path: Path) -> None:
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     with io.atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"model": model.name, "format": "spriteforge-1"})
+
+
+def load_data(data: DataConfig, palette: Palette | None) -> SpriteSet:
+    """The sprites a data config describes; with `palette`, indexed into it (a run's own palette on resume)."""
+    options = {k: v for k, v in asdict(data).items() if k not in ("source", "augment", "palette")}
+    return load_sprites(data.source, palette=palette or data.palette, seed=0, **options)
 
 
 def data_spec(palette: Palette, height: int, width: int, labels: LabelSpec | None) -> DataSpec:
@@ -83,22 +89,36 @@ class Run:
     def _generator(self, seed: int | None) -> torch.Generator | None:
         return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
 
-    def _sprites(self, indices: torch.Tensor, palette: Palette | str | None) -> SpriteSet:
-        sprites = SpriteSet(indices.cpu().numpy().astype(np.int64), self.palette)
-        if palette is None:
-            return sprites
-        return sprites.with_palette(Palette.resolve(palette) if isinstance(palette, str) else palette)
+    def _sprites(self, indices: torch.Tensor) -> SpriteSet:
+        return SpriteSet(indices.cpu().numpy().astype(np.int64), self.palette)
 
     @torch.no_grad()
     def sample(
         self, n: int, *, seed: int | None = None, palette: Palette | str | None = None, **opts: Any
     ) -> SpriteSet:
         """n new sprites, palette-exact; `palette` re-colours them (by luminance order) into another palette."""
+        sprites, _ = self.generate(n, seed=seed, **opts)
+        if palette is None:
+            return sprites
+        return sprites.with_palette(Palette.resolve(palette) if isinstance(palette, str) else palette)
+
+    @torch.no_grad()
+    def generate(self, n: int, *, seed: int | None = None, batch_size: int = 256, **opts: Any) -> tuple[SpriteSet, np.ndarray]:
+        """n sprites in batches, and each sprite's palette adherence before snapping (1.0 for index models)."""
         if n < 1:
             raise SpriteforgeError(f"--n {n}: ask for at least one sprite.")
         self.model.eval()
-        output = self.model.sample(n, generator=self._generator(seed), **opts)
-        return self._sprites(self.model.codec.to_indices(output, self.model.representation), palette)
+        generator = self._generator(seed)
+        indices, adherence = [], []
+        for start in range(0, n, batch_size):
+            output = self.model.sample(min(batch_size, n - start), generator=generator, **opts)
+            indices.append(self.model.codec.to_indices(output, self.model.representation).cpu())
+            adherence.append(self.model.codec.adherence_per_sprite(output, self.model.representation).cpu())
+        return self._sprites(torch.cat(indices)), torch.cat(adherence).numpy()
+
+    def training_data(self) -> SpriteSet:
+        """The sprites this run was trained on (train and validation), indexed into its palette."""
+        return load_data(self.config.data, palette=self.palette)
 
     def _require(self, capability: str) -> None:
         if capability not in self.model.capabilities():
@@ -123,7 +143,7 @@ class Run:
         self._require("reconstruct")
         self.model.eval()
         output = self.model.reconstruct(self._indices_of(sprites))
-        return self._sprites(self.model.codec.to_indices(output, self.model.representation), None)
+        return self._sprites(self.model.codec.to_indices(output, self.model.representation))
 
     @torch.no_grad()
     def interpolate(self, first: SpriteSet, second: SpriteSet, steps: int = 8) -> SpriteSet:
@@ -137,7 +157,7 @@ class Run:
         weights = torch.linspace(0, 1, steps, device=self.device)[None, :, None]  # (1,S,1)
         path = torch.lerp(start[:, None], end[:, None], weights).flatten(0, 1)  # (pairs*S, D)
         output = self.model.decode(path)
-        return self._sprites(self.model.codec.to_indices(output, self.model.representation), None)
+        return self._sprites(self.model.codec.to_indices(output, self.model.representation))
 
 
 def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,10 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 
 from spriteforge.data.palette import Palette
-from spriteforge.data.sprites import SpriteSet, load_sprites
+from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.batches import SpriteBatches
-from spriteforge.engine.config import DataConfig, RunConfig, TrainConfig, build_config, load_config
+from spriteforge.engine.config import RunConfig, TrainConfig, build_config, load_config
 from spriteforge.engine.loggers import log_config, log_image, make_logger
 from spriteforge.engine.module import SpriteModule
 from spriteforge.errors import SpriteforgeError
@@ -60,7 +60,7 @@ def train(
         config.train.logger = logger
     if representation is not None:
         config.model_config.representation = representation
-    sprites = _load(config.data, palette=None)
+    sprites = runfiles.load_data(config.data, palette=None)
     config.data.size = sprites.size[0]
     session = _prepare(out, config, sprites)
     _write_run_files(out, config, sprites)
@@ -77,16 +77,11 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         raise SpriteforgeError(f"{run_dir}: no {runfiles.CHECKPOINT} to resume from. Start a new run with --out.")
     config = build_config(base=load_config(run_dir / runfiles.CONFIG), overrides=overrides)
     palette = Palette.load(run_dir / runfiles.PALETTE)
-    sprites = _load(config.data, palette=palette)
+    sprites = runfiles.load_data(config.data, palette=palette)
     session = _prepare(run_dir, config, sprites)
     _check_checkpoint(checkpoint, session.module)
     runfiles.write_text(run_dir / runfiles.CONFIG, config.to_yaml())
     return _fit(session, checkpoint=checkpoint)
-
-
-def _load(data: DataConfig, palette: Palette | None) -> SpriteSet:
-    options = {k: v for k, v in asdict(data).items() if k not in ("source", "augment", "palette")}
-    return load_sprites(data.source, palette=palette or data.palette, seed=0, **options)
 
 
 def _write_run_files(out: Path, config: RunConfig, sprites: SpriteSet) -> None:

@@ -61,14 +61,19 @@ class PaletteCodec(nn.Module):
         return self.snap(output)
 
     def adherence(self, output: torch.Tensor, representation: str) -> torch.Tensor:
-        """Share of output pixels that are exactly palette colours before any snapping (1.0 for index outputs).
+        """Share of output pixels that are exactly palette colours before any snapping (1.0 for index outputs)."""
+        return self.adherence_per_sprite(output, representation).mean()
+
+    def adherence_per_sprite(self, output: torch.Tensor, representation: str) -> torch.Tensor:
+        """(B,) share of each sprite's pixels that are exactly palette colours before snapping.
 
         rgba outputs are rounded to 8 bits first, as they would be when written to a PNG."""
         if output.dim() == 3 or representation == INDEX:
-            return torch.ones((), device=output.device)
-        pixels = (output.clamp(0, 1) * 255).round().permute(0, 2, 3, 1).reshape(-1, 1, 4)  # (P,1,4)
-        palette = (self.colors * 255).round()[None]  # (1,K,4)
-        return (pixels == palette).all(dim=-1).any(dim=-1).float().mean()
+            return torch.ones(output.shape[0], device=output.device)
+        pixels = (output.clamp(0, 1) * 255).round().permute(0, 2, 3, 1)  # (B,H,W,4)
+        palette = (self.colors * 255).round()  # (K,4)
+        exact = (pixels[..., None, :] == palette).all(dim=-1).any(dim=-1)  # (B,H,W)
+        return exact.float().flatten(1).mean(1)
 
 
 def sample_logits(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:

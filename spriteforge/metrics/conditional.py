@@ -1,0 +1,36 @@
+"""Conditional accuracy: do sprites sampled for a label show that label?
+
+Measuring it needs an attribute classifier trained on real sprites (`spriteforge classifier train`), which is
+not built yet. Until it is, this says so instead of returning a number.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from spriteforge.data.sprites import SpriteSet
+    from spriteforge.engine.run import Run
+
+
+def conditional_accuracy(
+    run: Run, samples: SpriteSet | None = None, labels: np.ndarray | None = None
+) -> dict[str, Any]:
+    """{"available": False, "reason": ...}: why no conditional accuracy can be reported for this run.
+
+    A run is conditional when it has a label vocabulary and its model accepts labels. `samples` and the
+    `labels` they were drawn for will be scored by the attribute classifier once it exists.
+    """
+    if is_conditional(run):
+        return {
+            "available": False,
+            "reason": "needs an attribute classifier (spriteforge classifier train), which is not built yet",
+        }
+    return {"available": False, "reason": "the run is not conditional"}
+
+
+def is_conditional(run: Run) -> bool:
+    """True when the run has labels and its model samples from them."""
+    return run.labels is not None and bool(getattr(run.model, "conditional", False))

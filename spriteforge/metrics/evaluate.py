@@ -1,0 +1,290 @@
+"""`evaluate` and `compare`: score runs against real sprites, the same way every time.
+
+One evaluation draws `n` samples with a fixed seed, then computes the chosen metric groups:
+
+    fid, kid, pr   Inception features of samples vs real sprites (metrics/fid.py)
+    palette        palette adherence before snapping, colours per sprite, silhouettes (metrics/palette.py)
+    novelty        distance to the nearest training sprite, share of copies (metrics/novelty.py)
+    recon          exact-pixel accuracy, MSE, SSIM of reconstructions, for models that reconstruct (metrics/recon.py)
+    conditional    conditional accuracy through the attribute classifier (metrics/conditional.py)
+
+Results are cached in RUN/eval/<key>.json, keyed by the weights, the real data and the settings, so `compare` never
+recomputes a run it has scored before with the same settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spriteforge import io
+from spriteforge.data.sprites import SpriteSet, load_sprites
+from spriteforge.engine import run as runfiles
+from spriteforge.engine.run import Run, load_run
+from spriteforge.errors import SpriteforgeError
+from spriteforge.metrics import METRIC_GROUPS, conditional, fid, novelty, palette, recon
+from spriteforge.metrics.stats import Estimate, mean_estimate
+
+CACHE_VERSION = "1"
+SHOWN_SAMPLES = 64
+
+# Which way is better, for marking the best run per column (metrics not listed have no better direction).
+LOWER_IS_BETTER = {"fid", "kid", "colors_per_sprite_tv", "copies", "near_copies", "recon_mse"}
+HIGHER_IS_BETTER = {
+    "precision", "recall", "palette_adherence", "recon_pixel_accuracy", "recon_opaque_pixel_accuracy", "recon_ssim",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What an evaluation depends on besides the run and the data (part of the cache key)."""
+
+    n: int = 1000
+    seed: int = 0
+    metrics: tuple[str, ...] = METRIC_GROUPS
+    bootstrap: int = 10  # FID resamples; other intervals use metrics.stats' default
+
+    def __post_init__(self) -> None:
+        if self.n < 2:
+            raise SpriteforgeError(f"--n {self.n}: an evaluation needs at least 2 samples.")
+        unknown = sorted(set(self.metrics) - set(METRIC_GROUPS))
+        if unknown:
+            raise SpriteforgeError(f"--metrics: unknown {', '.join(unknown)}. Choose from {', '.join(METRIC_GROUPS)}.")
+
+
+@dataclass
+class Evaluation:
+    """The scores of one run: `metrics` maps a name to an Estimate (or a plain value); `details` holds extras."""
+
+    run: str
+    data: str
+    settings: EvalSettings
+    metrics: dict[str, Estimate] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> str:
+        document = {
+            "run": self.run,
+            "data": self.data,
+            "settings": asdict(self.settings),
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+            "details": self.details,
+            "seconds": round(self.seconds, 2),
+        }
+        return json.dumps(document, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Evaluation:
+        document = json.loads(text)
+        settings = document["settings"]
+        return cls(
+            run=document["run"],
+            data=document["data"],
+            settings=EvalSettings(**{**settings, "metrics": tuple(settings["metrics"])}),
+            metrics={k: Estimate(**v) for k, v in document["metrics"].items()},
+            details=document["details"],
+            seconds=document["seconds"],
+        )
+
+    def table(self) -> list[tuple[str, str]]:
+        """(metric, 'value [low, high] (n=...)') rows."""
+        return [(name, estimate.format()) for name, estimate in self.metrics.items()]
+
+
+def evaluate(
+    run: Run | str | Path,
+    data: str | Path | SpriteSet,
+    n: int = 1000,
+    *,
+    metrics: tuple[str, ...] | list[str] | None = None,
+    seed: int = 0,
+    bootstrap: int = 10,
+    out: str | Path | None = None,
+    device: str | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> Evaluation:
+    """Score a run against real sprites; with `out`, also write metrics.json, samples.png and report.md there."""
+    trained = run if isinstance(run, Run) else load_run(run)
+    settings = EvalSettings(n=n, seed=seed, metrics=tuple(metrics or METRIC_GROUPS), bootstrap=bootstrap)
+    size = trained.model.spec.height
+    real = data if isinstance(data, SpriteSet) else load_sprites(data, size=size)
+    if real.size != (size, size):
+        raise SpriteforgeError(f"real sprites are {real.size[1]}x{real.size[0]}; the run makes {size}x{size}.")
+    cache_file = trained.path / "eval" / f"{_cache_key(trained, real, settings)}.json"
+    if use_cache and cache_file.is_file():
+        evaluation = Evaluation.from_json(cache_file.read_text())
+    else:
+        evaluation = _compute(trained, real, str(data) if not isinstance(data, SpriteSet) else "SpriteSet", settings, device, progress)
+        runfiles.write_text(cache_file, evaluation.to_json())
+    if out is not None:
+        write_report(evaluation, trained, Path(out))
+    return evaluation
+
+
+def _compute(run: Run, real: SpriteSet, data_name: str, settings: EvalSettings, device: str | None, progress: bool) -> Evaluation:
+    started = time.perf_counter()
+    samples, adherence = run.generate(settings.n, seed=settings.seed)
+    evaluation = Evaluation(str(run.path), data_name, settings)
+    chosen = set(settings.metrics)
+    if chosen & {"fid", "kid", "pr"}:
+        _inception_metrics(evaluation, real, samples, chosen, device, progress)
+    if "palette" in chosen:
+        _pixel_art_metrics(evaluation, real, samples, adherence)
+    if "novelty" in chosen:
+        _novelty_metrics(evaluation, run, samples, device)
+    if "recon" in chosen:
+        _recon_metrics(evaluation, run, real, settings.n)
+    if "conditional" in chosen:
+        evaluation.details["conditional"] = conditional.conditional_accuracy(run)
+    evaluation.seconds = time.perf_counter() - started
+    return evaluation
+
+
+def _inception_metrics(
+    evaluation: Evaluation, real: SpriteSet, samples: SpriteSet, chosen: set[str], device: str | None, progress: bool
+) -> None:
+    extractor = fid.InceptionFeatures(device=device)
+    real_features = fid.features_for(real, extractor, progress=progress)
+    fake_features = extractor(samples.to_rgba(), progress=progress)
+    seed = evaluation.settings.seed
+    if "fid" in chosen:
+        evaluation.metrics["fid"] = fid.fid(real_features, fake_features, evaluation.settings.bootstrap, seed)
+    if "kid" in chosen:
+        evaluation.metrics["kid"] = fid.kid(real_features, fake_features, seed=seed)
+    if "pr" in chosen:
+        evaluation.metrics["precision"], evaluation.metrics["recall"] = fid.precision_recall(
+            real_features, fake_features, seed=seed
+        )
+    evaluation.details["real_sprites"] = len(real)
+
+
+def _pixel_art_metrics(evaluation: Evaluation, real: SpriteSet, samples: SpriteSet, adherence: np.ndarray) -> None:
+    evaluation.metrics["palette_adherence"] = mean_estimate(adherence)
+    evaluation.metrics["colors_per_sprite"] = palette.colors_per_sprite(samples)
+    evaluation.metrics["real_colors_per_sprite"] = palette.colors_per_sprite(real)
+    evaluation.metrics["colors_per_sprite_tv"] = Estimate(
+        palette.colors_per_sprite_distance(samples, real), len(samples)
+    )
+    for name, estimate in palette.silhouette_stats(samples).items():
+        evaluation.metrics[name] = estimate
+    for name, estimate in palette.silhouette_stats(real).items():
+        evaluation.metrics[f"real_{name}"] = estimate
+
+
+def _novelty_metrics(evaluation: Evaluation, run: Run, samples: SpriteSet, device: str | None) -> None:
+    training = run.training_data()
+    result = novelty.novelty(samples.indices, training.indices, device=device or "cpu")
+    for name in ("nearest_distance", "nearest_distance_fraction", "copies", "near_copies"):
+        evaluation.metrics[name] = result[name]
+    evaluation.details["training_sprites"] = len(training)
+
+
+def _recon_metrics(evaluation: Evaluation, run: Run, real: SpriteSet, n: int) -> None:
+    if "reconstruct" not in run.model.capabilities():
+        evaluation.details["recon"] = f"model {run.config.model!r} does not reconstruct"
+        return
+    originals = real.subset(slice(0, n))
+    rebuilt = run.reconstruct(originals)
+    original_indices = run.palette.index(originals.to_rgba())  # the run's palette, like the reconstructions
+    evaluation.metrics["recon_pixel_accuracy"] = recon.pixel_accuracy(original_indices, rebuilt.indices)
+    evaluation.metrics["recon_opaque_pixel_accuracy"] = recon.opaque_pixel_accuracy(original_indices, rebuilt.indices)
+    evaluation.metrics["recon_mse"] = recon.mse(originals.to_rgba(), rebuilt.to_rgba())
+    evaluation.metrics["recon_ssim"] = recon.ssim(originals.to_rgba(), rebuilt.to_rgba())
+
+
+def _cache_key(run: Run, real: SpriteSet, settings: EvalSettings) -> str:
+    """sha256 of the weights file's identity, the real sprites' content and the settings."""
+    digest = hashlib.sha256(CACHE_VERSION.encode())
+    weights = run.path / runfiles.WEIGHTS
+    stat = weights.stat()
+    digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    digest.update(np.ascontiguousarray(real.indices).tobytes())
+    digest.update(real.palette.colors.tobytes())
+    digest.update(json.dumps(asdict(settings), sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def write_report(evaluation: Evaluation, run: Run, out: Path) -> Path:
+    """metrics.json, samples.png (the first 64 samples) and report.md (the table and the grid) in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    runfiles.write_text(out / "metrics.json", evaluation.to_json())
+    shown = min(SHOWN_SAMPLES, evaluation.settings.n)
+    run.sample(shown, seed=evaluation.settings.seed).save_grid(out / "samples.png", scale=4)
+    lines = [
+        f"# Evaluation of `{evaluation.run}`",
+        "",
+        f"Real data: `{evaluation.data}`; {evaluation.settings.n} samples, seed {evaluation.settings.seed}; "
+        f"computed in {evaluation.seconds:.1f} s. Intervals are 95% bootstrap intervals.",
+        "",
+        "| metric | value [95% interval] (n) |",
+        "|---|---|",
+        *[f"| {name} | {value} |" for name, value in evaluation.table()],
+        "",
+        *[f"- {name}: {detail}" for name, detail in evaluation.details.items()],
+        "",
+        f"![first {shown} samples](samples.png)",
+        "",
+    ]
+    runfiles.write_text(out / "report.md", "\n".join(lines))
+    return out / "report.md"
+
+
+def compare(
+    runs: list[str | Path],
+    data: str | Path,
+    n: int = 1000,
+    *,
+    out: str | Path = "compare.md",
+    metrics: tuple[str, ...] | list[str] | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool = True,
+) -> tuple[list[Evaluation], Path]:
+    """Evaluate several runs with the same settings; write one Markdown table (best per column in bold) and a PNG
+    with one row of samples per run beside it."""
+    if not runs:
+        raise SpriteforgeError("give at least one run to compare.")
+    out = Path(out)
+    trained = [load_run(path) for path in runs]
+    evaluations = [evaluate(r, data, n, metrics=metrics, seed=seed, device=device, progress=progress) for r in trained]
+    grid = out.with_suffix(".png")
+    shown = min(16, n)
+    rows = np.concatenate([r.sample(shown, seed=seed).to_rgba() for r in trained])
+    io.write_png(grid, io.make_grid(rows, columns=shown, scale=3))
+    runfiles.write_text(out, comparison_markdown(evaluations, grid.name))
+    return evaluations, out
+
+
+def comparison_markdown(evaluations: list[Evaluation], grid_name: str) -> str:
+    names = [name for name in evaluations[0].metrics if all(name in e.metrics for e in evaluations)]
+    best = {name: _best(name, [e.metrics[name].value for e in evaluations]) for name in names}
+    header = "| run | " + " | ".join(names) + " |"
+    lines = [f"# Comparison on `{evaluations[0].data}`", "", f"{evaluations[0].settings.n} samples per run, seed "
+             f"{evaluations[0].settings.seed}; **bold** = best in its column (where a direction applies).", "",
+             header, "|" + "---|" * (len(names) + 1)]  # fmt: skip
+    for index, evaluation in enumerate(evaluations):
+        cells = [_cell(evaluation.metrics[name].value, index == best[name]) for name in names]
+        lines.append(f"| `{evaluation.run}` | " + " | ".join(cells) + " |")
+    lines += ["", f"One row of samples per run, in the order of the table: ![samples]({grid_name})", ""]
+    return "\n".join(lines)
+
+
+def _best(name: str, values: list[float]) -> int | None:
+    if name in LOWER_IS_BETTER:
+        return int(np.nanargmin(values))
+    if name in HIGHER_IS_BETTER:
+        return int(np.nanargmax(values))
+    return None
+
+
+def _cell(value: float, is_best: bool) -> str:
+    text = f"{value:.4g}"
+    return f"**{text}**" if is_best else text
