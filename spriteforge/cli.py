@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -65,6 +64,8 @@ def train(
     size: SizeOption = None,
     max_colors: Annotated[Optional[int], typer.Option(min=2, help="Palette size incl. transparent; more colours are quantised.")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Training steps (train.max_steps).")] = None,
+    tile: Annotated[Optional[int], typer.Option(min=1, help="--data is a sprite sheet: slice it into tiles of this size.")] = None,
+    crop: Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")] = False,
     logger: Annotated[Optional[str], typer.Option(help="mlflow (default) | tensorboard | csv | none.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue this run from its last checkpoint.")] = None,
 ) -> None:
@@ -76,11 +77,20 @@ def train(
     from spriteforge.engine.train import train as train_run
 
     overrides = list(set_)
-    flags = {"data.label_column": label_column, "data.size": size, "data.max_colors": max_colors, "train.max_steps": steps}
+    flags = {
+        "data.label_column": label_column, "data.size": size, "data.max_colors": max_colors, "train.max_steps": steps,
+        "data.tile": tile, "data.crop": crop or None,
+    }  # fmt: skip
     overrides += [f"{key}={value}" for key, value in flags.items() if value is not None]
     if resume is not None:
-        if repr_ is not None:
-            raise SpriteforgeError(f"--repr cannot change the representation of {resume}: its weights are trained for one.")
+        fixed = {"--model": model, "--data": data, "--out": out, "--labels": labels, "--config": config,
+                 "--repr": repr_, "--logger": logger}  # fmt: skip
+        given = [flag for flag, value in fixed.items() if value is not None]
+        if given:
+            raise SpriteforgeError(
+                f"--resume {resume} continues the run as it was configured: drop {', '.join(given)} "
+                "(only --steps and --set can change, e.g. --set train.max_steps=...)."
+            )
         run = resume_run(resume, overrides)
     else:
         if out is None:
@@ -105,8 +115,11 @@ def sample(
     out: Annotated[Path, typer.Option(help="Output PNG (a grid, or a sprite sheet with --sheet).")] = Path("samples.png"),
     n: Annotated[int, typer.Option("--n", min=1, help="How many sprites.")] = 64,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same sprites).")] = None,
-    temperature: Annotated[float, typer.Option(min=0.0, help="0 = most likely colour per pixel; > 0 samples colours.")] = 0.0,
+    temperature: Annotated[
+        Optional[float], typer.Option(min=0.0, help="Index models: 0 = most likely colour per pixel; > 0 samples colours.")
+    ] = None,
     palette: Annotated[Optional[str], typer.Option(help="Re-colour into a named palette or palette file.")] = None,
+    remap: Annotated[str, typer.Option(help="How --palette maps colours: luminance (keeps ramps) or nearest.")] = "luminance",
     sheet: Annotated[bool, typer.Option(help="Write a transparent sprite sheet instead of a grid.")] = False,
     each: Annotated[Optional[Path], typer.Option(help="Also write one PNG per sprite into this folder.")] = None,
     scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
@@ -117,7 +130,10 @@ def sample(
     """
     from spriteforge.engine.run import load_run
 
-    sprites = load_run(run).sample(n, seed=seed, palette=palette, temperature=temperature)
+    options = {"temperature": temperature} if temperature is not None else {}
+    sprites = load_run(run).sample(n, seed=seed, **options)
+    if palette is not None:
+        sprites = sprites.with_palette(Palette.resolve(palette), remap)
     if sheet:
         sprites.save_sheet(out, scale=scale)
     else:
@@ -134,7 +150,7 @@ def reconstruct(
     out: Annotated[Path, typer.Option(help="Output PNG: originals and reconstructions in alternate rows.")] = Path("reconstructions.png"),
     n: Annotated[int, typer.Option("--n", min=1, help="How many sprites (the first ones).")] = 32,
     size: SizeOption = None,
-    scale: Annotated[int, typer.Option(min=1)] = 4,
+    scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
 ) -> None:
     """Encode and decode sprites: originals above, reconstructions below, and the exact-pixel accuracy.
 
@@ -142,12 +158,14 @@ def reconstruct(
     """
     from spriteforge.engine.run import load_run
 
+    from spriteforge.metrics.recon import pixel_accuracy
+
     trained = load_run(run)
     originals = load_sprites(data, size=size or trained.model.spec.height, count=n)
     rebuilt = trained.reconstruct(originals)
-    accuracy = float((rebuilt.to_rgba() == originals.to_rgba()).all(-1).mean())
+    accuracy = pixel_accuracy(originals.with_palette(trained.palette, "nearest").indices, rebuilt.indices)
     io.write_png(out, io.comparison_grid(originals.to_rgba(), rebuilt.to_rgba(), scale=scale))
-    console.print(f"wrote {out}: exact-pixel accuracy {accuracy:.4f} over {len(originals)} sprites")
+    console.print(f"wrote {out}: exact-pixel accuracy {accuracy.format()}")
 
 
 @app.command()
@@ -158,7 +176,7 @@ def interpolate(
     steps: Annotated[int, typer.Option(min=2, help="Sprites along each path, ends included.")] = 8,
     pairs: Annotated[int, typer.Option(min=1, help="How many start/end pairs.")] = 8,
     seed: Annotated[int, typer.Option(help="Which pairs to pick.")] = 0,
-    scale: Annotated[int, typer.Option(min=1)] = 4,
+    scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
 ) -> None:
     """Walk the latent space between pairs of real sprites.
 
@@ -167,10 +185,8 @@ def interpolate(
     from spriteforge.engine.run import load_run
 
     trained = load_run(run)
-    pool = load_sprites(data or trained.config.data.source, size=trained.model.spec.height)
-    chosen = np.random.default_rng(seed).choice(len(pool), size=(2, pairs), replace=len(pool) < 2 * pairs)
-    path = trained.interpolate(pool.subset(chosen[0]), pool.subset(chosen[1]), steps)
-    frames = path.to_rgba().reshape(pairs, steps, *path.to_rgba().shape[1:])  # (P,S,H,W,4)
+    pool = load_sprites(data, size=trained.model.spec.height) if data else trained.training_data()
+    frames = trained.interpolate_pairs(pool, pairs, steps, seed)  # (P,S,H,W,4)
     if out.suffix.lower() == ".gif":
         io.write_gif(out, io.interpolation_frames(frames), scale=scale)
     else:
@@ -199,7 +215,7 @@ def eval_(
 ) -> None:
     """Score a run against real sprites: FID/KID, precision/recall, palette adherence, novelty, reconstructions.
 
-    Example: spriteforge eval runs/kenney_vae --data ../shared/data/kenney/tiles/1bit_pack_colored --n 1000 --out report/
+    Example: spriteforge eval runs/kenney_vae --data path/to/real/sprites --n 1000 --out report/
     """
     from spriteforge.metrics.evaluate import evaluate
 
@@ -225,16 +241,20 @@ def compare(
     out: Annotated[Path, typer.Option(help="Markdown table (a PNG of samples is written beside it).")] = Path("compare.md"),
     metrics: MetricsOption = ALL_METRICS,
     seed: Annotated[int, typer.Option(help="The same seed for every run.")] = 0,
+    bootstrap: Annotated[int, typer.Option(min=0, help="FID bootstrap resamples for its interval (0: none).")] = 10,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda.")] = None,
+    cache: Annotated[bool, typer.Option(help="Reuse RUN/eval/ results computed with the same settings.")] = True,
 ) -> None:
     """One table across runs, same samples count and seed, best value per column in bold.
 
-    Example: spriteforge compare runs/vae runs/ae --data ../shared/data/kenney/tiles/1bit_pack_colored --n 500
+    Example: spriteforge compare runs/kenney_vae runs/kenney_ae --data path/to/real/sprites --n 500
     """
     from spriteforge.metrics.evaluate import compare as compare_runs
 
     chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
-    _, written = compare_runs(list(runs), data, n, out=out, metrics=chosen, seed=seed, device=device)
+    _, written = compare_runs(
+        list(runs), data, n, out=out, metrics=chosen, seed=seed, bootstrap=bootstrap, device=device, use_cache=cache
+    )
     console.print(written.read_text())
 
 
@@ -302,6 +322,9 @@ def datasets_download(name: Annotated[str, typer.Argument(help="A named dataset.
 
     Example: spriteforge datasets download kenney-1bit
     """
+    if not catalog.get(name).downloadable:
+        console.print(f"{name}: built in, nothing to download.")
+        return
     folder = catalog.fetch(name)
     console.print(f"{name}: ready in {folder}")
 
@@ -314,7 +337,7 @@ def datasets_inspect(
     tile: Annotated[Optional[int], typer.Option(min=1, help="Slice a sprite sheet into tiles of this size.")] = None,
     labels: Annotated[Optional[Path], typer.Option(help="Labels CSV.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Categorical label column.")] = None,
-    max_colors: Annotated[int, typer.Option(min=2)] = 256,
+    max_colors: Annotated[int, typer.Option(min=2, help="Palette size incl. transparent; more colours -> k-means.")] = 256,
     n: Annotated[int, typer.Option("--n", min=1, help="Sprites on the contact sheet.")] = 256,
 ) -> None:
     """Count, size, palette, colours per sprite and labels of a dataset, and a contact sheet PNG.
@@ -336,7 +359,7 @@ def palette_extract(
     out: Annotated[Path, typer.Option(help="Palette file: .hex, .gpl or .json.")] = Path("palette.hex"),
     max_colors: Annotated[int, typer.Option(min=2, help="Palette size incl. transparent; more colours -> k-means.")] = 256,
     size: SizeOption = None,
-    tile: Annotated[Optional[int], typer.Option(min=1)] = None,
+    tile: Annotated[Optional[int], typer.Option(min=1, help="Slice a sprite sheet into tiles of this size.")] = None,
 ) -> None:
     """Extract the exact palette of some sprites (k-means when they have more colours than --max-colors).
 

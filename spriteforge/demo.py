@@ -7,6 +7,7 @@ from pathlib import Path
 
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.train import train
+from spriteforge.errors import SpriteforgeError
 
 # Sized so that two CPU cores finish in about a minute (50 s of training measured) and the samples read as sprites.
 DEMO_OVERRIDES = [
@@ -23,11 +24,17 @@ DEMO_OVERRIDES = [
 ]
 
 
+DEMO_MARKER = ".spriteforge-demo"  # only a folder carrying this is replaced by the next demo
+
+
 def run_demo(out: str | Path = "runs/demo", logger: str = "mlflow") -> tuple[runfiles.Run, Path]:
     """Train the demo VAE into `out` (a previous demo there is replaced) and write a 64-sprite grid."""
     out = Path(out)
     if (out / runfiles.CONFIG).is_file():
+        if not (out / DEMO_MARKER).is_file():
+            raise SpriteforgeError(f"{out} holds a run that is not a demo; give the demo another --out.")
         shutil.rmtree(out)
     run = train("vae", "procedural", out, overrides=DEMO_OVERRIDES, logger=logger)
+    (out / DEMO_MARKER).write_text("written by spriteforge demo\n")
     grid = run.sample(64, seed=0).save_grid(out / "demo_samples.png", scale=4)
     return run, grid

@@ -33,6 +33,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        with open(tmp, "rb+") as written:  # on disk before the rename, so a crash cannot leave an empty file
+            os.fsync(written.fileno())
         # mkstemp makes the file private (0600); give it the permissions an ordinary new file would get.
         os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)

@@ -213,6 +213,8 @@ COMMANDS = [
     ["sample"],
     ["reconstruct"],
     ["interpolate"],
+    ["eval"],
+    ["compare"],
     ["models"],
     ["demo"],
     ["datasets", "list"],
@@ -447,3 +449,43 @@ def test_console_script_reports_bad_input_without_traceback(tmp_path: Path) -> N
     assert "Traceback" not in result.stdout + result.stderr
     assert f"{bad}:2" in result.stderr and "not-a-colour" in result.stderr
     assert not (tmp_path / "s.png").exists()
+
+
+# ---------------------------------------------------------------------- resume, demo and sampling guards
+
+
+def test_resuming_a_finished_run_asks_for_more_steps(run_copy: Path, monkeypatch, capsys) -> None:
+    before = _files(run_copy)
+    fails(monkeypatch, capsys, "train", "--resume", run_copy, mentions=("already trained 6 steps", "--steps"))
+    assert _files(run_copy) == before
+
+
+def test_resume_refuses_flags_that_would_be_ignored(run_copy: Path, tiles: Path, monkeypatch, capsys) -> None:
+    fails(monkeypatch, capsys, "train", "--resume", run_copy, "--data", tiles, "--steps", 12, mentions=("--data",))
+
+
+def test_demo_never_replaces_a_run_that_is_not_a_demo(run_copy: Path, monkeypatch, capsys) -> None:
+    before = _files(run_copy)
+    fails(monkeypatch, capsys, "demo", "--out", run_copy, mentions=(run_copy, "not a demo"))
+    assert _files(run_copy) == before
+
+
+def test_sample_remaps_by_nearest_colour(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "nearest.png"
+    invoke("sample", run_dir, "--n", 4, "--seed", 0, "--palette", "pico8", "--remap", "nearest", "--scale", 1, "--out", out)
+    pico8 = {tuple(c) for c in io.composite(Palette.named("pico8").colors[None])[0].tolist()}
+    grey = tuple(io.composite(np.zeros((1, 4), np.uint8))[0].tolist())
+    assert _colors(out) <= pico8 | {grey}
+
+
+def test_unknown_sampling_options_are_refused(run_dir: Path) -> None:
+    with pytest.raises(spriteforge.SpriteforgeError, match="no sampling option guidance"):
+        spriteforge.load_run(run_dir).sample(2, guidance=3.0)
+
+
+def test_relative_data_paths_are_stored_absolute(tiles: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tiles.parent)
+    run = spriteforge.train(
+        "vae", tiles.name, tmp_path / "rel", overrides=[*TINY[1::2], "train.max_steps=2"], logger="none"
+    )
+    assert run.config.data.source == str(tiles.resolve())

@@ -18,9 +18,7 @@ from spriteforge.metrics.novelty import novelty
 from spriteforge.metrics.palette import (
     colors_per_sprite,
     colors_per_sprite_distance,
-    palette_adherence,
     silhouette_stats,
-    transparency,
 )
 from spriteforge.nn.pixels import PaletteCodec
 
@@ -142,10 +140,10 @@ def test_palette_adherence_per_sprite() -> None:
     exact = codec.to_rgba(torch.randint(0, 4, (2, 4, 4)))  # (2,4,H,W): palette colours only
     half_off = exact[:1].clone()
     half_off[0, :3, :2] = 0.5  # 8 of 16 pixels become a grey that is not in the palette
-    result = palette_adherence([exact, half_off], codec, "rgba")
-    assert (result.value, result.n) == (pytest.approx((1 + 1 + 0.5) / 3), 3)
+    per_sprite = codec.adherence_per_sprite(torch.cat([exact, half_off]), "rgba")
+    assert per_sprite.tolist() == pytest.approx([1.0, 1.0, 0.5])
     logits = torch.randn(3, 4, 4, 4)
-    assert palette_adherence(logits, codec, "index").value == 1.0
+    assert codec.adherence_per_sprite(logits, "index").tolist() == [1.0, 1.0, 1.0]
 
 
 def test_colors_per_sprite_and_its_distance() -> None:
@@ -168,7 +166,6 @@ def test_silhouette_stats_on_a_drawn_sprite() -> None:
     assert (stats["bbox_fill"].value, stats["bbox_fill"].n) == (pytest.approx(6 / 25), 1)
     assert (stats["stray_pixels"].value, stats["stray_pixels"].n) == (pytest.approx(2 / 6), 1)
     assert (stats["components"].value, stats["components"].n) == (1.5, 2)  # 3 and 0 components
-    assert transparency is silhouette_stats
 
 
 # --- novelty --------------------------------------------------------------------------------------------------

@@ -61,7 +61,6 @@ def test_from_colors_prepends_transparent_and_drops_duplicates() -> None:
     assert palette.colors.dtype == np.uint8
     assert palette.colors.tolist() == [[0, 0, 0, 0], [10, 20, 30, 255], [0, 0, 0, 255], [1, 2, 3, 255]]
     assert len(palette) == 4
-    assert palette.rgba is palette.colors
 
 
 def test_palette_validates_and_is_immutable() -> None:
@@ -199,7 +198,7 @@ def test_failed_save_leaves_target_untouched(tmp_path: Path, with_alpha: Palette
     def failing_replace(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(palette_module.os, "replace", failing_replace)
+    monkeypatch.setattr(palette_module.io.os, "replace", failing_replace)
     target = tmp_path / "keep.hex"
     target.write_text("original")
     with pytest.raises(SpriteforgeError, match="keep.hex"):
@@ -208,9 +207,16 @@ def test_failed_save_leaves_target_untouched(tmp_path: Path, with_alpha: Palette
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.gpl", "keep.hex"]
 
 
-def test_save_into_missing_folder(tmp_path: Path) -> None:
+def test_save_creates_missing_folders(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "p.hex"
+    Palette.named("pico8").save(target)
+    assert Palette.load(target) == Palette.named("pico8")
+
+
+def test_save_where_a_folder_cannot_be_made(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
     with pytest.raises(SpriteforgeError, match="cannot save"):
-        Palette.named("pico8").save(tmp_path / "no" / "such" / "p.hex")
+        Palette.named("pico8").save(tmp_path / "file" / "p.hex")
 
 
 # ---------------------------------------------------------------------- pixels <-> indices

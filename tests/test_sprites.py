@@ -123,7 +123,7 @@ def test_count_keeps_the_first_sprites(test_data: Path) -> None:
     folder = test_data / "kenney" / "tiles" / "micro_roguelike"
     sprites = load_sprites(folder, count=5)
     assert sprites.names == [f.name for f in sorted(folder.glob("*.png"))[:5]]
-    with pytest.raises(SpriteforgeError, match="--count 0"):
+    with pytest.raises(SpriteforgeError, match="count 0"):
         load_sprites(folder, count=0)
 
 

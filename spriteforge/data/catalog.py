@@ -16,7 +16,6 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
 import numpy as np
 from PIL import Image
 from rich.progress import track
@@ -217,14 +216,17 @@ def load(
     seed: int = 0,
     max_colors: int = 256,
     palette: Palette | str | None = None,
-):
+) -> SpriteSet:  # noqa: F821  (imported in the body: sprites.py imports this module)
     """A named dataset as a SpriteSet (downloading it first if needed)."""
     from spriteforge.data.sprites import SpriteSet, load_sprites
 
     dataset = get(name)
     if not dataset.downloadable:
         side = size or PROCEDURAL_DEFAULT_SIZE
-        indices, kinds = procedural.generate(count or dataset.count, side, seed)
+        try:
+            indices, kinds = procedural.generate(count or dataset.count, side, seed)
+        except ValueError as error:
+            raise SpriteforgeError(f"procedural: {error}") from None
         sprites = SpriteSet(
             indices, Palette(procedural.PALETTE_RGBA, name="procedural"), labels=kinds,
             label_spec=LabelSpec(CATEGORICAL, tuple(procedural.KINDS), "kind"),

@@ -19,9 +19,7 @@ Shipped palettes (``spriteforge/data/palettes/NAME.hex``, Lospec .hex format):
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -30,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from spriteforge import io
 from spriteforge.errors import SpriteforgeError
 
 ALPHA_THRESHOLD = 128
@@ -84,11 +83,6 @@ class Palette:
 
     def __repr__(self) -> str:
         return f"Palette(name={self.name!r}, {len(self) - 1} colours + transparent)"
-
-    @property
-    def rgba(self) -> np.ndarray:
-        """The (K, 4) colour table; an alias of `colors`."""
-        return self.colors
 
     # ------------------------------------------------------------------ construction
 
@@ -562,24 +556,14 @@ def _write_json(palette: Palette, path: Path) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and os.replace, so `path` is never left half-written."""
-    temporary: Path | None = None
+    """Write `text` so that `path` is never left half-written; disk errors name the palette file."""
     try:
-        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        temporary = Path(name)
-        os.chmod(handle, 0o644)  # mkstemp makes the file private (0600); a palette is ordinary shareable data.
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        with io.atomic_path(path) as temporary:
+            temporary.write_text(text, encoding="utf-8", newline="\n")
     except OSError as err:
         raise SpriteforgeError(
             f"cannot save palette to {path}: {err.strerror or err}; check that the folder exists and is writable"
         ) from err
-    finally:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)  # A no-op after a successful os.replace.
 
 
 _READERS: dict[str, Callable[[Path, str], tuple[list[_Color], str]]] = {

@@ -46,7 +46,7 @@ def slice_sheet(
     if rows < 1 or cols < 1:
         raise SpriteforgeError(
             f"{name}: a {width}x{height} sheet holds no {tile_width}x{tile_height} tile with margin {margin}. "
-            "Check --tile, --spacing and --margin."
+            "Check the tile size, spacing and margin (--tile, data.spacing, data.margin)."
         )
     tiles: list[Tile] = []
     seen: set[bytes] = set()

@@ -150,7 +150,7 @@ def load_sprites(
     if size is not None and size < 1:
         raise SpriteforgeError(f"--size {size}: the canvas size must be a positive number of pixels.")
     if count is not None and count < 1:
-        raise SpriteforgeError(f"--count {count}: must be at least 1.")
+        raise SpriteforgeError(f"count {count} (data.count): must be at least 1.")
     path = Path(source)
     if not path.exists() and catalog.is_named(str(source)):
         if labels is not None or tile is not None:
@@ -188,7 +188,7 @@ def _read_source(
         sheet = io.read_rgba(path)
         tiles = slice_sheet(sheet, tile, tile_height, spacing, margin, alpha_threshold, name=str(path))
         if not tiles:
-            raise SpriteforgeError(f"{path}: every tile is empty. Check --tile, --spacing and --margin.")
+            raise SpriteforgeError(f"{path}: every tile is empty. Check the tile size, spacing and margin (--tile, data.spacing, data.margin).")
         return [t.rgba for t in tiles], [f"r{t.row:02d}c{t.col:02d}" for t in tiles], []
     files = io.list_images(path)
     images, names, skipped = [], [], []

@@ -16,7 +16,10 @@ from spriteforge.models.base import GenerativeModel
 
 
 class EMA(nn.Module):
-    """Exponential moving average of a model's parameters (buffers are copied as they are)."""
+    """Exponential moving average of a model's parameters (buffers are copied as they are).
+
+    The decay warms up as min(decay, (1 + t) / (10 + t)) after t updates, so the average is not dominated by the
+    random initial weights in short runs (0.999 ** 2000 would still keep 13% of them)."""
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         super().__init__()
@@ -24,11 +27,15 @@ class EMA(nn.Module):
         # Left in train mode like its source (Lightning warns about eval-mode modules at fit start);
         # validation and sampling switch it to eval.
         self.model = copy.deepcopy(model).requires_grad_(False)
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        steps = float(self.updates.item())
+        decay = min(self.decay, (1.0 + steps) / (10.0 + steps))
+        self.updates += 1
         for average, current in zip(self.model.parameters(), model.parameters()):
-            average.lerp_(current.detach(), 1.0 - self.decay)
+            average.lerp_(current.detach(), 1.0 - decay)
         for average, current in zip(self.model.buffers(), model.buffers()):
             average.copy_(current)
 
@@ -66,23 +73,28 @@ class SpriteModule(L.LightningModule):
         self.log("loss", terms["loss"].detach().float(), prog_bar=True, logger=False)
         return terms["loss"]
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        # Here rather than in on_train_batch_end: Lightning runs callbacks' hooks first, and a checkpoint written
+        # there must already count this step (data position, EMA).
         self.train_batches.mark_completed()
         if self.ema is not None:
             self.ema.update(self.model)
 
     # Random states travel with the checkpoint, so a resumed stochastic model (a VAE's noise) continues exactly.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["rng"] = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint["rng"] = rng_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        states = checkpoint.get("rng", {})
-        if "torch" in states:
-            torch.set_rng_state(states["torch"])
-        if "cuda" in states and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(states["cuda"])
+        set_rng_state(checkpoint.get("rng", {}))
+
+    # Validation draws noise too (a VAE's loss); it must not move the training stream, or a resumed run (which
+    # skips the validation at its restored step) would diverge from an uninterrupted one.
+    def on_validation_epoch_start(self) -> None:
+        self._training_rng = rng_state()
+
+    def on_validation_epoch_end(self) -> None:
+        set_rng_state(self._training_rng)
 
     def configure_optimizers(self) -> dict[str, Any]:
         config = self.train_config
@@ -109,6 +121,20 @@ class SpriteModule(L.LightningModule):
             metrics["val/pixel_accuracy"] = (predicted == batch["indices"]).float().mean()
             metrics["val/palette_adherence"] = model.codec.adherence(output, model.representation)
         self.log_dict(metrics, batch_size=batch["indices"].shape[0], prog_bar=False)
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:

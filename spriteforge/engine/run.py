@@ -107,6 +107,10 @@ class Run:
         """n sprites in batches, and each sprite's palette adherence before snapping (1.0 for index models)."""
         if n < 1:
             raise SpriteforgeError(f"--n {n}: ask for at least one sprite.")
+        unknown = sorted(set(opts) - set(self.model.sample_options))
+        if unknown:
+            known = ", ".join(self.model.sample_options) or "none"
+            raise SpriteforgeError(f"model {self.config.model!r} has no sampling option {', '.join(unknown)} (it has: {known}).")
         self.model.eval()
         generator = self._generator(seed)
         indices, adherence = [], []
@@ -115,6 +119,12 @@ class Run:
             indices.append(self.model.codec.to_indices(output, self.model.representation).cpu())
             adherence.append(self.model.codec.adherence_per_sprite(output, self.model.representation).cpu())
         return self._sprites(torch.cat(indices)), torch.cat(adherence).numpy()
+
+    def interpolate_pairs(self, pool: SpriteSet, pairs: int, steps: int, seed: int = 0) -> np.ndarray:
+        """(pairs, steps, H, W, 4) RGBA: latent walks between seeded random pairs of sprites from `pool`."""
+        chosen = np.random.default_rng(seed).choice(len(pool), size=(2, pairs), replace=len(pool) < 2 * pairs)
+        path = self.interpolate(pool.subset(chosen[0]), pool.subset(chosen[1]), steps).to_rgba()
+        return path.reshape(pairs, steps, *path.shape[1:])
 
     def training_data(self) -> SpriteSet:
         """The sprites this run was trained on (train and validation), indexed into its palette."""
@@ -138,12 +148,16 @@ class Run:
         return torch.from_numpy(indices).long().to(self.device)
 
     @torch.no_grad()
-    def reconstruct(self, sprites: SpriteSet) -> SpriteSet:
-        """Encode and decode sprites (argmax / snapped): what the model keeps of them."""
+    def reconstruct(self, sprites: SpriteSet, batch_size: int = 256) -> SpriteSet:
+        """Encode and decode sprites (argmax / snapped), in batches: what the model keeps of them."""
         self._require("reconstruct")
         self.model.eval()
-        output = self.model.reconstruct(self._indices_of(sprites))
-        return self._sprites(self.model.codec.to_indices(output, self.model.representation))
+        indices = self._indices_of(sprites)
+        rebuilt = [
+            self.model.codec.to_indices(self.model.reconstruct(chunk), self.model.representation).cpu()
+            for chunk in indices.split(batch_size)
+        ]
+        return self._sprites(torch.cat(rebuilt))
 
     @torch.no_grad()
     def interpolate(self, first: SpriteSet, second: SpriteSet, steps: int = 8) -> SpriteSet:
@@ -167,14 +181,24 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         raise SpriteforgeError(f"{path}: not a spriteforge run (no {CONFIG}). Give the folder `spriteforge train --out` wrote.")
     config = load_config(path / CONFIG)
     palette = Palette.load(path / PALETTE)
-    labels = LabelSpec.from_json((path / LABELS).read_text()) if (path / LABELS).is_file() else None
-    metrics = json.loads((path / METRICS).read_text()) if (path / METRICS).is_file() else {}
+    labels = _read_json(path / LABELS, LabelSpec.from_json)
+    metrics = _read_json(path / METRICS, json.loads) or {}
     size = config.data.size
     if not size:
         raise SpriteforgeError(f"{path / CONFIG}: data.size is missing, so the model cannot be rebuilt.")
     model = build_model(config, data_spec(palette, size, size, labels))
     model.load_state_dict(_read_weights(path / WEIGHTS, model))
     return Run(path, config, model.to(device).eval(), palette, labels, metrics)
+
+
+def _read_json(path: Path, parse: Any) -> Any:
+    """parse(text of path), None when the file is absent; a hand-damaged file is an error naming it."""
+    if not path.is_file():
+        return None
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as error:
+        raise SpriteforgeError(f"{path}: not valid ({error}). Restore it from the run's training, or delete it.") from None
 
 
 def _read_weights(path: Path, model: GenerativeModel) -> dict[str, torch.Tensor]:

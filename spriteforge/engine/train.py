@@ -17,6 +17,7 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
@@ -48,14 +49,18 @@ def train(
     """
     out = Path(out)
     if (out / runfiles.CONFIG).exists():
-        raise SpriteforgeError(
-            f"{out} already holds a run. Continue it with `spriteforge train --resume {out}`, or choose another --out."
+        hint = (
+            f"Continue it with `spriteforge train --resume {out}`"
+            if (out / runfiles.CHECKPOINT).exists()
+            else "It stopped before its first checkpoint: delete the folder to start again"
         )
+        raise SpriteforgeError(f"{out} already holds a run. {hint}, or choose another --out.")
     config = build_config(model, config_file, overrides)
     if data is not None:
         config.data.source = str(data)
     if labels is not None:
         config.data.labels = str(labels)
+    _anchor_paths(config)
     if logger is not None:
         config.train.logger = logger
     if representation is not None:
@@ -76,12 +81,36 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     if not checkpoint.is_file():
         raise SpriteforgeError(f"{run_dir}: no {runfiles.CHECKPOINT} to resume from. Start a new run with --out.")
     config = build_config(base=load_config(run_dir / runfiles.CONFIG), overrides=overrides)
+    done = _checkpoint_step(checkpoint)
+    if done >= config.train.max_steps:
+        raise SpriteforgeError(
+            f"{run_dir} has already trained {done} steps (train.max_steps={config.train.max_steps}). "
+            f"To train longer, give more: --steps {done * 2}."
+        )
     palette = Palette.load(run_dir / runfiles.PALETTE)
     sprites = runfiles.load_data(config.data, palette=palette)
     session = _prepare(run_dir, config, sprites)
     _check_checkpoint(checkpoint, session.module)
     runfiles.write_text(run_dir / runfiles.CONFIG, config.to_yaml())
     return _fit(session, checkpoint=checkpoint)
+
+
+def _anchor_paths(config: RunConfig) -> None:
+    """Store existing data, labels and palette paths as absolute, so the run can be resumed and evaluated from any
+    folder. Named datasets and palettes are not paths and stay as they are."""
+    data = config.data
+    for field_name in ("source", "labels", "palette"):
+        value = getattr(data, field_name)
+        if value is not None and Path(value).exists():
+            setattr(data, field_name, str(Path(value).resolve()))
+
+
+def _checkpoint_step(path: Path) -> int:
+    """The global step a checkpoint was written at (0 when it cannot say: the full check comes later)."""
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True).get("global_step", 0))
+    except Exception:  # unreadable: _check_checkpoint explains it properly
+        return 0
 
 
 def _write_run_files(out: Path, config: RunConfig, sprites: SpriteSet) -> None:
@@ -138,7 +167,7 @@ def _trainer(
             max_steps=train_cfg.max_steps,
             accelerator=train_cfg.accelerator,
             devices=train_cfg.devices,
-            precision=_precision(train_cfg.precision),
+            precision=_precision(train_cfg.precision, train_cfg.accelerator),
             gradient_clip_val=train_cfg.grad_clip or None,
             logger=logger,
             callbacks=[writer],
@@ -154,10 +183,7 @@ def _trainer(
             default_root_dir=str(out),
         )
     except (ValueError, MisconfigurationException) as error:
-        raise SpriteforgeError(
-            f"train.precision={train_cfg.precision!r}, train.accelerator={train_cfg.accelerator!r}, "
-            f"train.devices={train_cfg.devices!r}: {error}"
-        ) from None
+        raise SpriteforgeError(f"cannot set up training with this train config: {error}") from None
 
 
 def _fit(session: _Session, checkpoint: Path | None) -> runfiles.Run:
@@ -178,11 +204,12 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
 
 
-def _precision(choice: str) -> str:
-    """'auto': bf16 autocast where a CUDA device supports it, full precision elsewhere."""
+def _precision(choice: str, accelerator: str) -> str:
+    """'auto': bf16 autocast when training on a CUDA device that supports it, full precision elsewhere."""
     if choice != "auto":
         return choice
-    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+    on_cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if on_cuda and torch.cuda.is_bf16_supported() else "32-true"
 
 
 def _check_checkpoint(path: Path, module: SpriteModule) -> None:
@@ -261,7 +288,8 @@ class RunWriter(Callback):
             runfiles.save_weights(module.inference_model, self.out / runfiles.WEIGHTS)
 
     def on_exception(self, trainer: L.Trainer, module: SpriteModule, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
+        # Ctrl-C, or SIGTERM from a cluster's scheduler: keep everything up to the last completed step.
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             self.save_checkpoint(trainer)
 
     def save_checkpoint(self, trainer: L.Trainer) -> None:

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:
-    from spriteforge.data.sprites import SpriteSet
     from spriteforge.engine.run import Run
 
 
-def conditional_accuracy(
-    run: Run, samples: SpriteSet | None = None, labels: np.ndarray | None = None
-) -> dict[str, Any]:
+def conditional_accuracy(run: Run) -> dict[str, Any]:
     """{"available": False, "reason": ...}: why no conditional accuracy can be reported for this run.
 
-    A run is conditional when it has a label vocabulary and its model accepts labels. `samples` and the
-    `labels` they were drawn for will be scored by the attribute classifier once it exists.
+    A run is conditional when it has a label vocabulary and its model accepts labels.
     """
     if is_conditional(run):
         return {

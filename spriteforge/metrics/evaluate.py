@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from spriteforge import io
 from spriteforge.data.sprites import SpriteSet, load_sprites
@@ -31,7 +32,8 @@ from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics import METRIC_GROUPS, conditional, fid, novelty, palette, recon
 from spriteforge.metrics.stats import Estimate, mean_estimate
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
+REAL_PREFIX = "real_"  # metrics of the real data itself, reported for reference
 SHOWN_SAMPLES = 64
 
 # Which way is better, for marking the best run per column (metrics not listed have no better direction).
@@ -112,13 +114,14 @@ def evaluate(
     progress: bool = True,
 ) -> Evaluation:
     """Score a run against real sprites; with `out`, also write metrics.json, samples.png and report.md there."""
-    trained = run if isinstance(run, Run) else load_run(run)
-    settings = EvalSettings(n=n, seed=seed, metrics=tuple(metrics or METRIC_GROUPS), bootstrap=bootstrap)
+    trained = run if isinstance(run, Run) else load_run(run, device=_device(device))
+    chosen = tuple(sorted(set(metrics or METRIC_GROUPS), key=_group_order))
+    settings = EvalSettings(n=n, seed=seed, metrics=chosen, bootstrap=bootstrap)
     size = trained.model.spec.height
     real = data if isinstance(data, SpriteSet) else load_sprites(data, size=size)
     if real.size != (size, size):
         raise SpriteforgeError(f"real sprites are {real.size[1]}x{real.size[0]}; the run makes {size}x{size}.")
-    cache_file = trained.path / "eval" / f"{_cache_key(trained, real, settings)}.json"
+    cache_file = trained.path / "eval" / f"{_cache_key(trained, real, settings, _device(device))}.json"
     if use_cache and cache_file.is_file():
         evaluation = Evaluation.from_json(cache_file.read_text())
     else:
@@ -169,14 +172,14 @@ def _inception_metrics(
 def _pixel_art_metrics(evaluation: Evaluation, real: SpriteSet, samples: SpriteSet, adherence: np.ndarray) -> None:
     evaluation.metrics["palette_adherence"] = mean_estimate(adherence)
     evaluation.metrics["colors_per_sprite"] = palette.colors_per_sprite(samples)
-    evaluation.metrics["real_colors_per_sprite"] = palette.colors_per_sprite(real)
+    evaluation.metrics[f"{REAL_PREFIX}colors_per_sprite"] = palette.colors_per_sprite(real)
     evaluation.metrics["colors_per_sprite_tv"] = Estimate(
         palette.colors_per_sprite_distance(samples, real), len(samples)
     )
     for name, estimate in palette.silhouette_stats(samples).items():
         evaluation.metrics[name] = estimate
     for name, estimate in palette.silhouette_stats(real).items():
-        evaluation.metrics[f"real_{name}"] = estimate
+        evaluation.metrics[f"{REAL_PREFIX}{name}"] = estimate
 
 
 def _novelty_metrics(evaluation: Evaluation, run: Run, samples: SpriteSet, device: str | None) -> None:
@@ -200,9 +203,21 @@ def _recon_metrics(evaluation: Evaluation, run: Run, real: SpriteSet, n: int) ->
     evaluation.metrics["recon_ssim"] = recon.ssim(originals.to_rgba(), rebuilt.to_rgba())
 
 
-def _cache_key(run: Run, real: SpriteSet, settings: EvalSettings) -> str:
-    """sha256 of the weights file's identity, the real sprites' content and the settings."""
+def _group_order(group: str) -> int:
+    """Report order; unknown names sort last so EvalSettings can name them in its error."""
+    return METRIC_GROUPS.index(group) if group in METRIC_GROUPS else len(METRIC_GROUPS)
+
+
+def _device(device: str | None) -> str:
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _cache_key(run: Run, real: SpriteSet, settings: EvalSettings, device: str) -> str:
+    """sha256 of the weights file's identity, the run's config (its training data, for novelty), the real
+    sprites' content, the settings and the device (GPU convolutions give slightly different features)."""
     digest = hashlib.sha256(CACHE_VERSION.encode())
+    digest.update(run.config.to_yaml().encode())
+    digest.update(device.encode())
     weights = run.path / runfiles.WEIGHTS
     stat = weights.stat()
     digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
@@ -245,7 +260,9 @@ def compare(
     out: str | Path = "compare.md",
     metrics: tuple[str, ...] | list[str] | None = None,
     seed: int = 0,
+    bootstrap: int = 10,
     device: str | None = None,
+    use_cache: bool = True,
     progress: bool = True,
 ) -> tuple[list[Evaluation], Path]:
     """Evaluate several runs with the same settings; write one Markdown table (best per column in bold) and a PNG
@@ -253,8 +270,11 @@ def compare(
     if not runs:
         raise SpriteforgeError("give at least one run to compare.")
     out = Path(out)
-    trained = [load_run(path) for path in runs]
-    evaluations = [evaluate(r, data, n, metrics=metrics, seed=seed, device=device, progress=progress) for r in trained]
+    trained = [load_run(path, device=_device(device)) for path in runs]
+    evaluations = [
+        evaluate(r, data, n, metrics=metrics, seed=seed, bootstrap=bootstrap, device=device, use_cache=use_cache, progress=progress)
+        for r in trained
+    ]
     grid = out.with_suffix(".png")
     shown = min(16, n)
     rows = np.concatenate([r.sample(shown, seed=seed).to_rgba() for r in trained])
@@ -264,25 +284,33 @@ def compare(
 
 
 def comparison_markdown(evaluations: list[Evaluation], grid_name: str) -> str:
-    names = [name for name in evaluations[0].metrics if all(name in e.metrics for e in evaluations)]
+    """One row per run; the real data's own figures (real_*) are the same for every run, so they are listed once."""
+    shared = [name for name in evaluations[0].metrics if all(name in e.metrics for e in evaluations)]
+    names = [name for name in shared if not name.startswith(REAL_PREFIX)]
     best = {name: _best(name, [e.metrics[name].value for e in evaluations]) for name in names}
-    header = "| run | " + " | ".join(names) + " |"
-    lines = [f"# Comparison on `{evaluations[0].data}`", "", f"{evaluations[0].settings.n} samples per run, seed "
-             f"{evaluations[0].settings.seed}; **bold** = best in its column (where a direction applies).", "",
-             header, "|" + "---|" * (len(names) + 1)]  # fmt: skip
+    first = evaluations[0]
+    lines = [f"# Comparison on `{first.data}`", "", f"{first.settings.n} samples per run, seed {first.settings.seed}; "
+             "**bold** = best in its column (where a direction applies; ties are all bold).", "",
+             "| run | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]  # fmt: skip
     for index, evaluation in enumerate(evaluations):
-        cells = [_cell(evaluation.metrics[name].value, index == best[name]) for name in names]
+        cells = [_cell(evaluation.metrics[name].value, index in best[name]) for name in names]
         lines.append(f"| `{evaluation.run}` | " + " | ".join(cells) + " |")
+    reference = [f"{name[len(REAL_PREFIX):]} {first.metrics[name].value:.4g}" for name in shared if name.startswith(REAL_PREFIX)]
+    if reference:
+        lines += ["", "Real data: " + ", ".join(reference) + "."]
     lines += ["", f"One row of samples per run, in the order of the table: ![samples]({grid_name})", ""]
     return "\n".join(lines)
 
 
-def _best(name: str, values: list[float]) -> int | None:
+def _best(name: str, values: list[float]) -> set[int]:
+    """Positions of the best value (all of them when tied); empty when the metric has no better direction."""
     if name in LOWER_IS_BETTER:
-        return int(np.nanargmin(values))
-    if name in HIGHER_IS_BETTER:
-        return int(np.nanargmax(values))
-    return None
+        target = np.nanmin(values)
+    elif name in HIGHER_IS_BETTER:
+        target = np.nanmax(values)
+    else:
+        return set()
+    return {i for i, value in enumerate(values) if value == target}
 
 
 def _cell(value: float, is_best: bool) -> str:

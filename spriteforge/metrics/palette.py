@@ -43,24 +43,6 @@ def paired_indices(first: Sprites, second: Sprites) -> tuple[np.ndarray, np.ndar
     return sprite_indices(first), sprite_indices(second)
 
 
-def palette_adherence(
-    outputs: torch.Tensor | Sequence[torch.Tensor],
-    codec: PaletteCodec,
-    representation: str,
-    resamples: int = DEFAULT_BOOTSTRAP,
-    seed: int = 0,
-) -> Estimate:
-    """Per sprite, the share of raw output pixels that are exactly palette colours before snapping.
-
-    outputs: one batch or a list of batches of model outputs, each (B,H,W) indices, (B,K,H,W) index-mode logits
-    or (B,4,H,W) rgba in [0,1]. Index outputs score 1.0 exactly: they are palette colours by construction.
-    """
-    batches = [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
-    # One sprite at a time: the codec's adherence is a share over all the pixels it is given.
-    per_sprite = [float(codec.adherence(sprite[None], representation)) for batch in batches for sprite in batch]
-    return mean_estimate(np.array(per_sprite), resamples, seed)
-
-
 def colors_per_sprite_counts(sprites: Sprites) -> np.ndarray:
     """(N,) number of distinct opaque colours (indices > 0) in each sprite."""
     indices = sprite_indices(sprites).astype(np.int64)
@@ -106,8 +88,6 @@ def silhouette_stats(sprites: Sprites, resamples: int = DEFAULT_BOOTSTRAP, seed:
     return {name: mean_estimate(values, resamples, seed) for name, values in per_sprite.items()}
 
 
-# The evaluation compares "transparency" real vs fake: the same statistics under the name the report uses.
-transparency = silhouette_stats
 
 
 def _bbox_areas(opaque: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ the engine and the contract tests find it here.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -87,7 +88,7 @@ class GenerativeModel(nn.Module):
 REGISTRY: dict[str, type[GenerativeModel]] = {}
 
 
-def register(name: str):
+def register(name: str) -> Callable[[type[GenerativeModel]], type[GenerativeModel]]:
     """Class decorator: make a model available under `name` to the CLI, engine, tests and benchmarks."""
 
     def add(cls: type[GenerativeModel]) -> type[GenerativeModel]:

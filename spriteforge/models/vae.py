@@ -66,8 +66,12 @@ class AE(GenerativeModel):
         self.to_latent = nn.Linear(flat, self.latent_outputs(config.latent_dim))
         self.from_latent = nn.Sequential(nn.Linear(config.latent_dim, flat), nn.SiLU())
         self.decoder = UpStack(config.channels, in_channels)
-        self.register_buffer("latent_mean", torch.zeros(config.latent_dim))
-        self.register_buffer("latent_var", torch.ones(config.latent_dim))
+        self._register_prior_buffers(config.latent_dim)
+
+    def _register_prior_buffers(self, latent_dim: int) -> None:
+        """The AE's sampling distribution: running mean and variance of its training codes."""
+        self.register_buffer("latent_mean", torch.zeros(latent_dim))
+        self.register_buffer("latent_var", torch.ones(latent_dim))
 
     # -- latent space -------------------------------------------------------------------------------
     @staticmethod
@@ -85,9 +89,12 @@ class AE(GenerativeModel):
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B,D) -> (B,K,H,W) logits (index mode) or (B,4,H,W) rgba in [0,1] (rgba mode)."""
-        h = self.from_latent(z).view(-1, *self.bottleneck)
-        out = self.decoder(h)
-        return out if self.representation == INDEX else torch.sigmoid(out)
+        out = self._decode_raw(z)
+        return out if self.representation == INDEX else torch.sigmoid(out.float())
+
+    def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        """(B,D) -> (B,C,H,W) logits: over colours (index mode) or per RGBA channel (rgba mode)."""
+        return self.decoder(self.from_latent(z).view(-1, *self.bottleneck))
 
     def reconstruct(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(indices, labels), labels)
@@ -98,6 +105,7 @@ class AE(GenerativeModel):
         """(z, {penalty name: (value to log, weighted term added to the summed loss)}).
 
         The AE uses its code as is, and tracks its statistics so that `sample` has a distribution to draw from."""
+        posterior = posterior.float()  # the statistics are float32 buffers, whatever the autocast dtype
         if self.training:
             with torch.no_grad():
                 self.latent_mean.lerp_(posterior.mean(0), LATENT_STATS_MOMENTUM)
@@ -105,14 +113,18 @@ class AE(GenerativeModel):
         return posterior, {}
 
     def _prior(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        noise = torch.randn(n, self.config.latent_dim, generator=generator, device=self.latent_mean.device)
-        return self.latent_mean + noise * self.latent_var.sqrt()
+        return self.latent_mean + self._noise(n, generator) * self.latent_var.sqrt()
+
+    def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        """(n,D) standard normal latent noise on the model's device."""
+        device = self.to_latent.weight.device
+        return torch.randn(n, self.config.latent_dim, generator=generator, device=device)
 
     # -- contract -----------------------------------------------------------------------------------
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         indices = batch["indices"]  # (B,H,W)
         z, penalties = self._latent_and_penalty(self._posterior(indices), int(batch.get("step", 0)))
-        output = self.decode(z)
+        output = self._decode_raw(z)
         pixels = indices.shape[1] * indices.shape[2]
         recon = self._reconstruction_nll(output, indices)  # (B,) summed over pixels
         terms = {"recon": recon.mean() / pixels}  # per pixel: nats (index) or squared error / BCE (rgba)
@@ -123,15 +135,18 @@ class AE(GenerativeModel):
         terms["loss"] = total / pixels
         return terms
 
-    def _reconstruction_nll(self, output: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        """(B,) negative log-likelihood (index: cross-entropy) or squared error / BCE (rgba), summed per sprite."""
+    def _reconstruction_nll(self, logits: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """(B,) negative log-likelihood (index: cross-entropy) or squared error / BCE (rgba), summed per sprite.
+
+        logits: the raw decoder output; BCE works on logits (stable, and allowed under CUDA autocast)."""
+        logits = logits.float()
         if self.representation == INDEX:
-            return F.cross_entropy(output.float(), indices.long(), reduction="none").flatten(1).sum(1)
+            return F.cross_entropy(logits, indices.long(), reduction="none").flatten(1).sum(1)
         target = self.codec.to_rgba(indices)
         if self.config.rgba_loss == "bce":
-            per_value = F.binary_cross_entropy(output.float().clamp(1e-6, 1 - 1e-6), target, reduction="none")
+            per_value = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         else:
-            per_value = F.mse_loss(output.float(), target, reduction="none")
+            per_value = F.mse_loss(torch.sigmoid(logits), target, reduction="none")
         return per_value.flatten(1).sum(1)
 
     @torch.no_grad()
@@ -178,5 +193,8 @@ class VAE(AE):
         warmup = self.config.kl_warmup_steps
         return self.config.beta * (min(1.0, step / warmup) if warmup > 0 else 1.0)
 
+    def _register_prior_buffers(self, latent_dim: int) -> None:
+        """None: the VAE's prior is N(0, I)."""
+
     def _prior(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        return torch.randn(n, self.config.latent_dim, generator=generator, device=self.latent_mean.device)
+        return self._noise(n, generator)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -31,7 +31,7 @@ class DownStack(nn.Module):
             layers += [conv_norm_act(c_in, c_out, stride=2), conv_norm_act(c_out, c_out)]
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
 
 
@@ -47,5 +47,5 @@ class UpStack(nn.Module):
         layers.append(nn.Conv2d(reversed_channels[-1], out_channels, 3, padding=1))
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
