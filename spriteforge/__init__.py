@@ -24,6 +24,8 @@ _EXPORTS = {
     "LabelSpec": "spriteforge.data.labels",
     "SpriteSet": "spriteforge.data.sprites",
     "load_sprites": "spriteforge.data.sprites",
+    "describe": "spriteforge.data.sprites",
+    "fetch_dataset": "spriteforge.data.catalog",
     "Run": "spriteforge.engine.run",
     "load_run": "spriteforge.engine.run",
     "train": "spriteforge.engine.train",
@@ -54,7 +56,8 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.data.labels import LabelSpec
     from spriteforge.data.palette import Palette, QuantizationReport
-    from spriteforge.data.sprites import SpriteSet, load_sprites
+    from spriteforge.data.catalog import fetch_dataset
+    from spriteforge.data.sprites import SpriteSet, describe, load_sprites
     from spriteforge.engine.run import Run, load_run
     from spriteforge.engine.train import resume, train
     from spriteforge.metrics.evaluate import Evaluation, compare, evaluate

@@ -325,7 +325,7 @@ def datasets_download(name: Annotated[str, typer.Argument(help="A named dataset.
     if not catalog.get(name).downloadable:
         console.print(f"{name}: built in, nothing to download.")
         return
-    folder = catalog.fetch(name)
+    folder = catalog.fetch_dataset(name)
     console.print(f"{name}: ready in {folder}")
 
 

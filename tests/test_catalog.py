@@ -222,7 +222,7 @@ def test_kenney_zip_without_the_sheet_is_an_error(server: FileServer, cache: Pat
         catalog.DATASETS, "kenney-1bit", replace(original, files=(replace(original.files[0], url=url),))
     )
     with pytest.raises(SpriteforgeError, match="colored-transparent_packed.png"):
-        catalog.fetch("kenney-1bit", progress=False)
+        catalog.fetch_dataset("kenney-1bit", progress=False)
     assert not catalog.is_downloaded("kenney-1bit")
 
 
@@ -327,7 +327,7 @@ def test_offline_is_an_error_that_says_so(cache: Path, monkeypatch: pytest.Monke
 
 
 def test_unknown_dataset_lists_the_names() -> None:
-    for call in (lambda: catalog.load("kenney"), lambda: catalog.fetch("kenney"), lambda: catalog.get("kenney")):
+    for call in (lambda: catalog.load("kenney"), lambda: catalog.fetch_dataset("kenney"), lambda: catalog.get("kenney")):
         with pytest.raises(SpriteforgeError) as error:
             call()
         assert "'kenney'" in str(error.value)

@@ -195,7 +195,7 @@ def is_downloaded(name: str) -> bool:
     return (prepared_folder(name) / READY_MARKER).is_file()
 
 
-def fetch(name: str, progress: bool = True) -> Path:
+def fetch_dataset(name: str, progress: bool = True) -> Path:
     """Download (if needed) and prepare a named dataset; return its prepared folder."""
     dataset = get(name)
     folder = prepared_folder(name)
@@ -233,7 +233,7 @@ def load(
         )
         chosen = Palette.resolve(palette) if isinstance(palette, str) else palette
         return sprites.with_palette(chosen, "nearest") if chosen is not None else sprites
-    folder = fetch(name)
+    folder = fetch_dataset(name)
     options = dict(size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
     if dataset.sheet_tile:
         return load_sprites(folder / "sheet.png", tile=dataset.sheet_tile, **options)
