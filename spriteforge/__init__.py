@@ -31,6 +31,10 @@ _EXPORTS = {
     "train": "spriteforge.engine.train",
     "resume": "spriteforge.engine.train",
     "evaluate": "spriteforge.metrics.evaluate",
+    "PixelizeConfig": "spriteforge.convert.pixelize",
+    "pixelize": "spriteforge.convert.pixelize",
+    "pixelize_file": "spriteforge.convert.pixelize",
+    "pixelize_folder": "spriteforge.convert.pixelize",
     "compare": "spriteforge.metrics.evaluate",
     "Evaluation": "spriteforge.metrics.evaluate",
     "GenerativeModel": "spriteforge.models.base",
@@ -56,6 +60,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.data.labels import LabelSpec
     from spriteforge.data.palette import Palette, QuantizationReport
+    from spriteforge.convert.pixelize import PixelizeConfig, pixelize, pixelize_file, pixelize_folder
     from spriteforge.data.catalog import fetch_dataset
     from spriteforge.data.sprites import SpriteSet, describe, load_sprites
     from spriteforge.engine.run import Run, load_run

@@ -259,6 +259,31 @@ def compare(
 
 
 @app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="An image, or a folder of images.")],
+    out: Annotated[Path, typer.Option(help="Output PNG (or folder, when SOURCE is a folder).")] = Path("pixel.png"),
+    size: Annotated[int, typer.Option(min=1, help="Pixels along the longer side of the output.")] = 32,
+    palette: Annotated[str, typer.Option(help="auto:K (k-means, K colours incl. transparent), a named palette or a file.")] = "auto:16",
+    dither: Annotated[str, typer.Option(help="none | bayer4 | bayer8 | floyd.")] = "none",
+    downscale: Annotated[str, typer.Option(help="How a cell becomes one pixel: area | median | edge.")] = "area",
+    outline: Annotated[bool, typer.Option(help="Draw a 1-pixel dark outline around the opaque silhouette.")] = False,
+    scale: Annotated[int, typer.Option(min=1, help="Also write a nearest-neighbour preview upscaled this much.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the k-means palette.")] = 0,
+) -> None:
+    """Turn an image (or a folder of them) into pixel art on an exact grid, in a palette.
+
+    Example: spriteforge convert photo.jpg --size 32 --palette pico8 --dither bayer4 --scale 8 --out photo_32.png
+    """
+    from spriteforge.convert.pixelize import PixelizeConfig, pixelize_file, pixelize_folder
+
+    config = PixelizeConfig(size=size, palette=palette, dither=dither, downscale=downscale, outline=outline)
+    if source.is_dir():
+        console.print(pixelize_folder(source, out, config, scale=scale, seed=seed).summary())
+    else:
+        console.print(f"wrote {pixelize_file(source, out, config, scale=scale, seed=seed)}")
+
+
+@app.command()
 def models() -> None:
     """List the registered models and what each can do.
 

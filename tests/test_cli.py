@@ -215,6 +215,7 @@ COMMANDS = [
     ["interpolate"],
     ["eval"],
     ["compare"],
+    ["convert"],
     ["models"],
     ["demo"],
     ["datasets", "list"],
@@ -489,3 +490,31 @@ def test_relative_data_paths_are_stored_absolute(tiles: Path, tmp_path: Path, mo
         "vae", tiles.name, tmp_path / "rel", overrides=[*TINY[1::2], "train.max_steps=2"], logger="none"
     )
     assert run.config.data.source == str(tiles.resolve())
+
+
+# ---------------------------------------------------------------------- convert (classical pixelizer)
+
+
+def test_convert_a_photo_and_a_folder(test_data: Path, tmp_path: Path) -> None:
+    photo = test_data / "photos" / "astronaut.png"
+    out = tmp_path / "astronaut.png"
+    invoke("convert", photo, "--size", 24, "--palette", "pico8", "--dither", "bayer4", "--scale", 2, "--out", out)
+    image = np.asarray(Image.open(out).convert("RGBA"))
+    assert image.shape[:2] == (24, 24)
+    assert {tuple(c) for c in image.reshape(-1, 4).tolist()} <= {tuple(c) for c in Palette.named("pico8").colors.tolist()}
+    assert (tmp_path / "astronaut_x2.png").is_file()
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("coins.png", "camera.png"):
+        shutil.copy(test_data / "photos" / name, folder / name)
+    (folder / "broken.png").write_bytes(b"not an image")
+    output = invoke("convert", folder, "--size", 16, "--out", tmp_path / "converted")
+    assert sorted(p.name for p in (tmp_path / "converted").iterdir()) == ["camera.png", "coins.png"]
+    assert "2" in output
+
+
+def test_convert_with_an_unknown_palette(test_data: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    out = tmp_path / "x.png"
+    fails(monkeypatch, capsys, "convert", test_data / "photos" / "coins.png", "--palette", "nope", "--out", out,
+          mentions=("nope", "pico8"))  # fmt: skip
+    assert not out.exists()
