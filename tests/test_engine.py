@@ -492,6 +492,19 @@ def test_mlflow_tracking_uri_from_the_environment(tmp_path: Path, monkeypatch: p
         assert connection.execute("select name from runs").fetchall() == [("m2",)]
 
 
+def test_a_resumed_run_continues_its_mlflow_run_and_its_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = tmp_path / "runs"
+    first = _mlflow_run(root / "m3")
+    resumed = spriteforge.resume(first.path, ["train.max_steps=8"])
+    with sqlite3.connect(root / "mlflow.db") as connection:
+        assert connection.execute("select name, status from runs").fetchall() == [("m3", "FINISHED")]
+        steps = {row[0] for row in connection.execute("select step from metrics where key = 'train/loss'")}
+    assert max(steps) >= 4  # the resumed steps were logged into the same MLflow run
+    assert resumed.metrics["steps"] == 8
+    assert resumed.metrics["wall_seconds"] > first.metrics["wall_seconds"]  # the clock includes the first part
+
+
 def test_tensorboard_writes_event_files(tmp_path: Path) -> None:
     run = spriteforge.train(
         "vae",

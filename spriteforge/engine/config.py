@@ -40,6 +40,7 @@ class DataConfig:
     spacing: int = 0
     margin: int = 0
     count: int | None = None  # keep (or, for procedural, generate) this many sprites
+    alpha_threshold: int = 128  # pixels with less alpha are transparent (index 0)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

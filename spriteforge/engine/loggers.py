@@ -13,20 +13,26 @@ from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoa
 from PIL import Image
 
 from spriteforge.engine.config import RunConfig
+from spriteforge.engine.run import write_text
 from spriteforge.errors import SpriteforgeError
 
 EXPERIMENT = "spriteforge"
+
+
+MLFLOW_RUN_ID = "mlflow_run_id"  # in the run folder: a resumed run logs into the same MLflow run
 
 
 def _mlflow(out: Path) -> Logger:
     """MLflow: $MLFLOW_TRACKING_URI when set, else a SQLite file beside the run folders (RUNS/mlflow.db)."""
     runs_root = out.resolve().parent
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{runs_root / 'mlflow.db'}"
+    stored = out / MLFLOW_RUN_ID
     return MLFlowLogger(
         experiment_name=EXPERIMENT,
         run_name=out.name,
         tracking_uri=uri,
         artifact_location=(runs_root / "mlartifacts").as_uri(),
+        run_id=stored.read_text().strip() if stored.is_file() else None,
     )
 
 
@@ -50,10 +56,14 @@ def make_logger(name: str, out: Path) -> Logger | bool:
     return LOGGERS[name](out)
 
 
-def log_config(logger: Logger | None, config: RunConfig) -> None:
-    """Record the run's whole config as flat parameters (data.size, train.lr, vae.beta, ...)."""
-    if logger is not None:
-        logger.log_hyperparams(_flatten({"model": config.model, **_sections(config)}))
+def log_config(logger: Logger | None, config: RunConfig, out: Path) -> None:
+    """Record the run's whole config as flat parameters (data.size, train.lr, vae.beta, ...); for MLflow, also keep
+    the MLflow run id in the run folder so that a resume continues the same MLflow run."""
+    if logger is None:
+        return
+    logger.log_hyperparams(_flatten({"model": config.model, **_sections(config)}))
+    if isinstance(logger, MLFlowLogger):
+        write_text(out / MLFLOW_RUN_ID, f"{logger.run_id}\n")
 
 
 def _sections(config: RunConfig) -> dict[str, Any]:

@@ -187,7 +187,8 @@ def _trainer(
 
 
 def _fit(session: _Session, checkpoint: Path | None) -> runfiles.Run:
-    log_config(session.trainer.logger, session.config)
+    if checkpoint is None:  # a resumed run continues its tracker run, whose parameters are already logged
+        log_config(session.trainer.logger, session.config, session.out)
     # weights_only: our checkpoints hold only tensors and plain containers, so nothing is unpickled blindly.
     session.trainer.fit(session.module, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)
     validating = len(session.val_set) > 0
@@ -263,6 +264,19 @@ class RunWriter(Callback):
         self.last_step = 0
         self._started = 0.0
         self._step_started = 0.0
+        self._earlier_wall_seconds = 0.0  # spent before a resume
+
+    # Saved in last.ckpt, so the speed and wall time in metrics.json cover the whole run across resumes.
+    def state_dict(self) -> dict[str, float]:
+        return {"images": self.images, "step_seconds": self.step_seconds, "wall_seconds": self._elapsed()}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.images = int(state["images"])
+        self.step_seconds = float(state["step_seconds"])
+        self._earlier_wall_seconds = float(state["wall_seconds"])
+
+    def _elapsed(self) -> float:
+        return self._earlier_wall_seconds + (time.perf_counter() - self._started if self._started else 0.0)
 
     def on_train_start(self, trainer: L.Trainer, module: SpriteModule) -> None:
         self._started = time.perf_counter()
@@ -280,7 +294,7 @@ class RunWriter(Callback):
             self.save_samples(trainer, module, step)
 
     def on_train_end(self, trainer: L.Trainer, module: SpriteModule) -> None:
-        self.wall_seconds = time.perf_counter() - self._started
+        self.wall_seconds = self._elapsed()
         self.last_step = trainer.global_step
         self.save_checkpoint(trainer)
         self.save_samples(trainer, module, trainer.global_step)
