@@ -393,3 +393,42 @@ def test_ae_tracks_latent_statistics_only_in_training(procedural: SpriteSet) -> 
     with torch.no_grad():
         model.loss(batch_of(procedural))
     assert torch.equal(frozen, model.latent_mean)
+
+
+# ---------------------------------------------------------------------- the fully connected (mlp) body
+
+
+@pytest.mark.parametrize("name", ["ae", "vae"])
+@pytest.mark.parametrize("representation", [INDEX, RGBA])
+def test_the_mlp_body_follows_the_contract(kenney: SpriteSet, name: str, representation: str) -> None:
+    model = build(name, representation, kenney, body="mlp", hidden=[32, 16])
+    terms = model.loss(batch_of(kenney))
+    terms["loss"].backward()
+    assert math.isfinite(float(terms["loss"].detach()))
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+    assert all(isinstance(layer, (torch.nn.Linear, torch.nn.SiLU, torch.nn.Flatten)) for layer in model.encoder)
+    model.eval()
+    check_sample(model, model.sample(3, generator=torch.Generator().manual_seed(0)), 3)
+    indices = batch_of(kenney)["indices"]
+    assert model.encode(indices).shape == (16, 4)
+    assert model.reconstruct(indices).shape[0] == 16
+
+
+def test_the_mlp_body_trains_on_any_size(tmp_path: Path) -> None:
+    """No halving: a 12x12 canvas, impossible for the default conv body, works with the mlp body."""
+    run = spriteforge.train(
+        "vae", "procedural", tmp_path / "mlp",
+        overrides=["vae.body=mlp", "vae.hidden=[64,32]", "vae.latent_dim=4", "data.size=12", "data.count=48",
+                   "train.max_steps=6", "train.batch_size=16", "train.progress=false"],
+        logger="none",
+    )  # fmt: skip
+    assert run.model.spec.height == 12
+    sprites = run.sample(4, seed=0)
+    assert sprites.size == (12, 12) and int(sprites.indices.max()) < len(sprites.palette)
+
+
+def test_bad_bodies_are_refused(procedural: SpriteSet) -> None:
+    with pytest.raises(SpriteforgeError, match="body 'transformer'"):
+        build("vae", INDEX, procedural, body="transformer")
+    with pytest.raises(SpriteforgeError, match="at least one hidden width"):
+        build("vae", INDEX, procedural, body="mlp", hidden=[])

@@ -11,6 +11,7 @@ training latents (running mean and variance), since it has no prior of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +31,10 @@ LATENT_STATS_MOMENTUM = 0.02
 
 @dataclass
 class AEConfig(ModelConfig):
+    body: str = "conv"  # "conv" (Pallets' ConvAE/ConvVAE) or "mlp" (Pallets' fully connected AE/VAE)
     latent_dim: int = 32
-    channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # one entry per halving of the resolution
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # conv: one entry per halving of the size
+    hidden: list[int] = field(default_factory=lambda: [512, 256])  # mlp: hidden layer widths, encoder order
     rgba_loss: str = "mse"  # rgba mode only: "mse" or "bce"
 
 
@@ -42,30 +45,77 @@ class VAEConfig(AEConfig):
     free_bits: float = 0.0  # nats per latent dimension below which KL is not penalised
 
 
+# A body builds the encoder ((B,C,H,W) -> (B,F)), says F, and gives a function that builds the decoder
+# ((B,D) -> (B,C,H,W)) for a latent size D.
+DecoderFactory = Callable[[int], nn.Module]
+
+
+def _conv_body(in_channels: int, spec: DataSpec, config: AEConfig, name: str) -> tuple[nn.Module, int, DecoderFactory]:
+    """Strided convolutions down to a small grid, flattened; nearest upsampling + convolutions back up."""
+    levels = len(config.channels)
+    if not levels or spec.height % 2**levels or spec.width % 2**levels:
+        raise SpriteforgeError(
+            f"{name.lower()}: a {spec.width}x{spec.height} sprite cannot be halved {levels} times "
+            f"(channels={config.channels}). Use a size divisible by {2**levels}, or fewer channel levels."
+        )
+    bottleneck = (config.channels[-1], spec.height // 2**levels, spec.width // 2**levels)
+    flat = bottleneck[0] * bottleneck[1] * bottleneck[2]
+    encoder = nn.Sequential(DownStack(in_channels, config.channels), nn.Flatten())
+
+    def decoder(latent_dim: int) -> nn.Module:
+        return nn.Sequential(
+            nn.Linear(latent_dim, flat), nn.SiLU(), nn.Unflatten(1, bottleneck), UpStack(config.channels, in_channels)
+        )
+
+    return encoder, flat, decoder
+
+
+def _mlp_body(in_channels: int, spec: DataSpec, config: AEConfig, name: str) -> tuple[nn.Module, int, DecoderFactory]:
+    """Fully connected layers on the flattened sprite, as in the Pallets MLP autoencoders."""
+    if not config.hidden:
+        raise SpriteforgeError(f"{name.lower()}: the mlp body needs at least one hidden width (e.g. hidden=[512,256]).")
+    pixels = in_channels * spec.height * spec.width
+    widths = [pixels, *config.hidden]
+    encoder = nn.Sequential(nn.Flatten(), *_dense_stack(widths))
+
+    def decoder(latent_dim: int) -> nn.Module:
+        back = [latent_dim, *reversed(config.hidden)]
+        return nn.Sequential(
+            *_dense_stack(back), nn.Linear(back[-1], pixels), nn.Unflatten(1, (in_channels, spec.height, spec.width))
+        )
+
+    return encoder, config.hidden[-1], decoder
+
+
+def _dense_stack(widths: list[int]) -> list[nn.Module]:
+    """Linear + SiLU between each consecutive pair of widths."""
+    layers: list[nn.Module] = []
+    for width_in, width_out in zip(widths, widths[1:]):
+        layers += [nn.Linear(width_in, width_out), nn.SiLU()]
+    return layers
+
+
+BODIES = {"conv": _conv_body, "mlp": _mlp_body}
+
+
 @register("ae")
 class AE(GenerativeModel):
-    """Convolutional autoencoder (deterministic)."""
+    """Autoencoder (deterministic), with a convolutional or fully connected body."""
 
     Config = AEConfig
     sample_options = {"temperature": "0 = argmax colour per pixel; > 0 samples colours (index mode)"}
 
     def __init__(self, config: AEConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
-        levels = len(config.channels)
-        if spec.height % 2**levels or spec.width % 2**levels or not levels:
-            raise SpriteforgeError(
-                f"{type(self).__name__.lower()}: a {spec.width}x{spec.height} sprite cannot be halved {levels} times "
-                f"(channels={config.channels}). Use a size divisible by {2**levels}, or fewer channel levels."
-            )
+        if config.body not in BODIES:
+            raise SpriteforgeError(f"body {config.body!r}: choose one of {', '.join(BODIES)}.")
         if config.rgba_loss not in RGBA_LOSSES:
             raise SpriteforgeError(f"rgba_loss {config.rgba_loss!r}: choose one of {', '.join(RGBA_LOSSES)}.")
         in_channels = spec.num_colors if config.representation == INDEX else 4
-        self.bottleneck = (config.channels[-1], spec.height // 2**levels, spec.width // 2**levels)
-        flat = self.bottleneck[0] * self.bottleneck[1] * self.bottleneck[2]
-        self.encoder = DownStack(in_channels, config.channels)
-        self.to_latent = nn.Linear(flat, self.latent_outputs(config.latent_dim))
-        self.from_latent = nn.Sequential(nn.Linear(config.latent_dim, flat), nn.SiLU())
-        self.decoder = UpStack(config.channels, in_channels)
+        # Built in this order (encoder, latent head, decoder) so a seed gives the same weights whatever the body.
+        self.encoder, features, make_decoder = BODIES[config.body](in_channels, spec, config, type(self).__name__)
+        self.to_latent = nn.Linear(features, self.latent_outputs(config.latent_dim))
+        self.decoder = make_decoder(config.latent_dim)
         self._register_prior_buffers(config.latent_dim)
 
     def _register_prior_buffers(self, latent_dim: int) -> None:
@@ -81,7 +131,7 @@ class AE(GenerativeModel):
     def _posterior(self, indices: torch.Tensor) -> torch.Tensor:
         """(B,H,W) -> raw encoder output (B, latent_outputs)."""
         x = self.codec.encode(indices, self.representation)  # (B,C,H,W)
-        return self.to_latent(self.encoder(x).flatten(1))
+        return self.to_latent(self.encoder(x))  # encoder: (B,C,H,W) -> (B,F)
 
     def encode(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B,H,W) -> (B,D) latent codes (the posterior mean for the VAE)."""
@@ -94,7 +144,7 @@ class AE(GenerativeModel):
 
     def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
         """(B,D) -> (B,C,H,W) logits: over colours (index mode) or per RGBA channel (rgba mode)."""
-        return self.decoder(self.from_latent(z).view(-1, *self.bottleneck))
+        return self.decoder(z)
 
     def reconstruct(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(indices, labels), labels)
@@ -169,7 +219,7 @@ class AE(GenerativeModel):
 
 @register("vae")
 class VAE(AE):
-    """Convolutional VAE: Gaussian posterior, standard normal prior, beta, KL warm-up and free bits."""
+    """VAE: Gaussian posterior, standard normal prior, beta, KL warm-up and free bits; conv or mlp body."""
 
     Config = VAEConfig
 
