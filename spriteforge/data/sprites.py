@@ -95,7 +95,7 @@ class SpriteSet:
 
     def colors_per_sprite(self) -> np.ndarray:
         """(N,) number of distinct opaque colours in each sprite."""
-        return np.array([len(np.unique(s[s > 0])) for s in self.indices], dtype=np.int64)
+        return count_colors(self.indices)
 
     def save_grid(self, path: str | Path, scale: int = 4, columns: int | None = None) -> Path:
         """A contact sheet PNG: sprites on a grey background with 1-pixel gaps, upscaled by nearest neighbour."""
@@ -118,6 +118,16 @@ class SpriteSet:
         folder = Path(folder)
         rgba = io.upscale(self.to_rgba(), scale)
         return [io.write_png(folder / f"{prefix}_{i:04d}.png", image) for i, image in enumerate(rgba)]
+
+
+def count_colors(indices: np.ndarray) -> np.ndarray:
+    """(N,H,W) palette indices -> (N,) number of distinct opaque colours (indices > 0) in each sprite."""
+    indices = indices.astype(np.int64)
+    count, num_colors = len(indices), int(indices.max(initial=0)) + 1
+    # Histogram of every sprite's indices at once: sprite n's index k lands in bin n*K + k -> (N,K).
+    offsets = np.arange(count)[:, None, None] * num_colors
+    histogram = np.bincount((indices + offsets).ravel(), minlength=count * num_colors).reshape(count, num_colors)
+    return (histogram[:, 1:] > 0).sum(axis=1)
 
 
 def load_sprites(

@@ -81,7 +81,8 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     if not checkpoint.is_file():
         raise SpriteforgeError(f"{run_dir}: no {runfiles.CHECKPOINT} to resume from. Start a new run with --out.")
     config = build_config(base=load_config(run_dir / runfiles.CONFIG), overrides=overrides)
-    done = _checkpoint_step(checkpoint)
+    state = _read_checkpoint(checkpoint)
+    done = int(state.get("global_step", 0))
     if done >= config.train.max_steps:
         raise SpriteforgeError(
             f"{run_dir} has already trained {done} steps (train.max_steps={config.train.max_steps}). "
@@ -90,7 +91,7 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     palette = Palette.load(run_dir / runfiles.PALETTE)
     sprites = runfiles.load_data(config.data, palette=palette)
     session = _prepare(run_dir, config, sprites)
-    _check_checkpoint(checkpoint, session.module)
+    _check_checkpoint_matches(checkpoint, state, session.module)
     runfiles.write_text(run_dir / runfiles.CONFIG, config.to_yaml())
     return _fit(session, checkpoint=checkpoint)
 
@@ -103,14 +104,6 @@ def _anchor_paths(config: RunConfig) -> None:
         value = getattr(data, field_name)
         if value is not None and Path(value).exists():
             setattr(data, field_name, str(Path(value).resolve()))
-
-
-def _checkpoint_step(path: Path) -> int:
-    """The global step a checkpoint was written at (0 when it cannot say: the full check comes later)."""
-    try:
-        return int(torch.load(path, map_location="cpu", weights_only=True).get("global_step", 0))
-    except Exception:  # unreadable: _check_checkpoint explains it properly
-        return 0
 
 
 def _write_run_files(out: Path, config: RunConfig, sprites: SpriteSet) -> None:
@@ -213,17 +206,25 @@ def _precision(choice: str, accelerator: str) -> str:
     return "bf16-mixed" if on_cuda and torch.cuda.is_bf16_supported() else "32-true"
 
 
-def _check_checkpoint(path: Path, module: SpriteModule) -> None:
-    """Refuse a corrupt or foreign checkpoint before Lightning touches it (weights_only: no arbitrary unpickling)."""
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint with weights_only (no arbitrary unpickling), refusing a corrupt or foreign file."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # any failure to read is a bad file: torch raises several unrelated types
+        state = error
+    if not isinstance(state, dict):
+        kind = type(state).__name__
         raise SpriteforgeError(
-            f"{path}: unreadable checkpoint ({type(error).__name__}). It is corrupt or was not written by spriteforge; "
+            f"{path}: unreadable checkpoint ({kind}). It is corrupt or was not written by spriteforge; "
             "delete it and start a new run, or restore it from a backup."
         ) from None
+    return state
+
+
+def _check_checkpoint_matches(path: Path, state: dict[str, Any], module: SpriteModule) -> None:
+    """Refuse a checkpoint of another model or config before Lightning loads it."""
     expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
-    saved = state.get("state_dict", {}) if isinstance(state, dict) else {}
+    saved = state.get("state_dict", {})
     found = {name: tuple(getattr(t, "shape", ())) for name, t in saved.items()}
     if found != expected:
         differing = sorted(set(found.items()) ^ set(expected.items()))

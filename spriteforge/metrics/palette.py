@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from spriteforge.data.sprites import SpriteSet
+from spriteforge.data.sprites import SpriteSet, count_colors
 from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics.stats import DEFAULT_BOOTSTRAP, Estimate, mean_estimate
 from spriteforge.nn.pixels import PaletteCodec
@@ -45,12 +45,7 @@ def paired_indices(first: Sprites, second: Sprites) -> tuple[np.ndarray, np.ndar
 
 def colors_per_sprite_counts(sprites: Sprites) -> np.ndarray:
     """(N,) number of distinct opaque colours (indices > 0) in each sprite."""
-    indices = sprite_indices(sprites).astype(np.int64)
-    count, num_colors = len(indices), int(indices.max(initial=0)) + 1
-    # Histogram of every sprite's indices at once: sprite n's index k lands in bin n*K + k -> (N,K).
-    offsets = np.arange(count)[:, None, None] * num_colors
-    histogram = np.bincount((indices + offsets).ravel(), minlength=count * num_colors).reshape(count, num_colors)
-    return (histogram[:, 1:] > 0).sum(axis=1)
+    return count_colors(sprite_indices(sprites))
 
 
 def colors_per_sprite(sprites: Sprites, resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> Estimate:
