@@ -68,6 +68,7 @@ def train(
     crop: Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")] = False,
     logger: Annotated[Optional[str], typer.Option(help="mlflow (default) | tensorboard | csv | none.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue this run from its last checkpoint.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="A named model configuration (see `spriteforge models`).")] = None,
 ) -> None:
     """Train a model and write a run folder.
 
@@ -84,7 +85,7 @@ def train(
     overrides += [f"{key}={value}" for key, value in flags.items() if value is not None]
     if resume is not None:
         fixed = {"--model": model, "--data": data, "--out": out, "--labels": labels, "--config": config,
-                 "--repr": repr_, "--logger": logger}  # fmt: skip
+                 "--repr": repr_, "--logger": logger, "--preset": preset}  # fmt: skip
         given = [flag for flag, value in fixed.items() if value is not None]
         if given:
             raise SpriteforgeError(
@@ -96,8 +97,9 @@ def train(
         if out is None:
             raise SpriteforgeError("give --out RUN_FOLDER for the new run (or --resume RUN to continue one).")
         run = train_run(
-            model, data, out, labels=labels, config_file=config, overrides=overrides, logger=logger, representation=repr_
-        )
+            model, data, out, labels=labels, config_file=config, overrides=overrides, logger=logger,
+            representation=repr_, preset=preset,
+        )  # fmt: skip
     _print_metrics(run.path, run.metrics)
     console.print(f"next: spriteforge sample {run.path} --n 64 --out {run.path}/grid.png")
 
@@ -118,20 +120,29 @@ def sample(
     temperature: Annotated[
         Optional[float], typer.Option(min=0.0, help="Index models: 0 = most likely colour per pixel; > 0 samples colours.")
     ] = None,
+    label: Annotated[
+        list[str], typer.Option("--label", help="Conditional runs: a label to ask for (repeatable; name or column=name).")
+    ] = [],
+    guidance: Annotated[Optional[float], typer.Option(min=0.0, help="Classifier-free guidance scale (diffusion).")] = None,
+    sampler: Annotated[Optional[str], typer.Option(help="Sampler, e.g. ddpm | ddim (diffusion).")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Sampling steps (diffusion, discrete diffusion).")] = None,
+    eta: Annotated[Optional[float], typer.Option(min=0.0, help="DDIM eta: 0 deterministic, 1 like DDPM.")] = None,
+    top_k: Annotated[Optional[int], typer.Option(min=1, help="Priors: sample only among the k likeliest codes.")] = None,
     palette: Annotated[Optional[str], typer.Option(help="Re-colour into a named palette or palette file.")] = None,
     remap: Annotated[str, typer.Option(help="How --palette maps colours: luminance (keeps ramps) or nearest.")] = "luminance",
     sheet: Annotated[bool, typer.Option(help="Write a transparent sprite sheet instead of a grid.")] = False,
     each: Annotated[Optional[Path], typer.Option(help="Also write one PNG per sprite into this folder.")] = None,
     scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
 ) -> None:
-    """Sample new sprites from a trained run.
+    """Sample new sprites from a trained run (`spriteforge models` lists each model's sampling options).
 
     Example: spriteforge sample runs/demo --n 64 --seed 0 --palette gameboy --out grid.png
     """
     from spriteforge.engine.run import load_run
 
-    options = {"temperature": temperature} if temperature is not None else {}
-    sprites = load_run(run).sample(n, seed=seed, **options)
+    given = {"temperature": temperature, "guidance": guidance, "sampler": sampler, "steps": steps, "eta": eta, "top_k": top_k}
+    options = {key: value for key, value in given.items() if value is not None}
+    sprites = load_run(run).sample(n, seed=seed, labels=label, **options)
     if palette is not None:
         sprites = sprites.with_palette(Palette.resolve(palette), remap)
     if sheet:
@@ -292,7 +303,7 @@ def models() -> None:
     from spriteforge.models.base import config_fields, registered
 
     table = Table(title="registered models")
-    for column in ("model", "representations", "capabilities", "sample options", "config keys"):
+    for column in ("model", "representations", "capabilities", "sample options", "presets", "config keys"):
         table.add_column(column, overflow="fold")
     for name, cls in registered().items():
         table.add_row(
@@ -300,6 +311,7 @@ def models() -> None:
             ", ".join(cls.representations),
             ", ".join(["sample", *cls.capabilities()]),
             "\n".join(f"{k}: {v}" for k, v in cls.sample_options.items()),
+            ", ".join(cls.presets),
             ", ".join(f"{name}.{k}" for k in config_fields(cls.Config)),
         )
     console.print(table)

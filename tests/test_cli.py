@@ -369,6 +369,18 @@ def test_sample_n_zero(run_dir: Path, tmp_path: Path, monkeypatch, capsys) -> No
     assert not out.exists()
 
 
+def test_label_for_an_unconditional_run(run_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    out = tmp_path / "g.png"
+    fails(monkeypatch, capsys, "sample", run_dir, "--label", "female", "--out", out, mentions=("not conditional", "--labels"))
+    assert not out.exists()
+
+
+def test_sampling_option_the_model_lacks(run_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    out = tmp_path / "g.png"
+    fails(monkeypatch, capsys, "sample", run_dir, "--guidance", 3, "--out", out, mentions=("guidance", "temperature"))
+    assert not out.exists()
+
+
 def test_negative_size(tiles: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "out"
     fails(monkeypatch, capsys, "train", "--data", tiles, "--size", -1, "--out", out, mentions=("--size",))

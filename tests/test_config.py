@@ -229,3 +229,15 @@ def test_yaml_sections_are_model_data_train_and_the_model_name() -> None:
     assert document["model"] == "ae"
     assert set(document["train"]) == {f.name for f in fields(TrainConfig)}
     assert set(document["ae"]) == {f.name for f in fields(AEConfig)}
+
+
+def test_preset_applies_before_the_file_and_overrides(tmp_path: Path) -> None:
+    tiny = build_config("vae", preset="tiny")
+    assert tiny.model_config.latent_dim == 4 and tiny.model_config.channels == [8, 16]
+    overridden = build_config("vae", preset="tiny", overrides=["vae.latent_dim=6"])
+    assert overridden.model_config.latent_dim == 6 and overridden.model_config.channels == [8, 16]
+
+
+def test_unknown_preset_lists_the_presets() -> None:
+    with pytest.raises(SpriteforgeError, match=r"no such preset \(it has: tiny\)"):
+        build_config("vae", preset="huge")

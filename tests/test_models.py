@@ -27,18 +27,15 @@ from spriteforge.models.base import CAPABILITIES, DataSpec, GenerativeModel, con
 from spriteforge.nn.pixels import INDEX, RGBA, PaletteCodec
 from spriteforge.models.vae import VAE, VAEConfig
 
-# Small settings for any config field a model may have; fields a model lacks are ignored.
-TINY = {"latent_dim": 4, "channels": [8, 16]}
 
 CASES = [(name, rep) for name, cls in registered().items() for rep in cls.representations]
 IDS = [f"{name}-{rep}" for name, rep in CASES]
 
 
 def tiny_config(cls: type[GenerativeModel], representation: str, **extra) -> object:
-    known = config_fields(cls.Config)
-    values = {k: v for k, v in TINY.items() if k in known}
-    values.update(extra)
-    return cls.Config(representation=representation, **values)
+    """The model's own "tiny" preset (every registered model must have one), plus `extra`."""
+    assert "tiny" in cls.presets, f"{cls.name}: declare presets['tiny'], the small config tests and smoke runs use"
+    return cls.Config(representation=representation, **{**cls.presets["tiny"], **extra})
 
 
 def spec_of(sprites: SpriteSet) -> DataSpec:

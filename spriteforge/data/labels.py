@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,6 +38,40 @@ class LabelSpec:
         else:
             totals = values.sum(axis=0)
         return {name: int(total) for name, total in zip(self.names, totals)}
+
+    def encode(self, requests: Sequence[str]) -> np.ndarray:
+        """One label value from user words: categorical -> () int64 index, multi_hot -> (L,) float32 0/1.
+
+        Categorical takes one name, bare or as `column=name` (`pack=tiny_dungeon`); multi-hot takes any number of
+        attribute names (every attribute not named is asked to be absent). Unknown names list the vocabulary."""
+        names = [self._name_of(request) for request in requests]
+        unknown = [name for name in names if name not in self.names]
+        if unknown:
+            raise SpriteforgeError(
+                f"unknown label(s) {', '.join(map(repr, unknown))}. This run knows: {', '.join(self.names)}."
+            )
+        if self.kind == CATEGORICAL:
+            if len(names) != 1:
+                raise SpriteforgeError(
+                    f"this run has one categorical label ({self.column or 'category'}): give exactly one --label, "
+                    f"not {len(names)}. Choices: {', '.join(self.names)}."
+                )
+            return np.array(self.names.index(names[0]), dtype=np.int64)
+        vector = np.zeros(len(self.names), dtype=np.float32)
+        vector[[self.names.index(name) for name in names]] = 1.0
+        return vector
+
+    def _name_of(self, request: str) -> str:
+        column, sep, name = request.partition("=")
+        if not sep:
+            return request.strip()
+        if self.kind != CATEGORICAL or column.strip() != (self.column or column.strip()):
+            raise SpriteforgeError(
+                f"--label {request!r}: this run's labels are "
+                + (f"the column {self.column!r}" if self.kind == CATEGORICAL else "multi-hot attributes, named bare")
+                + f". Choices: {', '.join(self.names)}."
+            )
+        return name.strip()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

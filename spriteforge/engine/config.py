@@ -88,8 +88,10 @@ def build_config(
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     base: RunConfig | None = None,
+    preset: str | None = None,
 ) -> RunConfig:
-    """Defaults (or `base`), then a YAML file, then `key=value` overrides, in that order; checked against the dataclasses."""
+    """Defaults (or `base`), then the model's named preset, then a YAML file, then `key=value` overrides, in that
+    order; checked against the dataclasses."""
     file_document = _read_yaml(config_file) if config_file else OmegaConf.create({})
     dotlist = _parse_overrides(overrides)
     name = model or dotlist.get("model") or file_document.get("model") or (base.model if base else None) or "vae"
@@ -102,8 +104,9 @@ def build_config(
         }
     )
     OmegaConf.set_struct(schema, True)
+    layers = [schema, _preset_document(name, preset), file_document, OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotlist.items()])]
     try:
-        merged = OmegaConf.merge(schema, file_document, OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotlist.items()]))
+        merged = OmegaConf.merge(*layers)
     except OmegaConfBaseException as error:
         raise SpriteforgeError(_explain(error, name, config_file)) from None
     merged.model = name
@@ -113,6 +116,17 @@ def build_config(
         train=OmegaConf.to_object(merged.train),
         model_config=OmegaConf.to_object(merged[name]),
     )
+
+
+def _preset_document(model: str, preset: str | None) -> Any:
+    """{model: settings} of a named preset, or an empty layer."""
+    if preset is None:
+        return OmegaConf.create({})
+    presets = model_class(model).presets
+    if preset not in presets:
+        choices = ", ".join(presets) or "none"
+        raise SpriteforgeError(f"--preset {preset!r}: model {model!r} has no such preset (it has: {choices}).")
+    return OmegaConf.create({model: presets[preset]})
 
 
 def load_config(path: Path) -> RunConfig:

@@ -14,6 +14,7 @@ Loading a run rebuilds the model from config.yaml and reads tensors from safeten
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -94,19 +95,36 @@ class Run:
 
     @torch.no_grad()
     def sample(
-        self, n: int, *, seed: int | None = None, palette: Palette | str | None = None, **opts: Any
+        self,
+        n: int,
+        *,
+        seed: int | None = None,
+        labels: Sequence[str] | torch.Tensor | None = None,
+        palette: Palette | str | None = None,
+        **opts: Any,
     ) -> SpriteSet:
-        """n new sprites, palette-exact; `palette` re-colours them (by luminance order) into another palette."""
-        sprites, _ = self.generate(n, seed=seed, **opts)
+        """n new sprites, palette-exact; `labels` asks a conditional run for these labels (names, e.g.
+        ["female", "earring"] or ["pack=tiny_dungeon"], for every sprite; or a tensor with one row per sprite);
+        `palette` re-colours them (by luminance order) into another palette."""
+        sprites, _ = self.generate(n, seed=seed, labels=labels, **opts)
         if palette is None:
             return sprites
         return sprites.with_palette(Palette.resolve(palette) if isinstance(palette, str) else palette)
 
     @torch.no_grad()
-    def generate(self, n: int, *, seed: int | None = None, batch_size: int = 256, **opts: Any) -> tuple[SpriteSet, np.ndarray]:
+    def generate(
+        self,
+        n: int,
+        *,
+        seed: int | None = None,
+        labels: Sequence[str] | torch.Tensor | None = None,
+        batch_size: int = 256,
+        **opts: Any,
+    ) -> tuple[SpriteSet, np.ndarray]:
         """n sprites in batches, and each sprite's palette adherence before snapping (1.0 for index models)."""
         if n < 1:
             raise SpriteforgeError(f"--n {n}: ask for at least one sprite.")
+        label_rows = self.label_rows(labels, n)
         unknown = sorted(set(opts) - set(self.model.sample_options))
         if unknown:
             known = ", ".join(self.model.sample_options) or "none"
@@ -115,10 +133,28 @@ class Run:
         generator = self._generator(seed)
         indices, adherence = [], []
         for start in range(0, n, batch_size):
-            output = self.model.sample(min(batch_size, n - start), generator=generator, **opts)
+            count = min(batch_size, n - start)
+            chunk = None if label_rows is None else label_rows[start : start + count]
+            output = self.model.sample(count, labels=chunk, generator=generator, **opts)
             indices.append(self.model.codec.to_indices(output, self.model.representation).cpu())
             adherence.append(self.model.codec.adherence_per_sprite(output, self.model.representation).cpu())
         return self._sprites(torch.cat(indices)), torch.cat(adherence).numpy()
+
+    def label_rows(self, labels: Sequence[str] | torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """(n,) long or (n,L) float labels on the model's device, from names (the same for every sprite) or rows."""
+        if labels is None or (not isinstance(labels, torch.Tensor) and not labels):
+            return None
+        if not self.model.is_conditional or self.labels is None:
+            raise SpriteforgeError(
+                f"{self.path}: this {self.config.model} run is not conditional, so it takes no --label. "
+                "Train with --labels CSV and a conditional model to sample by label."
+            )
+        if isinstance(labels, torch.Tensor):
+            if len(labels) != n:
+                raise SpriteforgeError(f"labels: {len(labels)} rows for {n} sprites; give one row per sprite.")
+            return labels.to(self.device)
+        value = torch.from_numpy(self.labels.encode(list(labels)))
+        return value.expand(n, *value.shape).to(self.device)
 
     def interpolate_pairs(self, pool: SpriteSet, pairs: int, steps: int, seed: int = 0) -> np.ndarray:
         """(pairs, steps, H, W, 4) RGBA: latent walks between seeded random pairs of sprites from `pool`."""

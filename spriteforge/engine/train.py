@@ -27,6 +27,7 @@ from spriteforge.engine.config import RunConfig, TrainConfig, build_config, load
 from spriteforge.engine.loggers import log_config, log_image, make_logger
 from spriteforge.engine.module import SpriteModule
 from spriteforge.errors import SpriteforgeError
+from spriteforge.models.base import GenerativeModel
 
 
 def train(
@@ -39,12 +40,14 @@ def train(
     overrides: list[str] | tuple[str, ...] = (),
     logger: str | None = None,
     representation: str | None = None,
+    preset: str | None = None,
 ) -> runfiles.Run:
     """Train a registered model and return the loaded run.
 
     model: a registered name (default vae, or the one the config file names); data: folder, sheet or named dataset
     (default procedural); overrides: "section.key=value" strings, e.g. ["train.max_steps=500", "vae.beta=0.5"];
-    representation: "index" or "rgba" for the model, whatever its name.
+    representation: "index" or "rgba" for the model, whatever its name; preset: one of the model's named presets
+    (`spriteforge models` lists them), applied before the config file and overrides.
     Nothing is written to `out` until the data, model, logger and trainer have all been built without error.
     """
     out = Path(out)
@@ -55,7 +58,7 @@ def train(
             else "It stopped before its first checkpoint: delete the folder to start again"
         )
         raise SpriteforgeError(f"{out} already holds a run. {hint}, or choose another --out.")
-    config = build_config(model, config_file, overrides)
+    config = build_config(model, config_file, overrides, preset=preset)
     if data is not None:
         config.data.source = str(data)
     if labels is not None:
@@ -147,7 +150,7 @@ def _prepare(out: Path, config: RunConfig, sprites: SpriteSet) -> _Session:
     )
     spec = runfiles.data_spec(sprites.palette, *sprites.size, sprites.label_spec)
     module = SpriteModule(runfiles.build_model(config, spec), train_cfg, train_batches, val_batches)
-    writer = RunWriter(out, train_cfg.checkpoint_every, train_cfg.sample_every, train_cfg.num_samples)
+    writer = RunWriter(out, train_cfg.checkpoint_every, train_cfg.sample_every, train_cfg.num_samples, train_set.labels)
     trainer = _trainer(train_cfg, make_logger(train_cfg.logger, out), writer, len(train_batches), val_batches is not None, out)
     return _Session(out, config, sprites, train_set, val_set, module, trainer, writer)
 
@@ -254,11 +257,14 @@ class RunWriter(Callback):
     """Keeps the run folder current: atomic last.ckpt every N steps and at the end (or on Ctrl-C), sample grids
     every M steps, the inference weights at the end, and training speed."""
 
-    def __init__(self, out: Path, checkpoint_every: int, sample_every: int, num_samples: int) -> None:
+    def __init__(
+        self, out: Path, checkpoint_every: int, sample_every: int, num_samples: int, label_pool: np.ndarray | None = None
+    ) -> None:
         self.out = out
         self.checkpoint_every = checkpoint_every
         self.sample_every = sample_every
         self.num_samples = num_samples
+        self.label_pool = label_pool  # training labels: a conditional model's grids ask for labels seen in the data
         self.images = 0
         self.step_seconds = 0.0
         self.wall_seconds = 0.0
@@ -321,10 +327,17 @@ class RunWriter(Callback):
         was_training = model.training
         model.eval()
         generator = torch.Generator(device=module.device).manual_seed(step)
-        output = model.sample(self.num_samples, generator=generator)
+        output = model.sample(self.num_samples, labels=self._grid_labels(model), generator=generator)
         model.train(was_training)
         indices = model.codec.to_indices(output, model.representation).cpu().numpy().astype(np.int64)
         path = self.out / runfiles.SAMPLES / f"step_{step:06d}.png"
         palette = Palette(model.spec.palette_rgba.cpu().numpy())
         SpriteSet(indices, palette).save_grid(path, scale=4)
         log_image(trainer.logger, path, step)
+
+    def _grid_labels(self, model: GenerativeModel) -> torch.Tensor | None:
+        """The same seeded draw of training labels at every step (None for unconditional models)."""
+        if not model.is_conditional or self.label_pool is None or not len(self.label_pool):
+            return None
+        rows = np.random.default_rng(0).choice(len(self.label_pool), self.num_samples)
+        return torch.from_numpy(self.label_pool[rows]).to(model.codec.colors.device)

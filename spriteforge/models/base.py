@@ -55,6 +55,9 @@ class GenerativeModel(nn.Module):
     name: ClassVar[str] = ""
     representations: ClassVar[tuple[str, ...]] = REPRESENTATIONS
     sample_options: ClassVar[dict[str, str]] = {}  # option name -> help, shown by `spriteforge models`
+    # Named config settings (`spriteforge train --preset NAME`); "tiny" is what the contract tests and CPU smoke
+    # runs use, "reference" the configuration a paper or baseline describes, when there is one.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: ModelConfig, spec: DataSpec) -> None:
         super().__init__()
@@ -70,6 +73,11 @@ class GenerativeModel(nn.Module):
     @property
     def representation(self) -> str:
         return self.config.representation
+
+    @property
+    def is_conditional(self) -> bool:
+        """True when sample() takes labels (the run has a vocabulary and the model was built to use it)."""
+        return False
 
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -104,6 +104,7 @@ class AE(GenerativeModel):
 
     Config = AEConfig
     sample_options = {"temperature": "0 = argmax colour per pixel; > 0 samples colours (index mode)"}
+    presets = {"tiny": {"latent_dim": 4, "channels": [8, 16], "hidden": [32]}}
 
     def __init__(self, config: AEConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
