@@ -241,3 +241,11 @@ def test_preset_applies_before_the_file_and_overrides(tmp_path: Path) -> None:
 def test_unknown_preset_lists_the_presets() -> None:
     with pytest.raises(SpriteforgeError, match=r"no such preset \(it has: tiny\)"):
         build_config("vae", preset="huge")
+
+
+def test_a_model_train_defaults_apply_under_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spriteforge.models.vae import VAE
+
+    monkeypatch.setattr(VAE, "train_defaults", {"ema": True, "lr": 5e-4})
+    config = build_config("vae", overrides=["train.lr=1e-3"])
+    assert config.train.ema is True and config.train.lr == 1e-3

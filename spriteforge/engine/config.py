@@ -90,8 +90,8 @@ def build_config(
     base: RunConfig | None = None,
     preset: str | None = None,
 ) -> RunConfig:
-    """Defaults (or `base`), then the model's named preset, then a YAML file, then `key=value` overrides, in that
-    order; checked against the dataclasses."""
+    """Defaults (or `base`), then the model's train defaults and named preset, then a YAML file, then `key=value`
+    overrides, in that order; checked against the dataclasses."""
     file_document = _read_yaml(config_file) if config_file else OmegaConf.create({})
     dotlist = _parse_overrides(overrides)
     name = model or dotlist.get("model") or file_document.get("model") or (base.model if base else None) or "vae"
@@ -104,7 +104,9 @@ def build_config(
         }
     )
     OmegaConf.set_struct(schema, True)
-    layers = [schema, _preset_document(name, preset), file_document, OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotlist.items()])]
+    model_train_defaults = OmegaConf.create({} if base else {"train": model_class(name).train_defaults})
+    overrides_layer = OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotlist.items()])
+    layers = [schema, model_train_defaults, _preset_document(name, preset), file_document, overrides_layer]
     try:
         merged = OmegaConf.merge(*layers)
     except OmegaConfBaseException as error:

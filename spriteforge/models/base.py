@@ -58,6 +58,9 @@ class GenerativeModel(nn.Module):
     # Named config settings (`spriteforge train --preset NAME`); "tiny" is what the contract tests and CPU smoke
     # runs use, "reference" the configuration a paper or baseline describes, when there is one.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    # The model's own defaults for the train section (e.g. {"ema": True} for diffusion), applied over TrainConfig's
+    # defaults and under any preset, config file or --set.
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: ModelConfig, spec: DataSpec) -> None:
         super().__init__()
