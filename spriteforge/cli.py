@@ -295,6 +295,30 @@ def convert(
 
 
 @app.command()
+def serve(
+    runs: Annotated[Path, typer.Option(help="Folder holding the runs to offer (any depth).")] = Path("runs"),
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    device: Annotated[str, typer.Option(help="Where models run: cpu or cuda.")] = "cpu",
+    max_sprites: Annotated[int, typer.Option(min=1, help="Most sprites one request may ask for.")] = 256,
+    max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Largest upload, in MB.")] = 8.0,
+) -> None:
+    """Start the studio (a web page) and the HTTP API (/api/v1, documented at /docs) on one local server.
+
+    Example: spriteforge serve --runs runs/ --port 8000   (then open http://127.0.0.1:8000)
+    """
+    import uvicorn
+
+    from spriteforge.serve.app import create_app
+    from spriteforge.serve.images import Limits
+
+    limits = Limits(max_sprites=max_sprites, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    application = create_app(runs, limits, device)
+    console.print(f"studio: http://{host}:{port}/   API docs: http://{host}:{port}/docs   (Ctrl-C stops)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
 def models() -> None:
     """List the registered models and what each can do.
 

@@ -89,6 +89,18 @@ def make_grid(
     return upscale(canvas, scale)
 
 
+def make_sheet(images: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """Tile (N,H,W,4) uint8 images into a game-ready sheet: transparent, no gaps, row-major."""
+    count, height, width = images.shape[:3]
+    columns = columns or max(1, math.ceil(math.sqrt(count)))
+    rows = max(1, math.ceil(count / columns))
+    sheet = np.zeros((rows * height, columns * width, 4), np.uint8)
+    for i in range(count):
+        row, column = divmod(i, columns)
+        sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = images[i]
+    return sheet
+
+
 def composite(images: np.ndarray, background: Sequence[int] = GRID_BACKGROUND) -> np.ndarray:
     """Alpha-composite (...,4) uint8 RGBA over an opaque background colour; returns opaque RGBA uint8."""
     alpha = images[..., 3:4].astype(np.float32) / 255.0

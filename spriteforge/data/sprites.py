@@ -103,15 +103,7 @@ class SpriteSet:
 
     def save_sheet(self, path: str | Path, columns: int | None = None, scale: int = 1) -> Path:
         """A game-ready sprite sheet PNG: transparent, no gaps, row-major."""
-        rgba = self.to_rgba()
-        count, height, width = rgba.shape[:3]
-        columns = columns or max(1, int(np.ceil(np.sqrt(count))))
-        rows = max(1, -(-count // columns))
-        sheet = np.zeros((rows * height, columns * width, 4), np.uint8)
-        for i in range(count):
-            r, c = divmod(i, columns)
-            sheet[r * height : (r + 1) * height, c * width : (c + 1) * width] = rgba[i]
-        return io.write_png(path, io.upscale(sheet, scale))
+        return io.write_png(path, io.upscale(io.make_sheet(self.to_rgba(), columns), scale))
 
     def save_each(self, folder: str | Path, scale: int = 1, prefix: str = "sprite") -> list[Path]:
         """One transparent PNG per sprite in `folder`."""

@@ -1,0 +1,300 @@
+// spriteforge studio: a thin page over the HTTP API (/api/v1). No build step: plain modern JavaScript.
+"use strict";
+
+const API = "/api/v1";
+const state = { runs: [], run: null, last: null, kept: [], selected: [], mask: null };
+const $ = (id) => document.getElementById(id);
+
+// ---- requests: a busy indicator while one runs, errors shown in the page ------------------------------
+let pending = 0;
+async function call(path, options = {}, what = "working…") {
+  pending += 1;
+  $("busy-text").textContent = what;
+  $("busy").hidden = false;
+  $("error").hidden = true;
+  try {
+    const response = await fetch(API + path, options);
+    if (!response.ok) {
+      let detail = `${response.status} ${response.statusText}`;
+      try { detail = (await response.json()).detail; } catch (e) { /* not JSON */ }
+      throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    }
+    return response;
+  } catch (error) {
+    showError(error.message);
+    throw error;
+  } finally {
+    pending -= 1;
+    $("busy").hidden = pending === 0;
+  }
+}
+const postJSON = (path, body, what) =>
+  call(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, what);
+function showError(message) { $("error").textContent = message; $("error").hidden = false; }
+const dataURL = (b64, type = "image/png") => `data:${type};base64,${b64}`;
+function download(blob, name) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+function img(src, title = "") { const el = document.createElement("img"); el.src = src; el.title = title; return el; }
+const runPath = (name) => `/runs/${name.split("/").map(encodeURIComponent).join("/")}`;
+
+// ---- views ---------------------------------------------------------------------------------------------
+document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click", () => showView(tab.dataset.view)));
+function showView(name) {
+  document.querySelectorAll(".view").forEach((view) => { view.hidden = view.id !== name; });
+  document.querySelectorAll(".tab").forEach((tab) => tab.classList.toggle("active", tab.dataset.view === name));
+}
+
+// ---- gallery -------------------------------------------------------------------------------------------
+async function loadRuns() {
+  const [runs, palettes] = await Promise.all([
+    call("/runs", {}, "loading runs…").then((r) => r.json()),
+    call("/palettes").then((r) => r.json()),
+  ]);
+  state.runs = runs.runs;
+  const cards = $("run-cards");
+  cards.replaceChildren();
+  if (!state.runs.length) cards.textContent = "No runs in the served folder yet: train one with `spriteforge train`.";
+  for (const run of state.runs) cards.append(runCard(run));
+  const usable = state.runs.filter((run) => !run.error);
+  $("run").replaceChildren(...usable.map((run) => new Option(`${run.name} (${run.model})`, run.name)));
+  $("convert-model").append(...usable.filter((run) => run.capabilities.includes("translate"))
+    .map((run) => new Option(run.name, run.name)));
+  for (const name of Object.keys(palettes)) {
+    $("palette").append(new Option(name, name));
+    $("convert-palette").append(new Option(name, name));
+  }
+  if (usable.length) chooseRun(usable[0].name);
+}
+
+function runCard(run) {
+  const card = document.createElement("div");
+  card.className = "card";
+  const title = document.createElement("h2");
+  title.textContent = run.name;
+  card.append(title);
+  if (run.error) { card.append(document.createTextNode(run.error)); return card; }
+  if (run.grid) card.append(img(`${API}${runPath(run.name)}/grid`, "last training sample grid"));
+  const facts = { model: `${run.model} (${run.representation})`, data: run.data, size: run.size.join("x"),
+    colours: run.palette.length, labels: run.labels ? `${run.labels.names.length} (${run.labels.kind})` : "none" };
+  for (const [key, value] of Object.entries(run.metrics || {})) {
+    if (typeof value === "number" && /accuracy|adherence|images_per_second|steps/.test(key)) facts[key] = +value.toFixed(4);
+  }
+  const list = document.createElement("dl");
+  for (const [key, value] of Object.entries(facts)) {
+    const dt = document.createElement("dt"); dt.textContent = key;
+    const dd = document.createElement("dd"); dd.textContent = value;
+    list.append(dt, dd);
+  }
+  const open = document.createElement("button");
+  open.textContent = "Generate from this run";
+  open.addEventListener("click", () => { chooseRun(run.name); showView("generate"); });
+  card.append(list, open);
+  return card;
+}
+
+// ---- generator -----------------------------------------------------------------------------------------
+$("run").addEventListener("change", (event) => chooseRun(event.target.value));
+function chooseRun(name) {
+  state.run = state.runs.find((run) => run.name === name);
+  $("run").value = name;
+  document.querySelectorAll("[data-option]").forEach((label) => {
+    label.hidden = !(label.dataset.option in state.run.sample_options);
+  });
+  const labels = state.run.conditional ? state.run.labels : null;
+  $("labels").hidden = !labels;
+  $("label-choices").replaceChildren();
+  if (labels) {
+    const type = labels.kind === "categorical" ? "radio" : "checkbox";
+    labels.names.forEach((labelName, i) => {
+      const choice = document.createElement("label");
+      const input = document.createElement("input");
+      Object.assign(input, { type, name: "label", value: labelName, checked: type === "radio" && i === 0 });
+      choice.append(input, document.createTextNode(" " + labelName));
+      $("label-choices").append(choice);
+    });
+  }
+  const can = (capability) => state.run.capabilities.includes(capability);
+  $("interpolate-button").dataset.capable = can("encode") ? "1" : "";
+  $("vary-button").dataset.capable = can("vary") ? "1" : "";
+  $("inpaint-button").dataset.capable = can("inpaint") ? "1" : "";
+  state.kept = []; state.selected = [];
+  renderKept();
+}
+
+function sampleRequest(format) {
+  const number = (id) => ($(id).value === "" ? null : Number($(id).value));
+  const request = { n: number("n"), seed: number("seed"), format, scale: 4,
+    labels: [...document.querySelectorAll("#label-choices input:checked")].map((input) => input.value),
+    palette: $("palette").value || null };
+  for (const option of ["temperature", "guidance", "steps", "top_k"]) {
+    if (option in state.run.sample_options && number(option) !== null) request[option] = number(option);
+  }
+  if ("sampler" in state.run.sample_options && $("sampler").value) request.sampler = $("sampler").value;
+  return request;
+}
+
+$("sample-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const request = sampleRequest("json");
+  const result = await (await postJSON(`${runPath(state.run.name)}/sample`, request, "sampling…")).json();
+  state.last = { ...request, seed: result.seed };
+  $("sample-info").textContent = `${result.sprites.length} sprites, seed ${result.seed}, ` +
+    `palette adherence ${result.palette_adherence.toFixed(3)}`;
+  $("sprites").replaceChildren(...result.sprites.map((b64, i) => {
+    const sprite = img(dataURL(b64), `sprite ${i}: click to keep`);
+    sprite.addEventListener("click", () => keep(b64));
+    return sprite;
+  }));
+  const grid = $("download-grid");
+  grid.href = dataURL(result.grid);
+  grid.hidden = $("download-sheet").hidden = $("download-zip").hidden = false;
+});
+
+async function downloadAs(format, name) {
+  const response = await postJSON(`${runPath(state.run.name)}/sample`, { ...state.last, format, scale: 1 }, "preparing download…");
+  download(await response.blob(), name);
+}
+$("download-sheet").addEventListener("click", () => downloadAs("sheet", "sheet.png"));
+$("download-zip").addEventListener("click", () => downloadAs("zip", "sprites.zip"));
+
+// ---- kept sprites: interpolate, vary, inpaint ---------------------------------------------------------
+function keep(b64) { state.kept.push(b64); renderKept(); }
+function renderKept() {
+  $("kept").replaceChildren(...state.kept.map((b64, i) => {
+    const sprite = img(dataURL(b64), "click to select");
+    sprite.classList.toggle("selected", state.selected.includes(i));
+    sprite.addEventListener("click", () => {
+      state.selected = state.selected.includes(i) ? state.selected.filter((j) => j !== i) : [...state.selected, i].slice(-2);
+      renderKept();
+    });
+    return sprite;
+  }));
+  const count = state.selected.length;
+  $("interpolate-button").disabled = !($("interpolate-button").dataset.capable && count === 2);
+  $("vary-button").disabled = !($("vary-button").dataset.capable && count === 1);
+  $("inpaint-button").disabled = !($("inpaint-button").dataset.capable && count === 1);
+  $("strength-label").hidden = !$("vary-button").dataset.capable;
+  if (count !== 1) $("mask-editor").hidden = true;
+}
+$("clear-kept").addEventListener("click", () => { state.kept = []; state.selected = []; $("derived").replaceChildren(); renderKept(); });
+
+function showDerived(title, images, gif) {
+  const block = document.createElement("div");
+  const heading = document.createElement("h2");
+  heading.textContent = title;
+  block.append(heading);
+  const row = document.createElement("div");
+  row.className = "sprites";
+  images.forEach((b64) => { const sprite = img(dataURL(b64), "click to keep"); sprite.addEventListener("click", () => keep(b64)); row.append(sprite); });
+  block.append(row);
+  if (gif) {
+    const link = document.createElement("a");
+    link.className = "button"; link.href = dataURL(gif, "image/gif"); link.download = "interpolation.gif";
+    link.textContent = "Download GIF";
+    block.append(img(dataURL(gif, "image/gif"), "interpolation"), link);
+  }
+  $("derived").prepend(block);
+}
+
+$("interpolate-button").addEventListener("click", async () => {
+  const [first, second] = state.selected.map((i) => state.kept[i]);
+  const result = await (await postJSON(`${runPath(state.run.name)}/interpolate`,
+    { first, second, steps: 8, format: "json", scale: 4 }, "interpolating…")).json();
+  showDerived("Interpolation", result.sprites, result.gif);
+});
+
+$("vary-button").addEventListener("click", async () => {
+  const sprite = state.kept[state.selected[0]];
+  const result = await (await postJSON(`${runPath(state.run.name)}/vary`,
+    { sprite, n: 8, strength: Number($("strength").value), format: "json" }, "making variations…")).json();
+  showDerived("Variations", result.sprites);
+});
+
+// The mask editor: one cell per sprite pixel; painted cells (1) are regenerated, the rest kept exactly.
+$("inpaint-button").addEventListener("click", () => {
+  const [width, height] = state.run.size;
+  state.mask = new Uint8Array(width * height);
+  $("mask-editor").hidden = false;
+  drawMask();
+});
+function drawMask() {
+  const canvas = $("mask-canvas");
+  const [width, height] = state.run.size;
+  canvas.width = width; canvas.height = height;
+  const context = canvas.getContext("2d");
+  const sprite = new Image();
+  sprite.onload = () => {
+    context.clearRect(0, 0, width, height);
+    context.drawImage(sprite, 0, 0);
+    context.fillStyle = "rgba(244, 185, 66, 0.7)";
+    state.mask.forEach((on, i) => { if (on) context.fillRect(i % width, Math.floor(i / width), 1, 1); });
+  };
+  sprite.src = dataURL(state.kept[state.selected[0]]);
+}
+let painting = false;
+function paint(event) {
+  if (!painting) return;
+  const canvas = $("mask-canvas");
+  const box = canvas.getBoundingClientRect();
+  const x = Math.floor(((event.clientX - box.left) / box.width) * canvas.width);
+  const y = Math.floor(((event.clientY - box.top) / box.height) * canvas.height);
+  if (x >= 0 && y >= 0 && x < canvas.width && y < canvas.height) { state.mask[y * canvas.width + x] = 1; drawMask(); }
+}
+$("mask-canvas").addEventListener("pointerdown", (event) => { painting = true; paint(event); });
+$("mask-canvas").addEventListener("pointermove", paint);
+window.addEventListener("pointerup", () => { painting = false; });
+$("clear-mask").addEventListener("click", () => { state.mask.fill(0); drawMask(); });
+
+function maskPNG() {
+  const [width, height] = state.run.size;
+  const canvas = document.createElement("canvas");
+  canvas.width = width; canvas.height = height;
+  const context = canvas.getContext("2d");
+  const pixels = context.createImageData(width, height);
+  state.mask.forEach((on, i) => { pixels.data.set(on ? [255, 255, 255, 255] : [0, 0, 0, 255], i * 4); });
+  context.putImageData(pixels, 0, 0);
+  return canvas.toDataURL("image/png");
+}
+$("run-inpaint").addEventListener("click", async () => {
+  const sprite = state.kept[state.selected[0]];
+  const result = await (await postJSON(`${runPath(state.run.name)}/inpaint`,
+    { sprite, mask: maskPNG(), n: 8, format: "json" }, "inpainting…")).json();
+  showDerived("Inpainted", result.sprites);
+});
+
+// ---- convert -------------------------------------------------------------------------------------------
+$("convert-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const file = $("convert-file").files[0];
+  if (!file) { showError("Choose an image to convert first."); return; }
+  const results = $("convert-results");
+  results.replaceChildren();
+  const size = $("convert-size").value;
+  const jobs = ["none", "bayer4", "bayer8", "floyd"].map((dither) => ({ title: `classical, dither ${dither}`,
+    fields: { size, palette: $("convert-palette").value, dither, downscale: $("convert-downscale").value,
+              outline: $("convert-outline").checked, scale: 8, format: "json" } }));
+  if ($("convert-model").value) {
+    jobs.push({ title: `CycleGAN ${$("convert-model").value}`, fields: { size, model: $("convert-model").value, scale: 8, format: "json" } });
+  }
+  for (const job of jobs) {
+    const form = new FormData();
+    form.append("file", file);
+    for (const [key, value] of Object.entries(job.fields)) form.append(key, value);
+    const result = await (await call("/convert", { method: "POST", body: form }, `converting (${job.title})…`)).json();
+    const card = document.createElement("div");
+    card.className = "card";
+    const heading = document.createElement("h2");
+    heading.textContent = `${job.title}: ${result.width}x${result.height}, ${result.colors} colours`;
+    const link = document.createElement("a");
+    link.className = "button"; link.href = dataURL(result.image); link.download = "pixel.png"; link.textContent = "Download PNG";
+    card.append(heading, img(dataURL(result.image)), link);
+    results.append(card);
+  }
+});
+
+loadRuns().catch(() => { /* already shown in the page */ });

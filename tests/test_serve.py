@@ -1,0 +1,271 @@
+"""The HTTP API through FastAPI's test client: every endpoint, every limit, bad input as 4xx JSON errors."""
+
+from __future__ import annotations
+
+import base64
+import io as bytes_io
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from spriteforge.serve.app import create_app
+from spriteforge.serve.images import Limits
+from spriteforge.serve.library import RunLibrary, UnknownRun
+from tests.serve_fixtures import served_runs
+
+RUN = "/api/v1/runs/kenney/vae"
+
+
+@pytest.fixture(scope="module")
+def runs(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return served_runs(tmp_path_factory.mktemp("served"), test_data)
+
+
+@pytest.fixture(scope="module")
+def client(runs: Path) -> TestClient:
+    return TestClient(create_app(runs, Limits(max_sprites=32, max_upload_bytes=200_000, max_image_pixels=1_000_000)))
+
+
+def png(image: np.ndarray) -> bytes:
+    buffer = bytes_io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def decode(data: bytes | str) -> np.ndarray:
+    raw = base64.b64decode(data) if isinstance(data, str) else data
+    return np.asarray(Image.open(bytes_io.BytesIO(raw)).convert("RGBA"))
+
+
+def error_of(response, status: int, *mentions: str) -> str:
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    for needle in mentions:
+        assert needle in str(detail), f"{needle!r} not in {detail!r}"
+    return detail
+
+
+def sample_json(client: TestClient, **request) -> dict:
+    response = client.post(f"{RUN}/sample", json={"format": "json", **request})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# ---------------------------------------------------------------------- listing and the studio page
+
+
+def test_list_runs_describes_model_palette_and_capabilities(client: TestClient) -> None:
+    runs = client.get("/api/v1/runs").json()["runs"]
+    assert [run["name"] for run in runs] == ["kenney/vae"]
+    run = runs[0]
+    assert run["model"] == "vae" and run["size"] == [16, 16] and run["grid"] is True
+    assert run["palette"][0].startswith("#") and len(run["palette"]) > 2
+    assert {"sample", "encode", "decode", "reconstruct"} <= set(run["capabilities"])
+    assert "temperature" in run["sample_options"] and run["conditional"] is False
+    assert run["metrics"]["steps"] == 4
+
+
+def test_a_damaged_run_is_listed_with_its_error_and_hides_nothing(runs: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "served"
+    shutil.copytree(runs, root)
+    shutil.copytree(runs / "kenney" / "vae", root / "broken")
+    (root / "broken" / "weights.safetensors").write_bytes(b"garbage")
+    listed = {run["name"]: run for run in TestClient(create_app(root)).get("/api/v1/runs").json()["runs"]}
+    assert "corrupt" in listed["broken"]["error"] and listed["kenney/vae"]["model"] == "vae"
+
+
+def test_training_grid_and_palettes(client: TestClient) -> None:
+    grid = client.get(f"{RUN}/grid")
+    assert grid.status_code == 200 and grid.headers["content-type"] == "image/png"
+    assert decode(grid.content).shape[0] > 16
+    palettes = client.get("/api/v1/palettes").json()
+    assert len(palettes["gameboy"]) == 5 and palettes["pico8"][0] == "#00000000"
+
+
+def test_studio_page_and_openapi(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "spriteforge studio" in page.text
+    assert client.get("/studio.js").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/runs", "/api/v1/convert", "/api/v1/runs/{name}/sample"} <= set(paths)
+
+
+# ---------------------------------------------------------------------- sampling
+
+
+def test_sample_formats_are_palette_exact_and_seeded(client: TestClient, runs: Path) -> None:
+    palette = {tuple(int(h[i : i + 2], 16) for i in (1, 3, 5, 7)) for h in client.get(RUN).json()["palette"]}
+    result = sample_json(client, n=6, seed=3)
+    assert result["seed"] == 3 and len(result["sprites"]) == 6 and result["palette_adherence"] == 1.0
+    sprites = [decode(b64) for b64 in result["sprites"]]
+    assert all(sprite.shape == (16, 16, 4) for sprite in sprites)
+    assert {tuple(p) for sprite in sprites for p in sprite.reshape(-1, 4)} <= palette | {(0, 0, 0, 0)}
+    assert sample_json(client, n=6, seed=3)["sprites"] == result["sprites"]  # same seed, same sprites
+    grid = client.post(f"{RUN}/sample", json={"n": 6, "seed": 3, "scale": 2})
+    assert grid.headers["content-type"] == "image/png" and decode(grid.content).shape[0] % 2 == 0
+    sheet = decode(client.post(f"{RUN}/sample", json={"n": 6, "seed": 3, "format": "sheet", "scale": 1}).content)
+    assert sheet.shape == (32, 48, 4) and np.array_equal(sheet[:16, :16], sprites[0])
+    archive = zipfile.ZipFile(bytes_io.BytesIO(client.post(f"{RUN}/sample", json={"n": 6, "seed": 3, "format": "zip", "scale": 1}).content))
+    assert len(archive.namelist()) == 6 and np.array_equal(decode(archive.read("sprite_0005.png")), sprites[5])
+
+
+def test_sample_without_seed_returns_the_seed_it_used(client: TestClient) -> None:
+    first = sample_json(client, n=2)
+    assert sample_json(client, n=2, seed=first["seed"])["sprites"] == first["sprites"]
+
+
+def test_sample_in_another_palette(client: TestClient) -> None:
+    gameboy = {tuple(int(h[i : i + 2], 16) for i in (1, 3, 5, 7)) for h in client.get("/api/v1/palettes").json()["gameboy"]}
+    result = sample_json(client, n=4, seed=0, palette="gameboy")
+    assert {tuple(p) for b64 in result["sprites"] for p in decode(b64).reshape(-1, 4)} <= gameboy
+
+
+@pytest.mark.parametrize(
+    "request_body, status, mentions",
+    [
+        ({"n": 33}, 422, ("n=33", "limit of 32")),
+        ({"n": 2, "steps": 5000}, 422, ("steps=5000", "limit of 1000")),
+        ({"n": 2, "scale": 64}, 422, ("scale=64", "limit of 16")),
+        ({"n": 0}, 422, ("n",)),
+        ({"n": 2, "labels": ["female"]}, 400, ("not conditional",)),
+        ({"n": 2, "guidance": 3}, 400, ("guidance", "temperature")),
+        ({"n": 2, "palette": "/etc/passwd"}, 400, ("not a named palette", "pico8")),
+        ({"n": 2, "format": "tiff"}, 422, ("format",)),
+    ],
+)
+def test_sample_bad_requests(client: TestClient, request_body: dict, status: int, mentions: tuple) -> None:
+    error_of(client.post(f"{RUN}/sample", json=request_body), status, *mentions)
+
+
+# ---------------------------------------------------------------------- run names stay inside the folder
+
+
+@pytest.mark.parametrize("name", ["nope", "kenney", "%2e%2e/%2e%2e/etc", "..%2F..%2Fetc", "kenney/vae/..%2F..%2F.."])
+def test_unknown_or_escaping_run_names_are_404(client: TestClient, name: str) -> None:
+    error_of(client.post(f"/api/v1/runs/{name}/sample", json={"n": 1}), 404, "no run named")
+
+
+def test_library_resolves_names_only_inside_the_root(runs: Path) -> None:
+    library = RunLibrary(runs)
+    assert library.path_of("kenney/vae") == (runs / "kenney" / "vae").resolve()
+    for name in ("../served", str(runs / "kenney" / "vae"), "kenney/../kenney/vae/../../..", ""):
+        with pytest.raises(UnknownRun):
+            library.path_of(name)
+
+
+def test_a_run_is_loaded_once_even_under_concurrent_requests(runs: Path) -> None:
+    library = RunLibrary(runs)
+    loaded = []
+    threads = [threading.Thread(target=lambda: loaded.append(library.get("kenney/vae"))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(run) for run in loaded}) == 1
+
+
+# ---------------------------------------------------------------------- reconstruct and interpolate
+
+
+def test_reconstruct_returns_originals_then_reconstructions(client: TestClient) -> None:
+    sprites = sample_json(client, n=3, seed=1)["sprites"]
+    result = client.post(f"{RUN}/reconstruct", json={"sprites": sprites, "format": "json"}).json()
+    assert result["count"] == 3 and len(result["sprites"]) == 6 and result["sprites"][:3] == sprites
+
+
+def test_interpolate_gif_png_and_json(client: TestClient) -> None:
+    first, second = sample_json(client, n=2, seed=2)["sprites"]
+    body = {"first": first, "second": second, "steps": 5}
+    as_json = client.post(f"{RUN}/interpolate", json={**body, "format": "json"}).json()
+    assert len(as_json["sprites"]) == 5
+    gif = Image.open(bytes_io.BytesIO(base64.b64decode(as_json["gif"])))
+    assert gif.n_frames == 5
+    strip = client.post(f"{RUN}/interpolate", json={**body, "format": "png", "scale": 1})
+    assert decode(strip.content).shape == (18, 5 * 17 + 1, 4)
+    assert client.post(f"{RUN}/interpolate", json={**body, "format": "gif"}).headers["content-type"] == "image/gif"
+
+
+@pytest.mark.parametrize(
+    "sprites, status, mentions",
+    [
+        (["not base64!"], 400, ("sprite 0", "base64")),
+        ([base64.b64encode(b"plain text").decode()], 400, ("sprite 0", "not a readable image")),
+        ([base64.b64encode(png(np.zeros((8, 8, 4), np.uint8))).decode()], 400, ("8x8", "16x16")),
+        (["A" * 400_000], 413, ("upload limit",)),
+    ],
+)
+def test_reconstruct_bad_sprites(client: TestClient, sprites: list, status: int, mentions: tuple) -> None:
+    error_of(client.post(f"{RUN}/reconstruct", json={"sprites": sprites}), status, *mentions)
+
+
+def test_too_many_sprites_and_too_many_frames(client: TestClient) -> None:
+    sprite = sample_json(client, n=1, seed=0)["sprites"][0]
+    error_of(client.post(f"{RUN}/reconstruct", json={"sprites": [sprite] * 33}), 422, "limit of 32")
+    error_of(client.post(f"{RUN}/interpolate", json={"first": sprite, "second": sprite, "steps": 2000}), 422, "steps=2000")
+
+
+# ---------------------------------------------------------------------- convert
+
+
+@pytest.fixture(scope="module")
+def photo(test_data: Path) -> bytes:
+    path = test_data / "photos" / "astronaut.png"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    image = Image.open(path).convert("RGB").resize((128, 128))
+    buffer = bytes_io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_convert_an_uploaded_photo(client: TestClient, photo: bytes) -> None:
+    fields = {"size": "24", "palette": "pico8", "dither": "bayer4", "scale": "2"}
+    response = client.post("/api/v1/convert", files={"file": ("astronaut.png", photo)}, data=fields)
+    image = decode(response.content)
+    assert response.status_code == 200 and image.shape == (48, 48, 4)
+    pico8 = {tuple(int(h[i : i + 2], 16) for i in (1, 3, 5, 7)) for h in client.get("/api/v1/palettes").json()["pico8"]}
+    assert {tuple(p) for p in image.reshape(-1, 4)} <= pico8
+    as_json = client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"size": "16", "format": "json"}).json()
+    assert as_json["width"] == 16 and decode(as_json["image"]).shape == (16, 16, 4)
+
+
+def _huge_header_png(width: int, height: int) -> bytes:
+    """A tiny file whose PNG header claims width x height pixels (a decompression bomb's header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    "upload, fields, status, mentions",
+    [
+        (b"not an image at all", {}, 400, ("not a readable image",)),
+        (_huge_header_png(50_000, 50_000), {}, 413, ("2500000000 pixels", "limit of 1000000 pixels")),
+        (_huge_header_png(2_000, 2_000), {}, 413, ("2000x2000", "limit of 1000000 pixels")),
+        (b"\x00" * 300_000, {}, 413, ("upload limit",)),
+        (None, {"size": "1000"}, 422, ("size=1000", "limit of 256")),
+        (None, {"palette": "../secret.hex"}, 400, ("not a named palette",)),
+        (None, {"dither": "sparkle"}, 400, ("dither", "bayer4")),
+        (None, {"palette": "auto:x"}, 400, ("auto:K",)),
+    ],
+)
+def test_convert_bad_input(client: TestClient, photo: bytes, upload, fields: dict, status: int, mentions: tuple) -> None:
+    response = client.post("/api/v1/convert", files={"file": ("in.png", upload or photo)}, data=fields)
+    error_of(response, status, *mentions)
+
+
+def test_convert_a_one_pixel_image(client: TestClient) -> None:
+    response = client.post("/api/v1/convert", files={"file": ("dot.png", png(np.full((1, 1, 4), 200, np.uint8)))}, data={"size": "8"})
+    error_of(response, 400, "1x1")
