@@ -273,7 +273,12 @@ $("convert-form").addEventListener("submit", async (event) => {
   const file = $("convert-file").files[0];
   if (!file) { showError("Choose an image to convert first."); return; }
   const results = $("convert-results");
-  results.replaceChildren();
+  const original = document.createElement("div");
+  original.className = "card original";
+  const caption = document.createElement("h2");
+  caption.textContent = `original: ${file.name}`;
+  original.append(caption, img(URL.createObjectURL(file), file.name));
+  results.replaceChildren(original);
   const size = $("convert-size").value;
   const jobs = ["none", "bayer4", "bayer8", "floyd"].map((dither) => ({ title: `classical, dither ${dither}`,
     fields: { size, palette: $("convert-palette").value, dither, downscale: $("convert-downscale").value,

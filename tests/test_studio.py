@@ -1,0 +1,137 @@
+"""The studio in a real headless Chromium (Debian's package, driven by Playwright): gallery, generate, keep,
+interpolate, download a sheet, convert a photo, errors in the page. Screenshots go to test-output/studio/ (or
+$SPRITEFORGE_SCREENSHOTS). Skipped, with the reason, where Chromium or Playwright is missing.
+
+SPRITEFORGE_STUDIO_RUNS=folder serves that folder instead of the tiny 4-step run (how the README screenshot is made).
+"""
+
+from __future__ import annotations
+
+import io as bytes_io
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO_ROOT
+from tests.serve_fixtures import served_runs
+
+CHROMIUM = Path(os.environ.get("SPRITEFORGE_CHROMIUM", "/usr/bin/chromium"))
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    folder = Path(os.environ.get("SPRITEFORGE_SCREENSHOTS") or REPO_ROOT / "test-output" / "studio")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import uvicorn
+
+    from spriteforge.serve.app import create_app
+
+    given = os.environ.get("SPRITEFORGE_STUDIO_RUNS")
+    runs = Path(given) if given else served_runs(tmp_path_factory.mktemp("served"), test_data)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(create_app(runs), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def page(server: str, screenshots: Path):
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium package (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.goto(server)
+        yield tab
+        browser.close()
+
+
+def test_gallery_lists_the_runs_with_their_grids(page, screenshots: Path) -> None:
+    page.wait_for_selector(".card h2")
+    assert "vae" in page.inner_text("#run-cards")
+    page.wait_for_function("[...document.querySelectorAll('.card img')].every(img => img.complete && img.naturalWidth > 0)")
+    page.screenshot(path=str(screenshots / "gallery.png"), full_page=True)
+
+
+def test_generate_keep_and_interpolate(page, screenshots: Path) -> None:
+    page.click(".card button")  # "Generate from this run"
+    page.fill("#n", "16")
+    page.fill("#seed", "0")
+    page.click("#generate-button")
+    page.wait_for_function("document.querySelectorAll('#sprites img').length === 16")
+    width = page.eval_on_selector("#sprites img", "img => img.naturalWidth")
+    assert width == page.evaluate("state.run.size[0]")
+    assert "seed 0" in page.inner_text("#sample-info")
+    assert page.eval_on_selector("#sprites img", "img => getComputedStyle(img).imageRendering") == "pixelated"
+    page.click("#sprites img:nth-child(1)")
+    page.click("#sprites img:nth-child(2)")
+    page.click("#kept img:nth-child(1)")
+    page.click("#kept img:nth-child(2)")
+    page.click("#interpolate-button")
+    page.wait_for_selector("#derived img[title=interpolation]")
+    assert page.locator("#derived .sprites img").count() == 8
+    page.screenshot(path=str(screenshots / "generate.png"), full_page=True)
+
+
+def test_download_a_sprite_sheet(page, tmp_path: Path) -> None:
+    with page.expect_download() as caught:
+        page.click("#download-sheet")
+    target = tmp_path / caught.value.suggested_filename
+    caught.value.save_as(target)
+    sheet = np.asarray(Image.open(target))
+    size = page.evaluate("state.run.size[0]")
+    assert target.name == "sheet.png" and sheet.shape == (4 * size, 4 * size, 4)
+
+
+def test_errors_are_shown_in_the_page(page) -> None:
+    page.fill("#n", "100000")
+    page.click("#generate-button")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "limit of 256" in page.inner_text("#error")
+    assert page.locator("#sprites img").count() == 16  # the previous result is still there
+    page.fill("#n", "16")
+
+
+def test_convert_a_photo_side_by_side(page, screenshots: Path, test_data: Path, tmp_path: Path) -> None:
+    source = test_data / "photos" / "chelsea.png"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    photo = tmp_path / "chelsea.png"
+    shutil.copy(source, photo)
+    page.click("button[data-view=convert]")
+    page.set_input_files("#convert-file", str(photo))
+    page.fill("#convert-size", "32")
+    page.select_option("#convert-palette", "pico8")
+    page.click("#convert-button")
+    page.wait_for_function("document.querySelectorAll('#convert-results .card img').length === 5")
+    assert "dither floyd" in page.inner_text("#convert-results")
+    first = page.eval_on_selector("#convert-results .card:not(.original) img", "img => img.src")
+    picture = np.asarray(Image.open(bytes_io.BytesIO(__import__("base64").b64decode(first.split(",", 1)[1]))))
+    assert picture.shape[1] == 32 * 8  # 32 pixels on the longer side, previewed at 8x
+    page.screenshot(path=str(screenshots / "convert.png"), full_page=True)
