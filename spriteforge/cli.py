@@ -319,6 +319,46 @@ def serve(
 
 
 @app.command()
+def bench(
+    models: Annotated[str, typer.Option(help="Comma-separated registered models (default: all).")] = "",
+    data: Annotated[str, typer.Option("--data", help="Dataset to train on (named, folder or sheet).")] = "procedural",
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    size: Annotated[int, typer.Option(min=4, help="Sprite size.")] = 16,
+    steps: Annotated[int, typer.Option(min=1, help="Timed training steps per model.")] = 60,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed training steps first.")] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, help="Training batch size.")] = 64,
+    count: Annotated[int, typer.Option(min=1, help="Sprites to train on.")] = 1024,
+    baseline: Annotated[bool, typer.Option(help="Also time the textbook PyTorch loop (the speed-up column).")] = True,
+    out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("benchmarks/results/bench.json"),
+) -> None:
+    """Measure training and sampling speed of models (default and reference presets) against a textbook loop.
+
+    Example: spriteforge bench --models vae,ae --data procedural --device cpu --out benchmarks/results/cpu.json
+    """
+    from spriteforge.bench import BenchConfig, run_bench, write_results
+    from spriteforge.models.base import registered
+
+    chosen = [m.strip() for m in models.split(",") if m.strip()] or list(registered())
+    config = BenchConfig(chosen, data, device, size, count, batch_size, steps, warmup, baseline)
+    results = run_bench(config, progress=lambda line: errors.print(f"[dim]{line}[/]"))
+    table = Table(title=f"spriteforge bench: {data}, {size}x{size}, batch {batch_size}, {results[0].device}")
+    columns = ("model", "preset", "params (M)", "train img/s", "textbook img/s", "speed-up", "16 sprites (ms)",
+               "sprites/s", "GFLOP/img", "share of peak", "peak memory (MB)")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("model", "preset") else "right")
+    for r in results:
+        table.add_row(
+            r.model, r.preset, f"{r.parameters / 1e6:.2f}", f"{r.train_images_per_second:,.0f}",
+            f"{r.baseline_images_per_second:,.0f}" if r.baseline_images_per_second else "-",
+            f"{r.speedup:.1f}x" if r.speedup else "-", f"{r.sample16_seconds * 1e3:.0f}",
+            f"{r.sample_sprites_per_second:,.0f}", f"{r.train_gflops_per_image:.3f}", f"{r.share_of_peak:.1%}",
+            f"{r.peak_memory_mb:,.0f} ({r.memory_kind})",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"matmul peak: {results[0].peak_tflops * 1e3:.1f} GFLOP/s; results written to {write_results(results, out)}")
+
+
+@app.command()
 def models() -> None:
     """List the registered models and what each can do.
 

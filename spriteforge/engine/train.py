@@ -7,6 +7,7 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,15 @@ def train(
     logger: str | None = None,
     representation: str | None = None,
     preset: str | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> runfiles.Run:
     """Train a registered model and return the loaded run.
 
     model: a registered name (default vae, or the one the config file names); data: folder, sheet or named dataset
     (default procedural); overrides: "section.key=value" strings, e.g. ["train.max_steps=500", "vae.beta=0.5"];
     representation: "index" or "rgba" for the model, whatever its name; preset: one of the model's named presets
-    (`spriteforge models` lists them), applied before the config file and overrides.
+    (`spriteforge models` lists them), applied before the config file and overrides; callbacks: extra Lightning
+    callbacks (e.g. the benchmark's step timer).
     Nothing is written to `out` until the data, model, logger and trainer have all been built without error.
     """
     out = Path(out)
@@ -70,7 +73,7 @@ def train(
         config.model_config.representation = representation
     sprites = runfiles.load_data(config.data, palette=None)
     config.data.size = sprites.size[0]
-    session = _prepare(out, config, sprites)
+    session = _prepare(out, config, sprites, callbacks)
     _write_run_files(out, config, sprites)
     return _fit(session, checkpoint=None)
 
@@ -131,7 +134,7 @@ class _Session:
     writer: RunWriter
 
 
-def _prepare(out: Path, config: RunConfig, sprites: SpriteSet) -> _Session:
+def _prepare(out: Path, config: RunConfig, sprites: SpriteSet, callbacks: Sequence[Callback] = ()) -> _Session:
     train_cfg = config.train
     _quiet_lightning()
     L.seed_everything(train_cfg.seed, workers=False, verbose=False)
@@ -151,12 +154,13 @@ def _prepare(out: Path, config: RunConfig, sprites: SpriteSet) -> _Session:
     spec = runfiles.data_spec(sprites.palette, *sprites.size, sprites.label_spec)
     module = SpriteModule(runfiles.build_model(config, spec), train_cfg, train_batches, val_batches)
     writer = RunWriter(out, train_cfg.checkpoint_every, train_cfg.sample_every, train_cfg.num_samples, train_set.labels)
-    trainer = _trainer(train_cfg, make_logger(train_cfg.logger, out), writer, len(train_batches), val_batches is not None, out)
+    logger = make_logger(train_cfg.logger, out)
+    trainer = _trainer(train_cfg, logger, [writer, *callbacks], len(train_batches), val_batches is not None, out)
     return _Session(out, config, sprites, train_set, val_set, module, trainer, writer)
 
 
 def _trainer(
-    train_cfg: TrainConfig, logger: Logger | bool, writer: RunWriter, batches_per_epoch: int, validate: bool, out: Path
+    train_cfg: TrainConfig, logger: Logger | bool, callbacks: list[Callback], batches_per_epoch: int, validate: bool, out: Path
 ) -> L.Trainer:
     try:
         return L.Trainer(
@@ -166,7 +170,7 @@ def _trainer(
             precision=_precision(train_cfg.precision, train_cfg.accelerator),
             gradient_clip_val=train_cfg.grad_clip or None,
             logger=logger,
-            callbacks=[writer],
+            callbacks=callbacks,
             enable_checkpointing=False,  # RunWriter writes last.ckpt atomically instead
             enable_progress_bar=train_cfg.progress,
             enable_model_summary=False,

@@ -1,0 +1,289 @@
+"""`spriteforge bench`: how fast each registered model trains and samples, measured against a textbook loop.
+
+For every model, at its default configuration and at its "reference" preset when it has one:
+- engine training images/s in steady state (the first `warmup` steps are not timed), through `spriteforge.train`
+  exactly as users run it, with validation, sample grids and checkpoints off;
+- the same model and data through a plain PyTorch loop (a DataLoader decoding PNG files with PIL, one
+  `.item()` per step), so the engine's speed-up is a ratio measured in the same process;
+- sampling latency for 16 sprites (median of 5) and sprites/s in batches of 256;
+- parameters, peak memory, FLOPs per training image (torch's FLOP counter) and the achieved FLOP/s as a share of
+  this machine's matmul peak, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from spriteforge import io
+from spriteforge.data.palette import Palette
+from spriteforge.data.sprites import load_sprites
+from spriteforge.engine import run as runfiles
+from spriteforge.engine.config import build_config
+from spriteforge.engine.train import train
+from spriteforge.errors import SpriteforgeError
+from spriteforge.models.base import GenerativeModel, model_class
+
+DEFAULT = "default"
+
+
+@dataclass
+class BenchConfig:
+    models: list[str]
+    data: str = "procedural"
+    device: str = "cpu"
+    size: int = 16
+    count: int = 1024  # sprites (the dataset is written to PNG files so both loops read the same ones)
+    batch_size: int = 64
+    steps: int = 60  # timed training steps
+    warmup: int = 10  # untimed steps before them
+    baseline: bool = True
+
+
+@dataclass
+class BenchResult:
+    model: str
+    preset: str
+    device: str
+    parameters: int
+    train_images_per_second: float
+    baseline_images_per_second: float | None
+    speedup: float | None
+    sample16_seconds: float
+    sample_sprites_per_second: float
+    peak_memory_mb: float
+    memory_kind: str
+    train_gflops_per_image: float
+    achieved_tflops: float
+    peak_tflops: float
+    share_of_peak: float
+
+
+def run_bench(config: BenchConfig, progress: Callable[[str], None] = print) -> list[BenchResult]:
+    """Measure every model x preset of `config`; `progress` receives one line per stage."""
+    device = _device(config.device)
+    classes = {name: model_class(name) for name in config.models}  # unknown names fail before any work
+    progress(f"measuring the {device.type} matmul peak")
+    peak = matmul_peak_flops(device)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="spriteforge-bench-") as scratch:
+        folder = _write_dataset(config, Path(scratch) / "data")
+        for name, cls in classes.items():
+            for preset in [DEFAULT, *(["reference"] if "reference" in cls.presets else [])]:
+                progress(f"{name} ({preset}): training, then sampling")
+                results.append(_bench_one(name, preset, folder, config, device, peak, Path(scratch) / f"{name}-{preset}"))
+    return results
+
+
+def matmul_peak_flops(device: torch.device, repeats: int = 10) -> float:
+    """FLOP/s of a large float32 (CPU) or bf16 (CUDA) matmul on `device`: the reference for 'share of peak'."""
+    size, dtype = (4096, torch.bfloat16) if device.type == "cuda" else (1024, torch.float32)
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+class StepTimer(Callback):
+    """Wall time of training steps after the first `warmup`, synchronising the device only at the window's ends."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+        self.started: float | None = None
+        self.images = 0
+        self.seconds = 0.0
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step == self.warmup:
+            _sync(module.device)
+            self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.started is not None:
+            self.images += int(batch["indices"].shape[0])
+
+    def on_train_end(self, trainer: L.Trainer, module: Any) -> None:
+        if self.started is not None:
+            _sync(module.device)
+            self.seconds = time.perf_counter() - self.started
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds else float("nan")
+
+
+def _bench_one(
+    name: str, preset: str, data: Path, config: BenchConfig, device: torch.device, peak: float, out: Path
+) -> BenchResult:
+    overrides = _train_overrides(config, device)
+    chosen = None if preset == DEFAULT else preset
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    timer = StepTimer(config.warmup)
+    run = train(name, data, out, overrides=overrides, logger="none", preset=chosen, callbacks=[timer])
+    memory, memory_kind = _peak_memory_mb(device)
+    run.to(device)
+    latency, per_second = _sampling_speed(run)
+    flops = flops_per_image(run.model, data, config, device)
+    baseline = textbook_images_per_second(name, chosen, data, config, device) if config.baseline else None
+    achieved = flops * timer.images_per_second
+    return BenchResult(
+        model=name, preset=preset, device=_device_name(device),
+        parameters=sum(p.numel() for p in run.model.parameters()),
+        train_images_per_second=timer.images_per_second,
+        baseline_images_per_second=baseline,
+        speedup=timer.images_per_second / baseline if baseline else None,
+        sample16_seconds=latency, sample_sprites_per_second=per_second,
+        peak_memory_mb=memory, memory_kind=memory_kind,
+        train_gflops_per_image=flops / 1e9, achieved_tflops=achieved / 1e12, peak_tflops=peak / 1e12,
+        share_of_peak=achieved / peak,
+    )  # fmt: skip
+
+
+def _train_overrides(config: BenchConfig, device: torch.device) -> list[str]:
+    return [
+        f"train.max_steps={config.warmup + config.steps}", f"train.batch_size={config.batch_size}",
+        "train.val_fraction=0.0", "train.sample_every=0", "train.checkpoint_every=0", "train.progress=false",
+        f"train.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", "train.devices=1", f"data.size={config.size}",
+    ]  # fmt: skip
+
+
+def _sampling_speed(run: runfiles.Run) -> tuple[float, float]:
+    """(median seconds for 16 sprites over 5 seeded calls, sprites/s for one batch of 256)."""
+    run.generate(16, seed=0)  # warm-up: first-call allocations and lazy initialisation
+    latencies = []
+    for seed in range(5):
+        started = time.perf_counter()
+        run.generate(16, seed=seed)
+        _sync(run.device)
+        latencies.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    run.generate(256, seed=0)
+    _sync(run.device)
+    return statistics.median(latencies), 256 / (time.perf_counter() - started)
+
+
+def flops_per_image(model: GenerativeModel, data: Path, config: BenchConfig, device: torch.device) -> float:
+    """FLOPs of one training step (loss, backward) per image, counted by torch on one real batch."""
+    sprites = load_sprites(data, palette=Palette(model.spec.palette_rgba.cpu().numpy()), size=config.size)
+    indices = torch.from_numpy(sprites.indices[: config.batch_size].astype(np.int64)).to(device)
+    model.train()
+    with FlopCounterMode(display=False) as counter:
+        model.loss({"indices": indices, "step": 0})["loss"].backward()
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    return counter.get_total_flops() / len(indices)
+
+
+# -------------------------------------------------------------------------------------- the textbook baseline
+
+
+class PNGFolder(Dataset):
+    """What a tutorial would write: decode one PNG file per item with PIL, map its colours to palette indices."""
+
+    def __init__(self, folder: Path, palette: Palette) -> None:
+        self.files = io.list_images(folder)
+        self.palette = palette
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        rgba = np.asarray(Image.open(self.files[i]).convert("RGBA"))
+        return torch.from_numpy(self.palette.index(rgba[None])[0].astype(np.int64))
+
+
+def textbook_images_per_second(
+    name: str, preset: str | None, data: Path, config: BenchConfig, device: torch.device
+) -> float:
+    """The same model, data and batch size through a plain loop: DataLoader + AdamW + `.item()` every step."""
+    run_config = build_config(name, overrides=[f"data.size={config.size}"], preset=preset)
+    sprites = load_sprites(data, size=config.size)
+    torch.manual_seed(0)
+    spec = runfiles.data_spec(sprites.palette, *sprites.size, None)
+    model = runfiles.build_model(run_config, spec).to(device).train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    loader = DataLoader(PNGFolder(data, sprites.palette), batch_size=config.batch_size, shuffle=True, drop_last=True)
+    losses, images, started = [], 0, 0.0
+    for step, indices in enumerate(_forever(loader)):
+        if step == config.warmup:
+            _sync(device)
+            started = time.perf_counter()
+        if step == config.warmup + config.steps:
+            break
+        loss = model.loss({"indices": indices.to(device), "step": step})["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())  # the per-step host sync a tutorial loop has
+        images += len(indices) if step >= config.warmup else 0
+    _sync(device)
+    return images / (time.perf_counter() - started)
+
+
+def _forever(loader: DataLoader) -> Iterator[torch.Tensor]:
+    while True:
+        yield from loader
+
+
+# -------------------------------------------------------------------------------------- helpers
+
+
+def _write_dataset(config: BenchConfig, folder: Path) -> Path:
+    """The benchmark's sprites as PNG files, so the engine and the textbook loop read exactly the same data."""
+    sprites = load_sprites(config.data, size=config.size, count=config.count)
+    if len(sprites) < config.batch_size:
+        raise SpriteforgeError(f"--data {config.data}: {len(sprites)} sprites, fewer than one batch of {config.batch_size}.")
+    sprites.save_each(folder, prefix="sprite")
+    return folder
+
+
+def _device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise SpriteforgeError("--device cuda: no CUDA device is available here; use --device cpu.")
+    if choice not in ("cpu", "cuda"):
+        raise SpriteforgeError(f"--device {choice!r}: choose cpu or cuda.")
+    return torch.device(choice)
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "CUDA peak allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def write_results(results: list[BenchResult], path: Path) -> Path:
+    """The results as JSON, atomically."""
+    runfiles.write_text(path, json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    return path

@@ -1,0 +1,45 @@
+"""`spriteforge bench` on a tiny budget: every figure is measured (positive, finite) and the JSON is written."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from spriteforge import cli
+from spriteforge.bench import BenchConfig, run_bench
+
+
+def test_bench_measures_engine_baseline_sampling_and_flops(tmp_path: Path) -> None:
+    lines: list[str] = []
+    results = run_bench(BenchConfig(["vae"], steps=3, warmup=1, count=40, batch_size=16), progress=lines.append)
+    (result,) = results
+    assert result.model == "vae" and result.preset == "default" and result.device.startswith("CPU")
+    for value in (result.train_images_per_second, result.baseline_images_per_second, result.sample16_seconds,
+                  result.sample_sprites_per_second, result.train_gflops_per_image, result.peak_tflops,
+                  result.share_of_peak, result.peak_memory_mb):  # fmt: skip
+        assert math.isfinite(value) and value > 0
+    assert result.speedup == pytest.approx(result.train_images_per_second / result.baseline_images_per_second)
+    assert result.parameters > 1000 and any("matmul peak" in line for line in lines)
+
+
+def test_bench_command_writes_a_table_and_json(tmp_path: Path) -> None:
+    out = tmp_path / "results" / "bench.json"
+    result = CliRunner().invoke(cli.app, ["bench", "--models", "ae", "--steps", "2", "--warmup", "1", "--count", "40",
+                                          "--batch-size", "16", "--no-baseline", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "spriteforge bench: procedural" in result.output and "matmul peak" in result.output
+    (row,) = json.loads(out.read_text())
+    assert row["model"] == "ae" and row["baseline_images_per_second"] is None and row["train_images_per_second"] > 0
+
+
+def test_bench_rejects_unknown_models_and_devices() -> None:
+    from spriteforge.errors import SpriteforgeError
+
+    with pytest.raises(SpriteforgeError, match="unknown model 'gpt'"):
+        run_bench(BenchConfig(["gpt"]))
+    with pytest.raises(SpriteforgeError, match="--device 'tpu': choose cpu or cuda"):
+        run_bench(BenchConfig(["vae"], device="tpu"))
