@@ -69,6 +69,9 @@ def train(
     logger: Annotated[Optional[str], typer.Option(help="mlflow (default) | tensorboard | csv | none.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue this run from its last checkpoint.")] = None,
     preset: Annotated[Optional[str], typer.Option(help="A named model configuration (see `spriteforge models`).")] = None,
+    devices: Annotated[Optional[str], typer.Option(help="Devices per node: auto, a count (2) or ids (0,1).")] = None,
+    num_nodes: Annotated[Optional[int], typer.Option(min=1, help="Machines (with torchrun or SLURM).")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="Lightning strategy for several devices: ddp | fsdp | auto.")] = None,
 ) -> None:
     """Train a model and write a run folder.
 
@@ -80,7 +83,8 @@ def train(
     overrides = list(set_)
     flags = {
         "data.label_column": label_column, "data.size": size, "data.max_colors": max_colors, "train.max_steps": steps,
-        "data.tile": tile, "data.crop": crop or None,
+        "data.tile": tile, "data.crop": crop or None, "train.devices": devices, "train.num_nodes": num_nodes,
+        "train.strategy": strategy,
     }  # fmt: skip
     overrides += [f"{key}={value}" for key, value in flags.items() if value is not None]
     if resume is not None:
@@ -100,8 +104,11 @@ def train(
             model, data, out, labels=labels, config_file=config, overrides=overrides, logger=logger,
             representation=repr_, preset=preset,
         )  # fmt: skip
-    _print_metrics(run.path, run.metrics)
-    console.print(f"next: spriteforge sample {run.path} --n 64 --out {run.path}/grid.png")
+    from spriteforge.engine.train import is_launched_worker
+
+    if not is_launched_worker():  # the extra processes of a multi-device run stay quiet
+        _print_metrics(run.path, run.metrics)
+        console.print(f"next: spriteforge sample {run.path} --n 64 --out {run.path}/grid.png")
 
 
 def _print_metrics(path: Path, metrics: dict) -> None:

@@ -547,3 +547,15 @@ def test_ema_decay_warms_up() -> None:
     ema.update(model)
     assert ema.model.weight.item() == pytest.approx(1.0 - 0.1 * (2 / 11))  # decay 2/11 at t=1
     assert int(ema.updates) == 2
+
+
+def test_csv_log_keeps_earlier_rows_across_a_resume(tmp_path: Path) -> None:
+    out = tmp_path / "csv"
+    overrides = [*AE_TINY, "data.count=32", "train.max_steps=6", "train.val_every=3", "train.sample_every=0"]
+    spriteforge.train("ae", "procedural", out, overrides=overrides, logger="csv")
+    before = (out / "logs" / "metrics.csv").read_text().splitlines()
+    spriteforge.resume(out, ["train.max_steps=12"])
+    after = (out / "logs" / "metrics.csv").read_text().splitlines()
+    steps = [int(float(line.split(",")[after[0].split(",").index("step")])) for line in after[1:]]
+    assert len(after) > len(before) and min(steps) < 6 < max(steps)
+    assert len(set(after[1:])) == len(after) - 1  # no row written twice

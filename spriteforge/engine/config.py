@@ -66,7 +66,9 @@ class TrainConfig:
     num_samples: int = 64  # sprites per sample grid
     logger: str = "mlflow"  # mlflow | tensorboard | csv | none
     accelerator: str = "auto"
-    devices: str = "auto"
+    devices: str = "auto"  # "auto", a count ("2") or a list of device ids ("[0,1]")
+    num_nodes: int = 1
+    strategy: str = "auto"  # Lightning strategy: auto | ddp | fsdp | ...
     progress: bool = True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import asdict
 from collections.abc import Callable
@@ -9,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from PIL import Image
 
 from spriteforge.engine.config import RunConfig
 from spriteforge.engine.run import write_text
+from spriteforge.io import atomic_path
 from spriteforge.errors import SpriteforgeError
 
 EXPERIMENT = "spriteforge"
@@ -40,8 +44,43 @@ def _tensorboard(out: Path) -> Logger:
     return TensorBoardLogger(save_dir=str(out), name="tensorboard", version="")
 
 
+class _ResumableCSVWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing metrics.csv; a resumed run keeps its earlier rows instead. Rows
+    at or after the first step this session logs (replayed after a checkpoint) are replaced by the new ones."""
+
+    def _check_log_dir_exists(self) -> None:
+        self._earlier: list[dict[str, str]] | None = None
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as handle:
+                self._earlier = list(csv.DictReader(handle))
+
+    def save(self) -> None:
+        if self._earlier is None or not self.metrics:
+            super().save()
+            return
+        first = min(int(row["step"]) for row in self.metrics)
+        kept = [{k: v for k, v in row.items() if v != ""} for row in self._earlier if int(float(row["step"])) < first]
+        rows, self._earlier = [*kept, *self.metrics], None
+        self.metrics_keys = sorted(set().union(*rows))
+        with atomic_path(self.metrics_file_path) as tmp, tmp.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows(rows)
+        self.metrics = []
+
+
+class _ResumableCSVLogger(CSVLogger):
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ResumableCSVWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
 def _csv(out: Path) -> Logger:
-    return CSVLogger(save_dir=str(out), name="logs", version="")
+    return _ResumableCSVLogger(save_dir=str(out), name="logs", version="")
 
 
 LOGGERS: dict[str, Callable[[Path], Logger]] = {"mlflow": _mlflow, "tensorboard": _tensorboard, "csv": _csv}

@@ -31,11 +31,12 @@ class EMA(nn.Module):
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        steps = float(self.updates.item())
-        decay = min(self.decay, (1.0 + steps) / (10.0 + steps))
+        # The decay is computed on the device (no .item()), so the update never waits for the GPU.
+        steps = self.updates.float()
+        weight = 1.0 - torch.clamp((1.0 + steps) / (10.0 + steps), max=self.decay)  # 0-dim tensor
         self.updates += 1
         for average, current in zip(self.model.parameters(), model.parameters()):
-            average.lerp_(current.detach(), 1.0 - decay)
+            average.lerp_(current.detach(), weight.to(average.dtype))
         for average, current in zip(self.model.buffers(), model.buffers()):
             average.copy_(current)
 
@@ -120,7 +121,8 @@ class SpriteModule(L.LightningModule):
             predicted = model.codec.to_indices(output, model.representation)
             metrics["val/pixel_accuracy"] = (predicted == batch["indices"]).float().mean()
             metrics["val/palette_adherence"] = model.codec.adherence(output, model.representation)
-        self.log_dict(metrics, batch_size=batch["indices"].shape[0], prog_bar=False)
+        # Every rank validates the whole (small) set; sync_dist averages them, so rank 0 logs the same value.
+        self.log_dict(metrics, batch_size=batch["indices"].shape[0], prog_bar=False, sync_dist=self.trainer.world_size > 1)
 
 
 def rng_state() -> dict[str, Any]:

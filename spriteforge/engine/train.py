@@ -54,7 +54,8 @@ def train(
     Nothing is written to `out` until the data, model, logger and trainer have all been built without error.
     """
     out = Path(out)
-    if (out / runfiles.CONFIG).exists():
+    worker = is_launched_worker()  # a multi-device run's extra process: it re-runs this call, into rank 0's folder
+    if not worker and (out / runfiles.CONFIG).exists():
         hint = (
             f"Continue it with `spriteforge train --resume {out}`"
             if (out / runfiles.CHECKPOINT).exists()
@@ -74,8 +75,15 @@ def train(
     sprites = runfiles.load_data(config.data, palette=None)
     config.data.size = sprites.size[0]
     session = _prepare(out, config, sprites, callbacks)
-    _write_run_files(out, config, sprites)
+    if not worker:
+        _write_run_files(out, config, sprites)
     return _fit(session, checkpoint=None)
+
+
+def is_launched_worker() -> bool:
+    """True in the processes a multi-device or multi-node run adds (Lightning's launcher, torchrun or SLURM give them
+    a rank above 0): they train and synchronise, but only global rank 0 writes the run folder and logs."""
+    return any(int(os.environ.get(name, "0") or 0) > 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
 def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> runfiles.Run:
@@ -98,7 +106,8 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     sprites = runfiles.load_data(config.data, palette=palette)
     session = _prepare(run_dir, config, sprites)
     _check_checkpoint_matches(checkpoint, state, session.module)
-    runfiles.write_text(run_dir / runfiles.CONFIG, config.to_yaml())
+    if not is_launched_worker():
+        runfiles.write_text(run_dir / runfiles.CONFIG, config.to_yaml())
     return _fit(session, checkpoint=checkpoint)
 
 
@@ -166,7 +175,9 @@ def _trainer(
         return L.Trainer(
             max_steps=train_cfg.max_steps,
             accelerator=train_cfg.accelerator,
-            devices=train_cfg.devices,
+            devices=_devices(train_cfg.devices),
+            num_nodes=train_cfg.num_nodes,
+            strategy=train_cfg.strategy,
             precision=_precision(train_cfg.precision, train_cfg.accelerator),
             gradient_clip_val=train_cfg.grad_clip or None,
             logger=logger,
@@ -187,7 +198,7 @@ def _trainer(
 
 
 def _fit(session: _Session, checkpoint: Path | None) -> runfiles.Run:
-    if checkpoint is None:  # a resumed run continues its tracker run, whose parameters are already logged
+    if checkpoint is None and not is_launched_worker():  # a resumed run's parameters are already logged
         log_config(session.trainer.logger, session.config, session.out)
     # weights_only: our checkpoints hold only tensors and plain containers, so nothing is unpickled blindly.
     session.trainer.fit(session.module, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=True)
@@ -196,6 +207,16 @@ def _fit(session: _Session, checkpoint: Path | None) -> runfiles.Run:
     if session.trainer.is_global_zero:
         _write_metrics(session, final)
     return runfiles.load_run(session.out)
+
+
+def _devices(value: str) -> str | int | list[int]:
+    """TrainConfig.devices as Lightning takes it: "auto", a count, or a list of ids ("[0,1]" or "0,1")."""
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    if "," in text or text.startswith("["):
+        return [int(part) for part in text.strip("[]").split(",") if part.strip()]
+    return text
 
 
 def _quiet_lightning() -> None:
@@ -251,6 +272,7 @@ def _write_metrics(session: _Session, final: dict[str, Any]) -> None:
         "size": session.sprites.size[0],
         "palette_colors": len(session.sprites.palette) - 1,
         "wall_seconds": round(writer.wall_seconds, 2),
+        "train_images": writer.images,  # over all ranks and resumes
         "train_images_per_second": round(writer.images / max(writer.step_seconds, 1e-9), 1),
         **{k: round(float(v), 5) for k, v in final.items()},
     }
@@ -297,7 +319,7 @@ class RunWriter(Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, module: SpriteModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.step_seconds += time.perf_counter() - self._step_started
-        self.images += int(batch["indices"].shape[0])
+        self.images += int(batch["indices"].shape[0]) * trainer.world_size  # every rank trains on its own batch
         step = trainer.global_step
         if self.checkpoint_every and step % self.checkpoint_every == 0:
             self.save_checkpoint(trainer)
