@@ -24,7 +24,8 @@ DDP = ["--devices", "2", "--strategy", "ddp"]
 
 
 def spriteforge(*args: object, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE")}
+    launcher_vars = ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+    env = {k: v for k, v in os.environ.items() if k not in launcher_vars}
     result = subprocess.run([str(SPRITEFORGE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -76,3 +77,18 @@ def test_ddp_run_resumes(runs: dict) -> None:
     assert metrics["steps"] == 40
     steps = sorted(logged_losses(runs["ddp"]))
     assert steps[0] < 30 < steps[-1]  # the resumed session appended to the first one's log
+
+
+@pytest.mark.parametrize(
+    "env, worker",
+    [({}, False), ({"RANK": "0", "LOCAL_RANK": "0"}, False), ({"LOCAL_RANK": "1"}, True), ({"RANK": "3"}, True),
+     ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, True), ({"SLURM_PROCID": "5"}, True), ({"SLURM_PROCID": "0"}, False)],
+)  # fmt: skip
+def test_only_global_rank_zero_is_not_a_worker(monkeypatch: pytest.MonkeyPatch, env: dict, worker: bool) -> None:
+    from spriteforge.engine.train import is_launched_worker
+
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert is_launched_worker() is worker

@@ -83,7 +83,8 @@ def train(
 def is_launched_worker() -> bool:
     """True in the processes a multi-device or multi-node run adds (Lightning's launcher, torchrun or SLURM give them
     a rank above 0): they train and synchronise, but only global rank 0 writes the run folder and logs."""
-    return any(int(os.environ.get(name, "0") or 0) > 0 for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+    launchers = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+    return any(int(os.environ.get(name, "0") or 0) > 0 for name in launchers)
 
 
 def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> runfiles.Run:
