@@ -173,6 +173,19 @@ def resolve_palette(spec: str) -> Palette | int:
         raise SpriteforgeError(f"{err}; or auto:K to fit K colours to each image, e.g. auto:16") from None
 
 
+def area_downscale(rgba: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H,W,4) uint8 -> (h,w,4) float32 in [0,1]: each cell's alpha-weighted mean colour and its mean alpha, on the
+    same cell grid as the pixelizer (an image smaller than `shape` is first enlarged by nearest neighbour)."""
+    rgba = _check_image(rgba)
+    factor = max(-(-shape[0] // rgba.shape[0]), -(-shape[1] // rgba.shape[1]))
+    rgba = io.upscale(rgba, factor) if factor > 1 else rgba
+    grid = _Grid.of(rgba.shape[:2], shape)
+    weight = rgba[..., 3:].astype(np.float32) / 255.0
+    rgb = _mean_colors(rgba[..., :3].astype(np.float32), weight, grid) / 255.0
+    alpha = grid.sums(weight) / grid.counts()[..., None]
+    return np.concatenate([rgb, alpha], axis=-1).astype(np.float32)
+
+
 def output_shape(height: int, width: int, size: int) -> tuple[int, int]:
     """(rows, columns) of the output: the longer side is `size`, the other keeps the aspect ratio (at least 1)."""
     short = math.floor(size * min(height, width) / max(height, width) + 0.5)  # round half up, as users expect
