@@ -9,10 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
+from torch import nn
+from typer.testing import CliRunner
 
 import spriteforge
+from spriteforge import cli
+from spriteforge.convert.translate import load_pix2pix_generator
 from spriteforge.data.crops import image_crops
+from spriteforge.data.palette import Palette
 from spriteforge.engine.batches import SpriteBatches
 from spriteforge.engine.config import TrainConfig
 from spriteforge.engine.module import lr_factor
@@ -49,8 +55,14 @@ def _ckpt(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def test_training_steps_both_groups_and_resume_continues_exactly(tiles: Path, photos: Path, tmp_path: Path) -> None:
-    straight = _train(tiles, photos, tmp_path / "A", 6)
+@pytest.fixture(scope="module")
+def straight(tiles: Path, photos: Path, tmp_path_factory: pytest.TempPathFactory) -> spriteforge.Run:
+    return _train(tiles, photos, tmp_path_factory.mktemp("runs") / "A", 6)
+
+
+def test_training_steps_both_groups_and_resume_continues_exactly(
+    straight: spriteforge.Run, tiles: Path, photos: Path, tmp_path: Path
+) -> None:
     state = _ckpt(straight.path / "last.ckpt")
     assert state["global_step"] == 6  # one step per batch, although two optimisers step
     assert len(state["optimizer_states"]) == 2 and len(state["lr_schedulers"]) == 2
@@ -119,3 +131,78 @@ def test_second_domain_batches_repeat_after_a_restore(photos: Path) -> None:
 def _endless(batches: SpriteBatches):
     while True:
         yield from batches
+
+
+# ---------------------------------------------------------------------- spriteforge convert --model
+
+
+def _convert(*args: object) -> str:
+    result = CliRunner().invoke(cli.app, ["convert", *map(str, args)])
+    assert result.exit_code == 0, f"{result.output} {result.exception}"
+    return result.output
+
+
+def _colors(path: Path) -> set[tuple[int, ...]]:
+    return {tuple(c) for c in np.asarray(Image.open(path).convert("RGBA")).reshape(-1, 4).tolist()}
+
+
+def test_convert_with_a_run_is_palette_exact_on_the_grid(straight: spriteforge.Run, photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "coins.png"
+    _convert(photos / "coins.png", "--model", straight.path, "--size", 20, "--scale", 3, "--out", out)
+    image = np.asarray(Image.open(out).convert("RGBA"))
+    assert image.shape[:2] == (16, 20)  # 303x384 -> the longer side 20, aspect kept (a size the generator pads)
+    assert _colors(out) <= {tuple(c) for c in straight.palette.colors.tolist()}
+    preview = np.asarray(Image.open(tmp_path / "coins_x3.png").convert("RGBA"))
+    np.testing.assert_array_equal(preview, image.repeat(3, 0).repeat(3, 1))
+    output = _convert(photos, "--model", straight.path, "--size", 16, "--palette", "pico8", "--out", tmp_path / "all")
+    assert "2 image(s) converted" in output
+    for name in ("camera.png", "coins.png"):
+        assert _colors(tmp_path / "all" / name) <= {tuple(c) for c in Palette.named("pico8").colors.tolist()}
+
+
+def _reference_generator(width: int, blocks: int) -> nn.Sequential:
+    """The pytorch-CycleGAN-and-pix2pix ResnetGenerator layout (instance norm, no dropout), written out here layer
+    by layer, independently of spriteforge.nn.gan, with its Tanh; its state dict is what latest_net_G_A.pth holds."""
+
+    class Block(nn.Module):
+        def __init__(self, dim: int) -> None:
+            super().__init__()
+            self.conv_block = nn.Sequential(
+                nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), nn.InstanceNorm2d(dim), nn.ReLU(True),
+                nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), nn.InstanceNorm2d(dim),
+            )  # fmt: skip
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.conv_block(x)
+
+    layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, width, 7, bias=True), nn.InstanceNorm2d(width), nn.ReLU(True)]
+    for i in range(2):
+        m = 2**i
+        layers += [nn.Conv2d(width * m, width * m * 2, 3, stride=2, padding=1, bias=True), nn.InstanceNorm2d(width * m * 2), nn.ReLU(True)]
+    layers += [Block(width * 4) for _ in range(blocks)]
+    for i in range(2):
+        m = 2 ** (2 - i)
+        layers += [
+            nn.ConvTranspose2d(width * m, width * m // 2, 3, stride=2, padding=1, output_padding=1, bias=True),
+            nn.InstanceNorm2d(width * m // 2), nn.ReLU(True),
+        ]  # fmt: skip
+    layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, 3, 7), nn.Tanh()]
+    reference = nn.Module()
+    reference.model = nn.Sequential(*layers)
+    return reference
+
+
+def test_a_pix2pix_resnet_9blocks_state_dict_loads_and_converts(photos: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    reference = _reference_generator(width=4, blocks=9).eval()
+    assert "model.10.conv_block.1.weight" in reference.state_dict() and "model.26.weight" in reference.state_dict()
+    path = tmp_path / "latest_net_G_A.pth"
+    torch.save(reference.state_dict(), path)
+    loaded = load_pix2pix_generator(path)
+    x = torch.rand(1, 3, 20, 28) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(torch.tanh(loaded(x)), reference.model(x))
+    out = tmp_path / "camera.png"
+    _convert(photos / "camera.png", "--model", path, "--size", 24, "--palette", "db16", "--dither", "bayer4", "--out", out)
+    assert np.asarray(Image.open(out)).shape[:2] == (24, 24)
+    assert _colors(out) <= {tuple(c) for c in Palette.named("db16").colors.tolist()}

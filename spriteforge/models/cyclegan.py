@@ -29,7 +29,7 @@ from torch import nn
 
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
-from spriteforge.nn.gan import PatchDiscriminator, ResnetGenerator
+from spriteforge.nn.gan import PatchDiscriminator, ResnetGenerator, run_padded
 from spriteforge.nn.pixels import INDEX
 
 GROUPS = ("generators", "discriminators")
@@ -118,10 +118,7 @@ class CycleGAN(GenerativeModel):
         """(B,4,H,W) images in [0,1], any H and W -> (B,H,W) palette indices (G_AB's argmax).
 
         Sizes the generator cannot halve are padded (edge pixels repeated) to the next multiple and cropped back."""
-        height, width = images.shape[-2:]
-        step = 2**self.levels
-        padded = F.pad(images, (0, -width % step, 0, -height % step), mode="replicate")
-        return self.g_ab(padded * 2 - 1).argmax(1)[:, :height, :width]
+        return run_padded(self.g_ab, images * 2 - 1, 2**self.levels).argmax(1)
 
     # -- training ----------------------------------------------------------------------------------------------
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

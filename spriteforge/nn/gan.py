@@ -11,6 +11,7 @@ convolutions leave, which on a 16-pixel sprite is a pattern at the grid's own sc
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 UPSAMPLINGS = ("resize", "transpose")
@@ -77,3 +78,11 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+
+def run_padded(network: nn.Module, images: Tensor, step: int) -> Tensor:
+    """network(images) for (B,C,H,W) images of any size: padded (edge pixels repeated) to multiples of `step`, which
+    a generator with log2(step) halvings needs, and the output cropped back to H x W."""
+    height, width = images.shape[-2:]
+    padded = F.pad(images, (0, -width % step, 0, -height % step), mode="replicate")
+    return network(padded)[..., :height, :width]
