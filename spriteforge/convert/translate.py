@@ -43,7 +43,7 @@ def generator_converter(
     path = Path(model)
     if path.is_dir():
         if dither != "none":
-            raise SpriteforgeError(f"--dither {dither}: a run's generator outputs palette indices, there is nothing to dither.")
+            raise SpriteforgeError(f"--dither {dither}: a run's generator outputs palette indices; nothing to dither.")
         return _run_converter(load_run(path), size, palette)
     if path.is_file():
         generator = load_pix2pix_generator(path)
@@ -59,8 +59,9 @@ def _run_converter(run: Run, size: int, palette: str | None) -> Converter:
 
     def convert(rgba: np.ndarray) -> SpriteSet:
         image = area_downscale(rgba, output_shape(*rgba.shape[:2], size))  # (h,w,4) in [0,1]
+        batch = torch.from_numpy(image).permute(2, 0, 1)[None].to(run.device)  # (1,4,h,w)
         with torch.no_grad():
-            indices = run.model.translate(torch.from_numpy(image).permute(2, 0, 1)[None].to(run.device))[0].cpu().numpy()
+            indices = run.model.translate(batch)[0].cpu().numpy()  # (h,w)
         indices[image[..., 3] * 255 < ALPHA_THRESHOLD] = 0  # transparent stays transparent
         sprite = SpriteSet(indices[None].astype(np.int64), run.palette)
         return sprite.with_palette(target) if target is not None else sprite
@@ -85,12 +86,14 @@ def load_pix2pix_generator(path: Path) -> ResnetGenerator:
     head = state.get(f"model.{17 + blocks}.weight")  # stem 4 layers, 2 x 3 down, blocks, 2 x 3 up, pad, conv
     out_channels = int(head.shape[0]) if isinstance(head, torch.Tensor) else 0
     if in_channels != 3 or out_channels != 3:
-        raise SpriteforgeError(f"{path}: a generator from {in_channels} to {out_channels or '?'} channels; {hint} (RGB to RGB).")
+        channels = f"{in_channels} to {out_channels or '?'} channels"
+        raise SpriteforgeError(f"{path}: a generator from {channels}; {hint} (RGB to RGB).")
     generator = ResnetGenerator(3, 3, int(width), levels=2, blocks=blocks, upsampling="transpose")
     try:
         generator.load_state_dict(state)
     except RuntimeError as error:
-        raise SpriteforgeError(f"{path}: the tensors do not fit a {blocks}-block resnet generator ({str(error)[:200]}); {hint}.") from None
+        reason = str(error)[:200]
+        raise SpriteforgeError(f"{path}: the tensors do not fit a {blocks}-block resnet generator ({reason}); {hint}.") from None
     return generator.eval()
 
 

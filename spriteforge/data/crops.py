@@ -22,7 +22,8 @@ def image_crops(folder: str | Path, size: int, count: int, seed: int = 0) -> np.
     folder = Path(folder)
     if count < 1:
         raise SpriteforgeError(f"data.domain_a_count={count}: ask for at least one crop.")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in CONVERTIBLE_SUFFIXES) if folder.is_dir() else []
+    found = folder.rglob("*") if folder.is_dir() else []
+    files = sorted(p for p in found if p.is_file() and p.suffix.lower() in CONVERTIBLE_SUFFIXES)
     if not files:
         raise SpriteforgeError(
             f"data.domain_a={folder}: no images there (reads {', '.join(CONVERTIBLE_SUFFIXES)}). "

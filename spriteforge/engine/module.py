@@ -95,7 +95,8 @@ class SpriteModule(L.LightningModule):
             terms = self.model.loss({**batch, "step": step, "group": name})
             self.manual_backward(terms["loss"])
             if self.train_config.grad_clip:
-                self.clip_gradients(optimizer, gradient_clip_val=self.train_config.grad_clip, gradient_clip_algorithm="norm")
+                clip = self.train_config.grad_clip
+                self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
             (optimizer if number == len(self.groups) - 1 else optimizer.optimizer).step()
             optimizer.zero_grad(set_to_none=True)
             schedule.step()

@@ -74,8 +74,8 @@ class CycleGAN(GenerativeModel):
         levels, disc_levels, blocks = depth_for(min(spec.height, spec.width))
         if spec.height % 2**levels or spec.width % 2**levels:
             raise SpriteforgeError(
-                f"cyclegan: a {spec.width}x{spec.height} sprite cannot be halved {levels} time(s); use a size divisible "
-                f"by {2**levels} (e.g. --size 16 or 32)."
+                f"cyclegan: a {spec.width}x{spec.height} sprite cannot be halved {levels} time(s); "
+                f"use a size divisible by {2**levels} (e.g. --size 16 or 32)."
             )
         self.levels = levels
         blocks = config.blocks or blocks
@@ -124,7 +124,7 @@ class CycleGAN(GenerativeModel):
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The loss of one parameter group (batch["group"], default "generators")."""
         if "domain_a" not in batch:
-            raise SpriteforgeError("cyclegan: the batch has no 'domain_a' images; train with --set data.domain_a=FOLDER.")
+            raise SpriteforgeError("cyclegan: the batch has no 'domain_a' images; train with --set data.domain_a=FOLDER")
         real_a, indices = batch["domain_a"], batch["indices"]  # (B,4,H,W) in [0,1], (B,H,W)
         group = batch.get("group", GROUPS[0])
         if group not in GROUPS:
@@ -136,7 +136,7 @@ class CycleGAN(GenerativeModel):
             return self._discriminator_loss(real_a, real_b)
         return self._generator_loss(real_a, real_b, indices)
 
-    def _generator_loss(self, real_a: torch.Tensor, real_b: torch.Tensor, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _generator_loss(self, real_a: torch.Tensor, real_b: torch.Tensor, indices: torch.Tensor) -> dict[str, Any]:
         config = self.config
         _, fake_b = self._to_b(real_a)
         fake_a = self._to_a(real_b)
@@ -150,7 +150,8 @@ class CycleGAN(GenerativeModel):
         if self.training:
             self._fakes = (fake_a.detach(), fake_b.detach())
         loss = adversarial + config.cycle_weight * (cycle + config.identity_weight * identity)
-        return {"loss": loss, "adversarial": adversarial.detach(), "cycle": cycle.detach(), "identity": identity.detach()}
+        logged = {"adversarial": adversarial, "cycle": cycle, "identity": identity}
+        return {"loss": loss, **{k: v.detach() for k, v in logged.items()}}
 
     def _discriminator_loss(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
         fakes, self._fakes = self._fakes, None

@@ -23,7 +23,7 @@ class ResnetBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), *_norm_relu(channels),
             nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels),
         )  # fmt: skip
 
@@ -35,20 +35,23 @@ class ResnetGenerator(nn.Module):
     """(B,in,H,W) -> (B,out,H,W), H and W divisible by 2**levels; the output is unbounded (callers apply tanh,
     or read it as logits)."""
 
-    def __init__(self, in_channels: int, out_channels: int, width: int, levels: int, blocks: int, upsampling: str) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, width: int, levels: int, blocks: int, upsampling: str
+    ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7), nn.InstanceNorm2d(width), nn.ReLU(True)]
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7), *_norm_relu(width)]
         channels = width
         for _ in range(levels):
-            layers += [nn.Conv2d(channels, channels * 2, 3, stride=2, padding=1), nn.InstanceNorm2d(channels * 2), nn.ReLU(True)]
+            layers += [nn.Conv2d(channels, channels * 2, 3, stride=2, padding=1), *_norm_relu(channels * 2)]
             channels *= 2
         layers += [ResnetBlock(channels) for _ in range(blocks)]
         for _ in range(levels):
             if upsampling == "transpose":
                 layers.append(nn.ConvTranspose2d(channels, channels // 2, 3, stride=2, padding=1, output_padding=1))
             else:
-                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(channels, channels // 2, 3)]
-            layers += [nn.InstanceNorm2d(channels // 2), nn.ReLU(True)]
+                resize = [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1)]
+                layers += [*resize, nn.Conv2d(channels, channels // 2, 3)]
+            layers += _norm_relu(channels // 2)
             channels //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(channels, out_channels, 7)]
         self.model = nn.Sequential(*layers)
@@ -71,13 +74,19 @@ class PatchDiscriminator(nn.Module):
         for n in range(1, layers + 1):
             out = width * min(2**n, 8)
             stride = 2 if n < layers else 1
-            blocks += [nn.Conv2d(channels, out, 4, stride=stride, padding=1), nn.InstanceNorm2d(out), nn.LeakyReLU(0.2, True)]
+            blocks += [nn.Conv2d(channels, out, 4, stride=stride, padding=1), nn.InstanceNorm2d(out)]
+            blocks.append(nn.LeakyReLU(0.2, True))
             channels = out
         blocks.append(nn.Conv2d(channels, 1, 4, stride=1, padding=1))
         self.model = nn.Sequential(*blocks)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+
+def _norm_relu(channels: int) -> list[nn.Module]:
+    """InstanceNorm without affine parameters (the reference code's default, so no state-dict keys) and ReLU."""
+    return [nn.InstanceNorm2d(channels), nn.ReLU(True)]
 
 
 def run_padded(network: nn.Module, images: Tensor, step: int) -> Tensor:
