@@ -35,6 +35,11 @@ _EXPORTS = {
     "pixelize": "spriteforge.convert.pixelize",
     "pixelize_file": "spriteforge.convert.pixelize",
     "pixelize_folder": "spriteforge.convert.pixelize",
+    "pixelizer": "spriteforge.convert.pixelize",
+    "convert_file": "spriteforge.convert.pixelize",
+    "convert_folder": "spriteforge.convert.pixelize",
+    "generator_converter": "spriteforge.convert.translate",
+    "image_crops": "spriteforge.data.crops",
     "compare": "spriteforge.metrics.evaluate",
     "Evaluation": "spriteforge.metrics.evaluate",
     "GenerativeModel": "spriteforge.models.base",
@@ -60,7 +65,11 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.data.labels import LabelSpec
     from spriteforge.data.palette import Palette, QuantizationReport
-    from spriteforge.convert.pixelize import PixelizeConfig, pixelize, pixelize_file, pixelize_folder
+    from spriteforge.convert.pixelize import (
+        PixelizeConfig, convert_file, convert_folder, pixelize, pixelize_file, pixelize_folder, pixelizer,
+    )  # fmt: skip
+    from spriteforge.convert.translate import generator_converter
+    from spriteforge.data.crops import image_crops
     from spriteforge.data.catalog import fetch_dataset
     from spriteforge.data.sprites import SpriteSet, describe, load_sprites
     from spriteforge.engine.run import Run, load_run

@@ -281,24 +281,40 @@ def convert(
     source: Annotated[Path, typer.Argument(help="An image, or a folder of images.")],
     out: Annotated[Path, typer.Option(help="Output PNG (or folder, when SOURCE is a folder).")] = Path("pixel.png"),
     size: Annotated[int, typer.Option(min=1, help="Pixels along the longer side of the output.")] = 32,
-    palette: Annotated[str, typer.Option(help="auto:K (k-means, K colours incl. transparent), a named palette or a file.")] = "auto:16",
+    palette: Annotated[
+        Optional[str],
+        typer.Option(help="auto:K (k-means, K colours incl. transparent), a named palette or a file. Default: auto:16; "
+                     "with a run as --model, the run's own palette (a palette given re-colours into it)."),
+    ] = None,
     dither: Annotated[str, typer.Option(help="none | bayer4 | bayer8 | floyd.")] = "none",
     downscale: Annotated[str, typer.Option(help="How a cell becomes one pixel: area | median | edge.")] = "area",
     outline: Annotated[bool, typer.Option(help="Draw a 1-pixel dark outline around the opaque silhouette.")] = False,
     scale: Annotated[int, typer.Option(min=1, help="Also write a nearest-neighbour preview upscaled this much.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the k-means palette.")] = 0,
+    model: Annotated[
+        Optional[str],
+        typer.Option(help="Translate with a trained generator instead: a cyclegan run folder, or a "
+                     "pytorch-CycleGAN-and-pix2pix latest_net_G_A.pth (its output is then pixelized)."),
+    ] = None,
 ) -> None:
     """Turn an image (or a folder of them) into pixel art on an exact grid, in a palette.
 
     Example: spriteforge convert photo.jpg --size 32 --palette pico8 --dither bayer4 --scale 8 --out photo_32.png
-    """
-    from spriteforge.convert.pixelize import PixelizeConfig, pixelize_file, pixelize_folder
 
-    config = PixelizeConfig(size=size, palette=palette, dither=dither, downscale=downscale, outline=outline)
-    if source.is_dir():
-        console.print(pixelize_folder(source, out, config, scale=scale, seed=seed).summary())
+    Example: spriteforge convert photo.jpg --model runs/cyclegan --size 16 --scale 8 --out photo_16.png
+    """
+    from spriteforge.convert.pixelize import PixelizeConfig, convert_file, convert_folder, pixelizer
+    from spriteforge.convert.translate import generator_converter
+
+    if model is not None:
+        converter = generator_converter(model, size, palette, dither, seed)
     else:
-        console.print(f"wrote {pixelize_file(source, out, config, scale=scale, seed=seed)}")
+        config = PixelizeConfig(size=size, palette=palette or "auto:16", dither=dither, downscale=downscale, outline=outline)
+        converter = pixelizer(config, seed)
+    if source.is_dir():
+        console.print(convert_folder(source, out, converter, scale=scale).summary())
+    else:
+        console.print(f"wrote {convert_file(source, out, converter, scale=scale)}")
 
 
 @app.command()

@@ -21,6 +21,9 @@ from spriteforge.errors import SpriteforgeError
 IMAGE_SUFFIXES = (".png", ".gif", ".bmp", ".webp")
 # Grid background: a mid grey, so both dark outlines and light highlights stay visible.
 GRID_BACKGROUND = (96, 96, 96, 255)
+# Larger images are refused from their header, before decoding: a damaged or hostile file can claim 50,000 x 50,000
+# pixels (10 GB as RGBA). 64 megapixels still admits any camera photo.
+MAX_PIXELS = 64_000_000
 
 
 @contextlib.contextmanager
@@ -53,12 +56,23 @@ def read_rgba(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise SpriteforgeError(_too_large(path, f"{image.width}x{image.height} pixels"))
             image.seek(0)
             return np.asarray(image.convert("RGBA"), dtype=np.uint8).copy()
     except FileNotFoundError:
         raise SpriteforgeError(f"{path}: no such file. Check the path.") from None
+    except Image.DecompressionBombError as error:  # PIL's own limit, above ours: raised while opening
+        raise SpriteforgeError(_too_large(path, str(error))) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise SpriteforgeError(f"{path}: not a readable image ({error}). Remove it or replace it with a PNG.") from None
+
+
+def _too_large(path: Path, what: str) -> str:
+    return (
+        f"{path}: too large to read ({what}; the limit is {MAX_PIXELS:,} pixels). Downscale the image first, or "
+        "check that the file is not damaged."
+    )
 
 
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:

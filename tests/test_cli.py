@@ -530,3 +530,62 @@ def test_convert_with_an_unknown_palette(test_data: Path, tmp_path: Path, monkey
     fails(monkeypatch, capsys, "convert", test_data / "photos" / "coins.png", "--palette", "nope", "--out", out,
           mentions=("nope", "pico8"))  # fmt: skip
     assert not out.exists()
+
+
+def _png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height pixels, with no image data behind it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("converter", ["classical", "pth"])
+def test_convert_refuses_bad_inputs(test_data: Path, tmp_path: Path, monkeypatch, capsys, converter: str) -> None:
+    """Both converters (the pixelizer and a generator .pth): not an image, 1x1, a 50,000 x 50,000 header, a palette
+    file with a bad line; exit 2, a message naming the file, nothing written."""
+    import torch
+
+    from spriteforge.nn.gan import ResnetGenerator
+
+    model: list[object] = []
+    if converter == "pth":
+        torch.save(ResnetGenerator(3, 3, 2, 2, 1, "transpose").state_dict(), tmp_path / "g.pth")
+        model = ["--model", tmp_path / "g.pth"]
+    out = tmp_path / "out.png"
+    text = tmp_path / "notes.png"
+    text.write_text("not an image", encoding="utf-8")
+    tiny = io.write_png(tmp_path / "dot.png", np.full((1, 1, 4), 255, np.uint8))
+    huge = _png_header(tmp_path / "huge.png", 50_000, 50_000)
+    bad_palette = tmp_path / "bad.hex"
+    bad_palette.write_text("ff0000\nnot a colour\n", encoding="utf-8")
+    photo = test_data / "photos" / "coins.png"
+    fails(monkeypatch, capsys, "convert", text, *model, "--out", out, mentions=("notes.png", "not a readable image"))
+    fails(monkeypatch, capsys, "convert", tiny, *model, "--out", out, mentions=("dot.png", "1x1", "at least 2x2"))
+    fails(monkeypatch, capsys, "convert", huge, *model, "--out", out, mentions=("huge.png", "too large"))
+    fails(monkeypatch, capsys, "convert", photo, *model, "--palette", bad_palette, "--out", out,
+          mentions=("bad.hex:2", "not a colour"))  # fmt: skip
+    assert not out.exists()
+
+
+def test_convert_refuses_a_pth_that_is_not_a_generator(test_data: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    import torch
+
+    photo, out = test_data / "photos" / "coins.png", tmp_path / "out.png"
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pth")
+    fails(monkeypatch, capsys, "convert", photo, "--model", tmp_path / "other.pth", "--out", out,
+          mentions=("other.pth", "model.1.weight", "latest_net_G_A.pth"))  # fmt: skip
+    torch.save({"model.1.weight": torch.zeros(8, 3, 7, 7)}, tmp_path / "partial.pth")
+    fails(monkeypatch, capsys, "convert", photo, "--model", tmp_path / "partial.pth", "--out", out,
+          mentions=("partial.pth", "resnet generator"))  # fmt: skip
+    (tmp_path / "junk.pth").write_bytes(b"\x80\x04junk")
+    fails(monkeypatch, capsys, "convert", photo, "--model", tmp_path / "junk.pth", "--out", out,
+          mentions=("junk.pth", "not a readable PyTorch state dict"))  # fmt: skip
+    fails(monkeypatch, capsys, "convert", photo, "--model", tmp_path / "missing", "--out", out,
+          mentions=("missing", "no such run folder"))  # fmt: skip
+    assert not out.exists()

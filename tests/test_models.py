@@ -68,7 +68,14 @@ def build(name: str, representation: str, sprites: SpriteSet, seed: int = 0, **e
 
 
 def batch_of(sprites: SpriteSet, step: int = 0) -> dict:
-    return {"indices": torch.from_numpy(sprites.indices.astype(np.int64)), "step": step}
+    # "domain_a": the second image domain two-domain models (cyclegan) need; here the sprites' own colours stand in.
+    # Other models ignore it.
+    return {"indices": torch.from_numpy(sprites.indices.astype(np.int64)), "step": step, "domain_a": rgba_of(sprites)}
+
+
+def rgba_of(sprites: SpriteSet) -> torch.Tensor:
+    """(N,4,H,W) float in [0,1]."""
+    return torch.from_numpy(sprites.to_rgba()).permute(0, 3, 1, 2).float() / 255
 
 
 def check_sample(model: GenerativeModel, output: torch.Tensor, n: int) -> None:
@@ -256,8 +263,9 @@ def test_fast_dev_run_through_sprite_module(name: str, representation: str, proc
     before = {k: v.clone() for k, v in model.state_dict().items()}
     train_config = TrainConfig(batch_size=8, max_steps=1, progress=False, logger="none", ema=True, ema_decay=0.5)
     k = len(procedural.palette)
-    train = SpriteBatches(procedural.indices, None, 8, num_colors=k, shuffle=True, drop_last=True)
-    val = SpriteBatches(procedural.indices[:8], None, 8, num_colors=k, shuffle=False)
+    domain_a = rgba_of(procedural).numpy() if "domain_a" in model.batch_keys else None  # two-domain models only
+    train = SpriteBatches(procedural.indices, None, 8, num_colors=k, shuffle=True, drop_last=True, domain_a=domain_a)
+    val = SpriteBatches(procedural.indices[:8], None, 8, num_colors=k, shuffle=False, domain_a=domain_a)
     module = SpriteModule(model, train_config, train, val)
     trainer = L.Trainer(
         fast_dev_run=True,

@@ -25,6 +25,7 @@ Everything is deterministic for a given seed (only the k-means of `auto:K` uses 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,14 +86,14 @@ class PixelizeConfig:
 
 @dataclass
 class FolderReport:
-    """What `pixelize_folder` did: the PNGs written and the inputs skipped, each with the reason."""
+    """What `convert_folder` did: the PNGs written and the inputs skipped, each with the reason."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
     def summary(self) -> str:
-        """One line, e.g. '12 images pixelized, 1 skipped (e.g. broken.png: not a readable image ...)'."""
-        line = f"{len(self.written)} image(s) pixelized"
+        """One line, e.g. '12 image(s) converted, 1 skipped (e.g. broken.png: not a readable image ...)'."""
+        line = f"{len(self.written)} image(s) converted"
         if self.skipped:
             path, reason = self.skipped[0]
             line += f", {len(self.skipped)} skipped (e.g. {path.name}: {reason})"
@@ -114,14 +115,7 @@ def pixelize_file(
 
     With `scale` > 1, a nearest-neighbour preview `<stem>_x{scale}.png` is written beside it as well.
     """
-    _check_scale(scale)
-    path, out = Path(path), Path(out)
-    if out.is_dir():
-        out = out / f"{path.stem}.png"
-    elif out.suffix.lower() != ".png":
-        raise SpriteforgeError(f"output {out} must be a .png file or an existing folder (pixel art is saved as PNG)")
-    sprite = pixelize(io.read_rgba(path), config, seed)
-    return _write(sprite, out, scale)
+    return convert_file(path, out, lambda rgba: pixelize(rgba, config, seed), scale)
 
 
 def pixelize_folder(
@@ -134,32 +128,73 @@ def pixelize_folder(
 ) -> FolderReport:
     """Pixelize every image under `folder` (recursively) into `out_folder`, keeping relative names, as .png.
 
-    Unreadable files are skipped and listed in the report, with the reason; the palette is resolved once, first,
-    so a bad palette fails before anything is written. A progress bar goes to stderr when `progress` is true.
+    The palette is resolved once, first, so a bad palette fails before anything is written.
+    """
+    return convert_folder(folder, out_folder, pixelizer(config, seed), scale, progress)
+
+
+def pixelizer(config: PixelizeConfig, seed: int = 0) -> Converter:
+    """pixelize() as a Converter for convert_file/convert_folder, with the palette resolved (and checked) once."""
+    palette = resolve_palette(config.palette)
+    return lambda rgba: _pixelize(rgba, config, palette, seed)
+
+
+# Any image -> pixel art: the pixelizer, or a trained generator (spriteforge/convert/translate.py).
+Converter = Callable[[np.ndarray], SpriteSet]
+
+
+def convert_file(path: str | Path, out: str | Path, convert: Converter, scale: int = 1) -> Path:
+    """Convert one image file with `convert` into the exact-size PNG `out` (a folder gets `<stem>.png`), plus the
+    `<stem>_x{scale}.png` nearest-neighbour preview when `scale` > 1; returns the PNG's path."""
+    _check_scale(scale)
+    path, out = Path(path), Path(out)
+    if out.is_dir():
+        out = out / f"{path.stem}.png"
+    elif out.suffix.lower() != ".png":
+        raise SpriteforgeError(f"output {out} must be a .png file or an existing folder (pixel art is saved as PNG)")
+    return _write(convert(read_image(path)), out, scale)
+
+
+def convert_folder(
+    folder: str | Path, out_folder: str | Path, convert: Converter, scale: int = 1, progress: bool = True
+) -> FolderReport:
+    """Convert every image under `folder` (recursively) into `out_folder`, keeping relative names, as .png.
+
+    Unreadable files are skipped and listed in the report, with the reason. A progress bar goes to stderr when
+    `progress` is true.
     """
     from rich.console import Console
     from rich.progress import track
 
     _check_scale(scale)
     folder, out_folder = Path(folder), Path(out_folder)
-    palette = resolve_palette(config.palette)
     report = FolderReport()
     targets: dict[Path, Path] = {}  # output -> the input that made it, to catch a.png and a.jpg both -> a.png
     files = _convertible_files(folder, out_folder)
     console = Console(stderr=True)  # stderr, so that piped stdout is not polluted by the bar.
-    for file in track(files, description="pixelizing", console=console, transient=True, disable=not progress):
+    for file in track(files, description="converting", console=console, transient=True, disable=not progress):
         out = out_folder / file.relative_to(folder).with_suffix(".png")
         if out in targets:
             report.skipped.append((file, f"same output name as {targets[out].name}; rename one of them"))
             continue
         try:
-            rgba = io.read_rgba(file)
+            rgba = read_image(file)
         except SpriteforgeError as err:
             report.skipped.append((file, str(err)))
             continue
         targets[out] = file
-        report.written.append(_write(_pixelize(rgba, config, palette, seed), out, scale))
+        report.written.append(_write(convert(rgba), out, scale))
     return report
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as (H,W,4) uint8 RGBA, refusing images under 2x2 pixels (nothing to convert)."""
+    rgba = io.read_rgba(path)
+    if min(rgba.shape[:2]) < 2:
+        raise SpriteforgeError(
+            f"{path}: {rgba.shape[1]}x{rgba.shape[0]} pixels is too small to convert; give an image of at least 2x2."
+        )
+    return rgba
 
 
 def resolve_palette(spec: str) -> Palette | int:
@@ -171,6 +206,19 @@ def resolve_palette(spec: str) -> Palette | int:
         return Palette.resolve(spec)
     except SpriteforgeError as err:
         raise SpriteforgeError(f"{err}; or auto:K to fit K colours to each image, e.g. auto:16") from None
+
+
+def area_downscale(rgba: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H,W,4) uint8 -> (h,w,4) float32 in [0,1]: each cell's alpha-weighted mean colour and its mean alpha, on the
+    same cell grid as the pixelizer (an image smaller than `shape` is first enlarged by nearest neighbour)."""
+    rgba = _check_image(rgba)
+    factor = max(-(-shape[0] // rgba.shape[0]), -(-shape[1] // rgba.shape[1]))
+    rgba = io.upscale(rgba, factor) if factor > 1 else rgba
+    grid = _Grid.of(rgba.shape[:2], shape)
+    weight = rgba[..., 3:].astype(np.float32) / 255.0
+    rgb = _mean_colors(rgba[..., :3].astype(np.float32), weight, grid) / 255.0
+    alpha = grid.sums(weight) / grid.counts()[..., None]
+    return np.concatenate([rgb, alpha], axis=-1).astype(np.float32)
 
 
 def output_shape(height: int, width: int, size: int) -> tuple[int, int]:

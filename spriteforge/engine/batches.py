@@ -20,6 +20,9 @@ class SpriteBatches:
     """An iterable of {"indices": (B,H,W) long, "labels": ...} batches over a whole (N,H,W) tensor.
 
     shuffle: a new seeded permutation each epoch (training); otherwise fixed order (validation).
+    domain_a: an optional (M,4,H,W) float pool of images from a second domain (two-domain models); each batch then
+    also carries "domain_a" (B,4,H,W): B rows drawn from the pool, seeded by (seed, epoch, position) when shuffling,
+    else rows in order, so unpaired batches repeat exactly on resume.
     rank/world_size: each process of a multi-GPU run takes its own interleaved share of every epoch.
     """
 
@@ -34,9 +37,11 @@ class SpriteBatches:
         seed: int = 0,
         augment_config: AugmentConfig | None = None,
         drop_last: bool = False,
+        domain_a: np.ndarray | None = None,
     ) -> None:
         self.indices = torch.from_numpy(np.ascontiguousarray(indices))  # (N,H,W) uint8/int32
         self.labels = None if labels is None else torch.from_numpy(np.ascontiguousarray(labels))
+        self.domain_a = None if domain_a is None else torch.from_numpy(np.ascontiguousarray(domain_a))  # (M,4,H,W)
         self.batch_size = batch_size
         self.num_colors = num_colors
         self.shuffle = shuffle
@@ -50,6 +55,7 @@ class SpriteBatches:
     def to(self, device: torch.device | str) -> SpriteBatches:
         self.indices = self.indices.to(device)
         self.labels = None if self.labels is None else self.labels.to(device)
+        self.domain_a = None if self.domain_a is None else self.domain_a.to(device)
         return self
 
     def shard(self, rank: int, world_size: int) -> SpriteBatches:
@@ -85,14 +91,22 @@ class SpriteBatches:
 
     def _batch(self, chosen: torch.Tensor, position: int) -> dict[str, Any]:
         indices = self.indices[chosen].long()  # (B,H,W)
+        # Seeded by (seed, epoch, position): a resumed run repeats the exact augmentation and second-domain draw.
+        generator = torch.Generator(device=indices.device)
+        generator.manual_seed((self.seed * 100_003 + self.epoch) * 1_000_003 + position)
         if self.shuffle and self.augment_config.active:
-            # Seeded by (seed, epoch, position): a resumed run repeats the exact augmentation.
-            generator = torch.Generator(device=indices.device)
-            generator.manual_seed((self.seed * 100_003 + self.epoch) * 1_000_003 + position)
             indices = augment(indices, self.augment_config, self.num_colors, generator)
         batch: dict[str, Any] = {"indices": indices}
         if self.labels is not None:
             batch["labels"] = self.labels[chosen]
+        if self.domain_a is not None:
+            pool = len(self.domain_a)
+            rows = (
+                torch.randint(pool, (len(chosen),), generator=generator, device=indices.device)
+                if self.shuffle
+                else chosen % pool
+            )
+            batch["domain_a"] = self.domain_a[rows].float()
         return batch
 
     # Lightning saves and restores these with the checkpoint (stateful training iterables). The saved position is

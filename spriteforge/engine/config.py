@@ -41,6 +41,10 @@ class DataConfig:
     margin: int = 0
     count: int | None = None  # keep (or, for procedural, generate) this many sprites
     alpha_threshold: int = 128  # pixels with less alpha are transparent (index 0)
+    # Two-domain models (cyclegan): a folder of images (photos, art) whose seeded random crops, area-downscaled to
+    # the sprite size, are batched beside the sprites as "domain_a" (B,4,H,W) in [0,1].
+    domain_a: str | None = None
+    domain_a_count: int = 512  # crops in that pool
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -52,8 +56,9 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
-    warmup_steps: int = 100  # linear warm-up, then cosine decay to min_lr_ratio * lr at max_steps
+    warmup_steps: int = 100  # linear warm-up, then decay to min_lr_ratio * lr at max_steps
     min_lr_ratio: float = 0.05
+    schedule: str = "cosine"  # cosine | linear (constant for half the steps, then linear decay, as in CycleGAN)
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     ema: bool = False  # keep an exponential moving average of the weights (saved as the run's weights)
     ema_decay: float = 0.999

@@ -15,6 +15,9 @@ from spriteforge.engine.config import TrainConfig
 from spriteforge.models.base import GenerativeModel
 
 
+SCHEDULES = ("cosine", "linear")  # train.schedule: the learning rate's shape after warm-up (see lr_factor)
+
+
 class EMA(nn.Module):
     """Exponential moving average of a model's parameters (buffers are copied as they are).
 
@@ -42,8 +45,11 @@ class EMA(nn.Module):
 
 
 class SpriteModule(L.LightningModule):
-    """Trains `model` on SpriteBatches: AdamW, warm-up + cosine schedule, optional EMA; validates with
-    reconstruction pixel accuracy and palette adherence when the model can reconstruct."""
+    """Trains `model` on SpriteBatches: AdamW, warm-up + cosine (or linear) schedule, optional EMA; validates with
+    reconstruction pixel accuracy and palette adherence when the model can reconstruct.
+
+    A model with the `param_groups` capability (an adversarial one) gets one optimiser and schedule per named group
+    and Lightning's manual optimisation: each step updates the groups in turn, each on its own loss."""
 
     def __init__(
         self, model: GenerativeModel, train_config: TrainConfig, train_batches: SpriteBatches, val_batches: SpriteBatches | None
@@ -54,6 +60,9 @@ class SpriteModule(L.LightningModule):
         self.ema = EMA(model, train_config.ema_decay) if train_config.ema else None
         self.train_batches = train_batches
         self.val_batches = val_batches
+        # name -> (parameters, optimiser settings), or None for the usual single AdamW over all parameters.
+        self.groups = model.param_groups() if "param_groups" in model.capabilities() else None
+        self.automatic_optimization = self.groups is None
 
     @property
     def inference_model(self) -> GenerativeModel:
@@ -68,16 +77,43 @@ class SpriteModule(L.LightningModule):
         return self.val_batches.to(self.device) if self.val_batches is not None else []
 
     # -- optimisation ----------------------------------------------------------------------------
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        if self.groups is not None:
+            return self._grouped_step(batch)
         terms = self.model.loss({**batch, "step": self.global_step})
         self.log_dict({f"train/{k}": v.detach().float() for k, v in terms.items()}, prog_bar=False)
         self.log("loss", terms["loss"].detach().float(), prog_bar=True, logger=False)
         return terms["loss"]
 
+    def _grouped_step(self, batch: dict[str, Any]) -> None:
+        """Manual optimisation: group by group (in the model's order), loss -> backward -> clip -> step.
+
+        Lightning counts every LightningOptimizer.step as a global step; only the last group's step goes through it,
+        so one batch is one step (max_steps, schedules and checkpoints mean what they mean for other models)."""
+        optimizers, schedules = _as_list(self.optimizers()), _as_list(self.lr_schedulers())
+        step, total = self.global_step, 0.0
+        for number, (name, optimizer, schedule) in enumerate(zip(self.groups, optimizers, schedules)):
+            terms = self.model.loss({**batch, "step": step, "group": name})
+            self.manual_backward(terms["loss"])
+            if self.train_config.grad_clip:
+                clip = self.train_config.grad_clip
+                self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+            (optimizer if number == len(self.groups) - 1 else optimizer.optimizer).step()
+            optimizer.zero_grad(set_to_none=True)
+            schedule.step()
+            self.log_dict({f"train/{name}/{k}": v.detach().float() for k, v in terms.items()}, prog_bar=False)
+            total += float(terms["loss"].detach())
+        self.log("train/loss", total, prog_bar=False)
+        self.log("loss", total, prog_bar=True, logger=False)
+        self._after_step()
+
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)
-        # Here rather than in on_train_batch_end: Lightning runs callbacks' hooks first, and a checkpoint written
-        # there must already count this step (data position, EMA).
+        self._after_step()
+
+    def _after_step(self) -> None:
+        # At the end of the step rather than in on_train_batch_end: Lightning runs callbacks' hooks first, and a
+        # checkpoint written there must already count this step (data position, EMA).
         self.train_batches.mark_completed()
         if self.ema is not None:
             self.ema.update(self.model)
@@ -97,19 +133,16 @@ class SpriteModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         set_rng_state(self._training_rng)
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> Any:
         config = self.train_config
-        decay, no_decay = [], []
-        for parameter in self.model.parameters():
-            if parameter.requires_grad:
-                # Weight decay on matrices and kernels only: biases and norm scales are not regularised.
-                (decay if parameter.dim() >= 2 else no_decay).append(parameter)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.lr,
-        )
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        if self.groups is None:
+            optimizer = _adamw(self.model.parameters(), config, {})
+            schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        optimizers = [_adamw(parameters, config, settings) for parameters, settings in self.groups.values()]
+        # Stepped by _grouped_step (manual optimisation steps schedules itself); saved and restored by Lightning.
+        schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: lr_factor(step, config)) for o in optimizers]
+        return optimizers, [{"scheduler": s, "interval": "step"} for s in schedules]
 
     # -- validation ------------------------------------------------------------------------------
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -139,10 +172,32 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _adamw(parameters: Any, config: TrainConfig, settings: dict[str, Any]) -> torch.optim.AdamW:
+    """AdamW at the train config's lr and weight decay, overridden by a parameter group's own `settings`."""
+    decay, no_decay = [], []
+    for parameter in parameters:
+        if parameter.requires_grad:
+            # Weight decay on matrices and kernels only: biases and norm scales are not regularised.
+            (decay if parameter.dim() >= 2 else no_decay).append(parameter)
+    options = {"lr": config.lr, "weight_decay": config.weight_decay, **settings}
+    weight_decay = options.pop("weight_decay")
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], **options
+    )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def lr_factor(step: int, config: TrainConfig) -> float:
-    """Learning-rate multiplier: linear warm-up to 1, then cosine decay to min_lr_ratio at max_steps."""
+    """Learning-rate multiplier: linear warm-up to 1, then down to min_lr_ratio at max_steps, either by a cosine
+    (schedule "cosine") or by staying at 1 for the first half of the remaining steps and falling linearly over the
+    second half (schedule "linear": CycleGAN's constant-then-linear decay)."""
     if config.warmup_steps > 0 and step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
     span = max(1, config.max_steps - config.warmup_steps)
     progress = min(1.0, (step - config.warmup_steps) / span)
+    if config.schedule == "linear":
+        return 1.0 - (1.0 - config.min_lr_ratio) * max(0.0, 2.0 * progress - 1.0)
     return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))

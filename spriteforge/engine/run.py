@@ -56,7 +56,8 @@ def save_weights(model: GenerativeModel, path: Path) -> None:
 
 def load_data(data: DataConfig, palette: Palette | None) -> SpriteSet:
     """The sprites a data config describes; with `palette`, indexed into it (a run's own palette on resume)."""
-    options = {k: v for k, v in asdict(data).items() if k not in ("source", "augment", "palette")}
+    skipped = ("source", "augment", "palette", "domain_a", "domain_a_count")  # not sprite-loading options
+    options = {k: v for k, v in asdict(data).items() if k not in skipped}
     return load_sprites(data.source, palette=palette or data.palette, seed=0, **options)
 
 

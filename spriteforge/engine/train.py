@@ -20,13 +20,14 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from spriteforge.data.crops import image_crops
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.batches import SpriteBatches
 from spriteforge.engine.config import RunConfig, TrainConfig, build_config, load_config
 from spriteforge.engine.loggers import log_config, log_image, make_logger
-from spriteforge.engine.module import SpriteModule
+from spriteforge.engine.module import SCHEDULES, SpriteModule
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import GenerativeModel
 
@@ -116,7 +117,7 @@ def _anchor_paths(config: RunConfig) -> None:
     """Store existing data, labels and palette paths as absolute, so the run can be resumed and evaluated from any
     folder. Named datasets and palettes are not paths and stay as they are."""
     data = config.data
-    for field_name in ("source", "labels", "palette"):
+    for field_name in ("source", "labels", "palette", "domain_a"):
         value = getattr(data, field_name)
         if value is not None and Path(value).exists():
             setattr(data, field_name, str(Path(value).resolve()))
@@ -151,26 +152,53 @@ def _prepare(out: Path, config: RunConfig, sprites: SpriteSet, callbacks: Sequen
     train_set, val_set = sprites.split(train_cfg.val_fraction, seed=train_cfg.seed)
     if len(train_set) == 0:
         raise SpriteforgeError(f"{config.data.source}: no sprites left for training after the validation split.")
+    if train_cfg.schedule not in SCHEDULES:
+        raise SpriteforgeError(f"train.schedule={train_cfg.schedule!r}: choose one of {', '.join(SCHEDULES)}.")
+    spec = runfiles.data_spec(sprites.palette, *sprites.size, sprites.label_spec)
+    model = runfiles.build_model(config, spec)
+    domain_a = _domain_a(config, model, sprites.size[0])
     num_colors = len(sprites.palette)
     train_batches = SpriteBatches(
         train_set.indices, train_set.labels, min(train_cfg.batch_size, len(train_set)), num_colors=num_colors,
-        shuffle=True, seed=train_cfg.seed, augment_config=config.data.augment, drop_last=True,
+        shuffle=True, seed=train_cfg.seed, augment_config=config.data.augment, drop_last=True, domain_a=domain_a,
     )
     val_batches = (
-        SpriteBatches(val_set.indices, val_set.labels, train_cfg.batch_size, num_colors=num_colors, shuffle=False)
+        SpriteBatches(
+            val_set.indices, val_set.labels, train_cfg.batch_size, num_colors=num_colors, shuffle=False, domain_a=domain_a
+        )
         if len(val_set)
         else None
     )
-    spec = runfiles.data_spec(sprites.palette, *sprites.size, sprites.label_spec)
-    module = SpriteModule(runfiles.build_model(config, spec), train_cfg, train_batches, val_batches)
+    module = SpriteModule(model, train_cfg, train_batches, val_batches)
     writer = RunWriter(out, train_cfg.checkpoint_every, train_cfg.sample_every, train_cfg.num_samples, train_set.labels)
     logger = make_logger(train_cfg.logger, out)
-    trainer = _trainer(train_cfg, logger, [writer, *callbacks], len(train_batches), val_batches is not None, out)
+    trainer = _trainer(
+        train_cfg, logger, [writer, *callbacks], len(train_batches), val_batches is not None, out,
+        module.automatic_optimization,
+    )
     return _Session(out, config, sprites, train_set, val_set, module, trainer, writer)
 
 
+def _domain_a(config: RunConfig, model: GenerativeModel, size: int) -> np.ndarray | None:
+    """The second-domain crop pool (data.domain_a), refused early when the model needs one and none is given."""
+    if config.data.domain_a is None:
+        if "domain_a" in model.batch_keys:
+            raise SpriteforgeError(
+                f"model {config.model!r} learns from two domains: give a folder of photos or art for the other one "
+                "with --set data.domain_a=FOLDER (e.g. ../shared/data/photos)."
+            )
+        return None
+    return image_crops(config.data.domain_a, size, config.data.domain_a_count, seed=config.train.seed)
+
+
 def _trainer(
-    train_cfg: TrainConfig, logger: Logger | bool, callbacks: list[Callback], batches_per_epoch: int, validate: bool, out: Path
+    train_cfg: TrainConfig,
+    logger: Logger | bool,
+    callbacks: list[Callback],
+    batches_per_epoch: int,
+    validate: bool,
+    out: Path,
+    automatic_optimization: bool = True,
 ) -> L.Trainer:
     try:
         return L.Trainer(
@@ -180,7 +208,8 @@ def _trainer(
             num_nodes=train_cfg.num_nodes,
             strategy=train_cfg.strategy,
             precision=_precision(train_cfg.precision, train_cfg.accelerator),
-            gradient_clip_val=train_cfg.grad_clip or None,
+            # Manual optimisation (parameter groups) clips in SpriteModule; Lightning refuses to do it there.
+            gradient_clip_val=(train_cfg.grad_clip or None) if automatic_optimization else None,
             logger=logger,
             callbacks=callbacks,
             enable_checkpointing=False,  # RunWriter writes last.ckpt atomically instead

@@ -61,6 +61,9 @@ class GenerativeModel(nn.Module):
     # The model's own defaults for the train section (e.g. {"ema": True} for diffusion), applied over TrainConfig's
     # defaults and under any preset, config file or --set.
     train_defaults: ClassVar[dict[str, Any]] = {}
+    # Batch entries beyond indices/labels the model needs, e.g. ("domain_a",) for a two-domain model: the engine
+    # refuses to start without the data that provides them.
+    batch_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig, spec: DataSpec) -> None:
         super().__init__()
