@@ -19,7 +19,15 @@ def kenney_tiles(test_data: Path) -> Path:
     return folder
 
 
+TINY_CYCLEGAN = ["data.count=32", "data.size=16", "data.domain_a_count=16", "train.batch_size=8",
+                 "train.progress=false", "train.max_steps=2", "train.val_every=2", "train.sample_every=0"]  # fmt: skip
+
+
 def served_runs(root: Path, test_data: Path) -> Path:
-    """root/kenney/vae: a 16x16 VAE trained for 4 steps on Kenney tiles (with a training sample grid)."""
-    spriteforge.train("vae", kenney_tiles(test_data), root / "kenney" / "vae", overrides=TINY_VAE, logger="none")
+    """root/kenney/vae: a 16x16 VAE trained for 4 steps on Kenney tiles (with a training sample grid);
+    root/kenney/cyclegan: a tiny CycleGAN (CC0 photos -> Kenney tiles) trained for 2 steps."""
+    tiles = kenney_tiles(test_data)
+    spriteforge.train("vae", tiles, root / "kenney" / "vae", overrides=TINY_VAE, logger="none")
+    photos = [f"data.domain_a={test_data / 'photos'}"]
+    spriteforge.train("cyclegan", tiles, root / "kenney" / "cyclegan", overrides=[*TINY_CYCLEGAN, *photos], preset="tiny", logger="none")
     return root

@@ -61,8 +61,9 @@ def sample_json(client: TestClient, **request) -> dict:
 
 def test_list_runs_describes_model_palette_and_capabilities(client: TestClient) -> None:
     runs = client.get("/api/v1/runs").json()["runs"]
-    assert [run["name"] for run in runs] == ["kenney/vae"]
-    run = runs[0]
+    assert [run["name"] for run in runs] == ["kenney/cyclegan", "kenney/vae"]
+    assert "translate" in runs[0]["capabilities"]
+    run = runs[1]
     assert run["model"] == "vae" and run["size"] == [16, 16] and run["grid"] is True
     assert run["palette"][0].startswith("#") and len(run["palette"]) > 2
     assert {"sample", "encode", "decode", "reconstruct"} <= set(run["capabilities"])
@@ -78,6 +79,7 @@ def test_a_damaged_run_is_listed_with_its_error_and_hides_nothing(runs: Path, tm
     shutil.copytree(runs / "kenney" / "vae", root / "broken")
     (root / "broken" / "weights.safetensors").write_bytes(b"garbage")
     listed = {run["name"]: run for run in TestClient(create_app(root)).get("/api/v1/runs").json()["runs"]}
+    assert len(listed) == 3
     assert "corrupt" in listed["broken"]["error"] and listed["kenney/vae"]["model"] == "vae"
 
 
@@ -234,6 +236,18 @@ def test_convert_an_uploaded_photo(client: TestClient, photo: bytes) -> None:
     assert {tuple(p) for p in image.reshape(-1, 4)} <= pico8
     as_json = client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"size": "16", "format": "json"}).json()
     assert as_json["width"] == 16 and decode(as_json["image"]).shape == (16, 16, 4)
+
+
+def test_convert_with_a_cyclegan_run(client: TestClient, photo: bytes) -> None:
+    palette = {tuple(int(h[i : i + 2], 16) for i in (1, 3, 5, 7)) for h in client.get("/api/v1/runs/kenney/cyclegan").json()["palette"]}
+    response = client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"size": "16", "model": "kenney/cyclegan"})
+    image = decode(response.content)
+    assert response.status_code == 200 and image.shape == (16, 16, 4)
+    assert {tuple(p) for p in image.reshape(-1, 4)} <= palette | {(0, 0, 0, 0)}
+    error_of(client.post("/api/v1/convert", files={"file": ("a.png", photo)},
+                         data={"model": "kenney/cyclegan", "dither": "floyd"}), 400, "nothing to dither")  # fmt: skip
+    error_of(client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"model": "../x"}), 404, "no run named")
+    error_of(client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"model": "kenney/vae"}), 400, "cannot translate")
 
 
 def _huge_header_png(width: int, height: int) -> bytes:

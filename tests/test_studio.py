@@ -80,7 +80,9 @@ def test_gallery_lists_the_runs_with_their_grids(page, screenshots: Path) -> Non
 
 
 def test_generate_keep_and_interpolate(page, screenshots: Path) -> None:
-    page.click(".card button")  # "Generate from this run"
+    # A run that can encode (so "Interpolate" applies): the tiny VAE, or the first such run of a given folder.
+    name = page.evaluate("state.runs.find(run => !run.error && run.capabilities.includes('encode')).name")
+    page.locator(".card").filter(has=page.locator(f"h2:text-is('{name}')")).locator("button").click()
     page.fill("#n", "16")
     page.fill("#seed", "0")
     page.click("#generate-button")
@@ -128,9 +130,14 @@ def test_convert_a_photo_side_by_side(page, screenshots: Path, test_data: Path, 
     page.set_input_files("#convert-file", str(photo))
     page.fill("#convert-size", "32")
     page.select_option("#convert-palette", "pico8")
+    cyclegans = page.eval_on_selector_all("#convert-model option", "options => options.map(o => o.value).filter(v => v)")
+    if cyclegans:  # the tiny served folder has one; a folder given by SPRITEFORGE_STUDIO_RUNS may not
+        page.select_option("#convert-model", cyclegans[0])
     page.click("#convert-button")
-    page.wait_for_function("document.querySelectorAll('#convert-results .card img').length === 5")
+    cards = 1 + 4 + len(cyclegans[:1])  # the original, four dithers, the CycleGAN
+    page.wait_for_function(f"document.querySelectorAll('#convert-results .card img').length === {cards}")
     assert "dither floyd" in page.inner_text("#convert-results")
+    assert all(f"CycleGAN {name}" in page.inner_text("#convert-results") for name in cyclegans[:1])
     first = page.eval_on_selector("#convert-results .card:not(.original) img", "img => img.src")
     picture = np.asarray(Image.open(bytes_io.BytesIO(__import__("base64").b64decode(first.split(",", 1)[1]))))
     assert picture.shape[1] == 32 * 8  # 32 pixels on the longer side, previewed at 8x

@@ -189,10 +189,14 @@ def convert_folder(
 
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as (H,W,4) uint8 RGBA, refusing images under 2x2 pixels (nothing to convert)."""
-    rgba = io.read_rgba(path)
+    return convertible(io.read_rgba(path), str(path))
+
+
+def convertible(rgba: np.ndarray, name: str) -> np.ndarray:
+    """`rgba` itself, or an error naming `name` when it is under 2x2 pixels (nothing to convert)."""
     if min(rgba.shape[:2]) < 2:
         raise SpriteforgeError(
-            f"{path}: {rgba.shape[1]}x{rgba.shape[0]} pixels is too small to convert; give an image of at least 2x2."
+            f"{name}: {rgba.shape[1]}x{rgba.shape[0]} pixels is too small to convert; give an image of at least 2x2."
         )
     return rgba
 

@@ -44,7 +44,7 @@ def generator_converter(
     if path.is_dir():
         if dither != "none":
             raise SpriteforgeError(f"--dither {dither}: a run's generator outputs palette indices; nothing to dither.")
-        return _run_converter(load_run(path), size, palette)
+        return run_converter(load_run(path), size, palette)
     if path.is_file():
         generator = load_pix2pix_generator(path)
         quantize = pixelizer(PixelizeConfig(size=size, palette=palette or "auto:16", dither=dither), seed)
@@ -52,7 +52,8 @@ def generator_converter(
     raise SpriteforgeError(f"--model {path}: no such run folder or .pth file.")
 
 
-def _run_converter(run: Run, size: int, palette: str | None) -> Converter:
+def run_converter(run: Run, size: int, palette: str | None) -> Converter:
+    """A loaded cyclegan run as a Converter: photo -> its generator's palette indices on the exact grid."""
     if "translate" not in run.model.capabilities():
         raise SpriteforgeError(f"{run.path}: a {run.config.model} run cannot translate images; train a cyclegan.")
     target = Palette.resolve(palette) if palette else None

@@ -80,7 +80,7 @@ def create_app(runs: str | Path, limits: Limits = Limits(), device: str = "cpu")
     app.state.library, app.state.limits = library, limits
     _add_error_handlers(app)
     _add_run_routes(app, library, limits)
-    _add_convert_routes(app, limits)
+    _add_convert_routes(app, library, limits)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="studio")
     return app
 
@@ -157,26 +157,35 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
         return JSONResponse({"gif": to_base64(gif_bytes(frames)), "sprites": _each_base64(path)})
 
 
-def _add_convert_routes(app: FastAPI, limits: Limits) -> None:
-    from spriteforge.convert.pixelize import PixelizeConfig, pixelize
+def _add_convert_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
+    from spriteforge.convert.pixelize import PixelizeConfig, convertible, pixelizer
+    from spriteforge.convert.translate import run_converter
 
     @app.post("/api/v1/convert", summary="Turn an uploaded image into pixel art on an exact grid, in a palette")
     def convert(
         file: UploadFile = File(..., description="The image to convert"),
         size: int = Form(32, ge=1),
-        palette: str = Form("auto:16", description="auto:K or a named palette"),
+        palette: Optional[str] = Form(None, description="auto:K or a named palette (default auto:16, or a run's own)"),
         dither: str = Form("none"),
         downscale: str = Form("area"),
         outline: bool = Form(False),
+        model: Optional[str] = Form(None, description="A cyclegan run (GET /api/v1/runs) instead of the classical pixelizer"),
         scale: int = Form(1, ge=1),
         format: Literal["png", "json"] = Form("png"),
     ) -> Response:
         check_at_most("size", size, limits.max_convert_size, " pixels")
         check_at_most("scale", scale, limits.max_scale)
-        if not palette.startswith("auto:"):
+        if palette is not None and not palette.startswith("auto:"):
             _named_palette(palette)  # only named palettes: a server never reads paths its clients send
-        image = decode_upload(file.file.read(limits.max_upload_bytes + 1), limits, file.filename or "upload")
-        sprite = pixelize(image, PixelizeConfig(size=size, palette=palette, dither=dither, downscale=downscale, outline=outline))
+        if model:
+            if dither != "none":
+                raise SpriteforgeError(f"dither {dither!r}: a cyclegan run outputs palette indices; nothing to dither.")
+            converter = run_converter(library.get(model), size, palette)
+        else:
+            options = PixelizeConfig(size=size, palette=palette or "auto:16", dither=dither, downscale=downscale, outline=outline)
+            converter = pixelizer(options)
+        name = file.filename or "upload"
+        sprite = converter(convertible(decode_upload(file.file.read(limits.max_upload_bytes + 1), limits, name), name))
         picture = io.upscale(sprite.to_rgba()[0], scale)
         if format == "png":
             return Response(png_bytes(picture), media_type="image/png")
