@@ -111,7 +111,8 @@ class Prior(GenerativeModel):
         if not hasattr(model_class(vq_run.model), "latent_shape"):
             raise SpriteforgeError(f"prior.vqvae={config.vqvae} is a {vq_run.model!r} run; give a vqvae or pixel_vqvae run.")
         if run.data.source == DataConfig.source:  # no --data: the VQ-VAE's sprites, with its labels unless given
-            run.data = DataConfig(**{**vars(vq_run.data), "labels": run.data.labels or vq_run.data.labels})
+            own_labels = {"labels": run.data.labels, "label_column": run.data.label_column} if run.data.labels else {}
+            run.data = DataConfig(**{**vars(vq_run.data), **own_labels})
         run.data.size, run.data.palette = vq_run.data.size, str(folder / PALETTE)
         config.vqvae, config.vqvae_model = str(folder), vq_run.model
         config.vqvae_config = vars(vq_run.model_config)
