@@ -79,7 +79,10 @@ class VQVAE(GenerativeModel):
     sample() decodes uniformly random codes (a VQ-VAE has no prior): train a `prior` on the run to generate."""
 
     Config = VQVAEConfig
-    sample_options = {"temperature": "0 = argmax colour per pixel; > 0 samples colours (index mode). Codes are uniform"}
+    sample_options = {
+        "temperature": "0 = argmax colour per pixel; > 0 samples colours (index mode). NB: a VQ-VAE has no prior, "
+        "so its samples decode uniformly random codes; train a `prior` on the run to generate"
+    }
     presets = {"tiny": {"width": 8, "channels": [16], "num_codes": 16, "code_dim": 8}}
 
     def __init__(self, config: VQVAEConfig, spec: DataSpec) -> None:
