@@ -57,7 +57,26 @@ def main() -> None:
         out = ROOT / "benchmarks/results" / f"vqvae_{name}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result, indent=2))
+        print(markdown(result))
+
+
+def markdown(result: dict) -> str:
+    """The result as the Markdown tables of docs/experiments/vqvae.md."""
+    columns = {"val_pixel_accuracy": "pixel acc.", "val_opaque_pixel_accuracy": "opaque pixel acc.", "val_mse": "MSE",
+               "val_ssim": "SSIM", "val_codebook_usage": "codebook usage", "val_perplexity": "code perplexity",
+               "train_images_per_second": "train img/s", "sample_seconds_per_64": "s per 64 samples"}  # fmt: skip
+    rows = [f"{result['dataset']}, {result['steps']} steps x {result['batch_size']}, {result['device']}", "",
+            "| model | " + " | ".join(columns.values()) + " |", "|---" * (len(columns) + 1) + "|"]  # fmt: skip
+    for label, entry in result["models"].items():
+        if "val_pixel_accuracy" in entry:
+            rows.append(f"| {label} | " + " | ".join(str(entry.get(key, "-")) for key in columns) + " |")
+    priors = {label: entry for label, entry in result["models"].items() if "val_bits_per_code" in entry}
+    if priors:
+        rows += ["", "| prior | trained parameters | val bits per code (uniform) | s per 64 samples |", "|---|---|---|---|"]
+        for label, entry in priors.items():
+            rows.append(f"| {label} on {entry['on']} | {entry['parameters_trained']} | {entry['val_bits_per_code']} "
+                        f"({entry['uniform_bits_per_code']}) | {entry['sample_seconds_per_64']} |")  # fmt: skip
+    return "\n".join(rows)
 
 
 def train_settings(steps: int) -> list[str]:

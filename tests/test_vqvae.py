@@ -220,6 +220,14 @@ def test_cli_trains_samples_and_encodes(vq_run: sf.Run, kenney_dir: Path, tmp_pa
                                  "--set", "prior.arch=pixelcnn", "--steps", "3", "--set", "train.batch_size=16",
                                  "--set", "train.progress=false", "--logger", "none", "--out", str(prior_dir)])  # fmt: skip
     assert result.exit_code == 0, result.output
+    pixel_dir = tmp_path / "pvq"
+    common = ["--steps", "3", "--set", "train.batch_size=16", "--set", "data.count=48", "--set", "train.progress=false"]
+    result = runner.invoke(app, ["train", "--model", "pixel_vqvae", "--preset", "tiny", "--data", str(kenney_dir),
+                                 *common, "--logger", "none", "--out", str(pixel_dir)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["train", "--resume", str(pixel_dir), "--set", "train.max_steps=5"])
+    assert result.exit_code == 0, result.output
+    assert sf.load_run(pixel_dir).metrics["steps"] == 5
     result = runner.invoke(app, ["sample", str(prior_dir), "--n", "4", "--seed", "0", "--top-k", "4", "--out", str(tmp_path / "s.png")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "s.png").is_file()
