@@ -12,6 +12,7 @@ it without the VQ-VAE's folder. Labels (class or attributes) condition the start
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from spriteforge.engine.config import RunConfig
 
 ARCHS = ("transformer", "pixelcnn")
-LN2 = 0.6931471805599453
 
 
 @dataclass
@@ -141,7 +141,7 @@ class Prior(GenerativeModel):
         labels = batch.get("labels") if self.is_conditional else None
         logits = self.net(codes, self._condition(labels, len(codes))).float()  # (B,K,h,w)
         nll = F.cross_entropy(logits, codes)  # nats per code
-        return {"loss": nll, "bits_per_code": nll / LN2}
+        return {"loss": nll, "bits_per_code": nll / math.log(2)}
 
     @torch.no_grad()
     def sample_codes(
