@@ -23,7 +23,8 @@ from spriteforge.models.vqvae import PixelVQVAE, VQVAE, VQVAEConfig
 from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN
 from spriteforge.nn.quantize import VectorQuantizer
 
-TINY = ["train.max_steps=4", "train.batch_size=16", "train.progress=false", "data.count=48"]
+# Tiny runs; 4-sprite sample grids, since a prior draws its 8x8 codes one network pass at a time.
+TINY = ["train.max_steps=4", "train.batch_size=16", "train.progress=false", "train.num_samples=4", "data.count=48"]
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +171,8 @@ def test_priors_are_causal_in_raster_order(arch: str) -> None:
 
 def test_sampling_from_a_prior_uses_the_frozen_vqvaes_codebook(spec: DataSpec) -> None:
     torch.manual_seed(0)
-    prior = Prior(PriorConfig(**Prior.presets["tiny"]), spec).eval()
+    small = DataSpec(8, 8, spec.palette_rgba)  # 4x4 codes: 16 network passes per draw
+    prior = Prior(PriorConfig(**Prior.presets["tiny"]), small).eval()
     codes = prior.sample_codes(3, generator=torch.Generator().manual_seed(1))
     sprites = prior.sample(3, generator=torch.Generator().manual_seed(1))
     assert torch.equal(sprites, prior.vqvae.decode(codes).argmax(1))  # decoded by the VQ-VAE, code for code
@@ -182,8 +184,23 @@ def test_sampling_from_a_prior_uses_the_frozen_vqvaes_codebook(spec: DataSpec) -
     assert not any(p.requires_grad for p in prior.vqvae.parameters())
 
 
+def test_an_attribute_conditioned_transformer_prior(spec: DataSpec) -> None:
+    from spriteforge.data.labels import LabelSpec
+
+    labels = LabelSpec(kind="multi_hot", names=("hat", "pipe", "earring"))
+    prior = Prior(PriorConfig(**Prior.presets["tiny"]), DataSpec(8, 8, spec.palette_rgba, labels))
+    assert prior.is_conditional
+    rows = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    terms = prior.loss({"indices": torch.zeros(2, 8, 8, dtype=torch.long), "labels": rows})
+    terms["loss"].backward()
+    assert prior.labels.table.weight.grad.abs().sum() > 0  # the attributes reach the start token
+    first = prior.eval().sample_codes(2, labels=rows, generator=torch.Generator().manual_seed(0))
+    other = prior.sample_codes(2, labels=1 - rows, generator=torch.Generator().manual_seed(0))
+    assert first.shape == (2, 4, 4) and not torch.equal(first, other)
+
+
 def test_a_trained_prior_keeps_its_vqvae_frozen_and_self_contained(vq_run: sf.Run, tmp_path: Path) -> None:
-    prior = sf.train("prior", None, tmp_path / "prior", overrides=[*TINY[:3], f"prior.vqvae={vq_run.path}"],
+    prior = sf.train("prior", None, tmp_path / "prior", overrides=[*TINY[:4], f"prior.vqvae={vq_run.path}"],
                      logger="none", preset="tiny")  # fmt: skip
     # Data, size and palette came from the VQ-VAE run; its weights are in the prior's, unchanged by training.
     assert prior.config.data.source == vq_run.config.data.source and prior.palette.colors.tolist() == vq_run.palette.colors.tolist()
@@ -203,7 +220,7 @@ def test_a_trained_prior_keeps_its_vqvae_frozen_and_self_contained(vq_run: sf.Ru
 def test_a_conditional_pixelcnn_prior_samples_by_label(vq_run: sf.Run, row_labels: Path, tmp_path: Path) -> None:
     prior = sf.train(
         "prior", None, tmp_path / "cond", labels=row_labels, logger="none", preset="tiny",
-        overrides=[*TINY[:3], f"prior.vqvae={vq_run.path}", "prior.arch=pixelcnn", "data.label_column=row"],
+        overrides=[*TINY[:4], f"prior.vqvae={vq_run.path}", "prior.arch=pixelcnn", "data.label_column=row"],
     )  # fmt: skip
     assert prior.model.is_conditional and prior.model.labels is not None
     sprites = prior.sample(3, seed=0, labels=["r0"])
@@ -218,10 +235,12 @@ def test_cli_trains_samples_and_encodes(vq_run: sf.Run, kenney_dir: Path, tmp_pa
     prior_dir = tmp_path / "prior"
     result = runner.invoke(app, ["train", "--model", "prior", "--preset", "tiny", "--set", f"prior.vqvae={vq_run.path}",
                                  "--set", "prior.arch=pixelcnn", "--steps", "3", "--set", "train.batch_size=16",
-                                 "--set", "train.progress=false", "--logger", "none", "--out", str(prior_dir)])  # fmt: skip
+                                 "--set", "train.progress=false", "--set", "train.num_samples=4", "--logger", "none",
+                                 "--out", str(prior_dir)])  # fmt: skip
     assert result.exit_code == 0, result.output
     pixel_dir = tmp_path / "pvq"
-    common = ["--steps", "3", "--set", "train.batch_size=16", "--set", "data.count=48", "--set", "train.progress=false"]
+    common = ["--steps", "3", "--set", "train.batch_size=16", "--set", "data.count=48", "--set", "train.progress=false",
+              "--set", "train.num_samples=4"]
     result = runner.invoke(app, ["train", "--model", "pixel_vqvae", "--preset", "tiny", "--data", str(kenney_dir),
                                  *common, "--logger", "none", "--out", str(pixel_dir)])  # fmt: skip
     assert result.exit_code == 0, result.output
