@@ -46,6 +46,7 @@ _EXPORTS = {
     "ModelConfig": "spriteforge.models.base",
     "register": "spriteforge.models.base",
     "registered": "spriteforge.models.base",
+    "VectorQuantizer": "spriteforge.nn.quantize",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -77,3 +78,4 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.metrics.evaluate import Evaluation, compare, evaluate
     from spriteforge.errors import SpriteforgeError
     from spriteforge.models.base import GenerativeModel, ModelConfig, register, registered
+    from spriteforge.nn.quantize import VectorQuantizer

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -184,6 +185,27 @@ def reconstruct(
     accuracy = pixel_accuracy(originals.with_palette(trained.palette, "nearest").indices, rebuilt.indices)
     io.write_png(out, io.comparison_grid(originals.to_rgba(), rebuilt.to_rgba(), scale=scale))
     console.print(f"wrote {out}: exact-pixel accuracy {accuracy.format()}")
+
+
+@app.command()
+def encode(
+    run: Annotated[Path, typer.Argument(help="A run folder (vqvae, pixel_vqvae, vae, ae).")],
+    data: DataOption,
+    out: Annotated[Path, typer.Option(help="Output .npz: codes, files, and labels/label_names when --labels is given.")] = Path("codes.npz"),
+    labels: Annotated[Optional[Path], typer.Option(help="CSV with a `file` column: its labels go into the .npz.")] = None,
+    size: SizeOption = None,
+) -> None:
+    """Export a dataset's code grids (VQ models: (N,h,w) integers) or latents (autoencoders: (N,D)) for other tools.
+
+    Example: spriteforge encode runs/vq --data path/to/sprites --out codes.npz
+    """
+    from spriteforge.engine.run import load_run
+
+    trained = load_run(run)
+    sprites = load_sprites(data, size=size or trained.model.spec.height, labels=labels)
+    written = trained.encode_dataset(sprites, out)
+    with np.load(written) as saved:
+        console.print(f"wrote {written}: codes {saved['codes'].shape} {saved['codes'].dtype}, {', '.join(saved.files)}")
 
 
 @app.command()
@@ -391,7 +413,7 @@ def models() -> None:
 
     table = Table(title="registered models")
     for column in ("model", "representations", "capabilities", "sample options", "presets", "config keys"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column == "model")  # names stay whole, e.g. pixel_vqvae
     for name, cls in registered().items():
         table.add_row(
             name,

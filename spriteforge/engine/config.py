@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from spriteforge.data.augment import AugmentConfig
@@ -111,6 +111,9 @@ def build_config(
         }
     )
     OmegaConf.set_struct(schema, True)
+    for value in schema[name].values():  # a dict field of a model config is free-form (e.g. a prior's VQ-VAE config)
+        if isinstance(value, DictConfig):
+            OmegaConf.set_struct(value, False)
     model_train_defaults = OmegaConf.create({} if base else {"train": model_class(name).train_defaults})
     overrides_layer = OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotlist.items()])
     layers = [schema, model_train_defaults, _preset_document(name, preset), file_document, overrides_layer]

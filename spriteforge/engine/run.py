@@ -197,6 +197,28 @@ class Run:
         return self._sprites(torch.cat(rebuilt))
 
     @torch.no_grad()
+    def encode(self, sprites: SpriteSet, batch_size: int = 256) -> np.ndarray:
+        """(N,h,w) int64 code grids (VQ models) or (N,D) float32 latents (autoencoders) of sprites, in batches."""
+        self._require("encode")
+        self.model.eval()
+        codes = [self.model.encode(chunk).cpu() for chunk in self._indices_of(sprites).split(batch_size)]
+        return torch.cat(codes).numpy()
+
+    def encode_dataset(self, sprites: SpriteSet, out: str | Path, batch_size: int = 256) -> Path:
+        """Write sprites' codes or latents to an .npz for other tools, atomically: `codes`, `files` (source names),
+        and `labels` with `label_names` when the sprites have labels."""
+        out = Path(out)
+        if out.suffix != ".npz":
+            raise SpriteforgeError(f"--out {out}: codes are written as .npz; name the file e.g. codes.npz.")
+        arrays: dict[str, np.ndarray] = {"codes": self.encode(sprites, batch_size), "files": np.array(sprites.names)}
+        if sprites.labels is not None and sprites.label_spec is not None:
+            arrays["labels"] = sprites.labels
+            arrays["label_names"] = np.array(sprites.label_spec.names)
+        with io.atomic_path(out) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        return out
+
+    @torch.no_grad()
     def interpolate(self, first: SpriteSet, second: SpriteSet, steps: int = 8) -> SpriteSet:
         """Sprites along the straight line between the latent codes of first[i] and second[i]: (pairs*steps) sprites,
         pair by pair."""
@@ -205,6 +227,9 @@ class Run:
             raise SpriteforgeError(f"--steps {steps}: need at least 2 (the two ends).")
         self.model.eval()
         start, end = self.model.encode(self._indices_of(first)), self.model.encode(self._indices_of(second))
+        if not start.is_floating_point():
+            raise SpriteforgeError(f"{self.path}: a {self.config.model} encodes sprites as discrete codes, which have no "
+                                   "straight line between them; interpolate a vae or ae run instead.")
         weights = torch.linspace(0, 1, steps, device=self.device)[None, :, None]  # (1,S,1)
         path = torch.lerp(start[:, None], end[:, None], weights).flatten(0, 1)  # (pairs*S, D)
         output = self.model.decode(path)

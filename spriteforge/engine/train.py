@@ -29,7 +29,7 @@ from spriteforge.engine.config import RunConfig, TrainConfig, build_config, load
 from spriteforge.engine.loggers import log_config, log_image, make_logger
 from spriteforge.engine.module import SCHEDULES, SpriteModule
 from spriteforge.errors import SpriteforgeError
-from spriteforge.models.base import GenerativeModel
+from spriteforge.models.base import GenerativeModel, model_class
 
 
 def train(
@@ -68,6 +68,7 @@ def train(
         config.data.source = str(data)
     if labels is not None:
         config.data.labels = str(labels)
+    model_class(config.model).configure_run(config)  # e.g. a prior takes size and palette from its VQ-VAE run
     _anchor_paths(config)
     if logger is not None:
         config.train.logger = logger
@@ -254,6 +255,8 @@ def _quiet_lightning() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+    # A model may hold a frozen part in eval mode on purpose (a prior's VQ-VAE).
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
 
 
 def _precision(choice: str, accelerator: str) -> str:

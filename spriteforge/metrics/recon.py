@@ -73,12 +73,24 @@ def structural_similarity(x: np.ndarray, y: np.ndarray, sigma: float = SSIM_SIGM
     """
     if x.shape != y.shape or x.ndim != 4:
         raise SpriteforgeError(f"SSIM needs two image stacks of one shape (N,C,H,W), got {x.shape} and {y.shape}.")
-    size = min(SSIM_MAX_WINDOW, x.shape[2], x.shape[3])
-    window = gaussian_window(size, sigma)
     first, second = (torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)) for v in (x, y))
     batches = [slice(i, i + _SSIM_BATCH) for i in range(0, len(x), _SSIM_BATCH)]
-    values = [_ssim_batch(first[part], second[part], window) for part in batches]
+    values = [_ssim_tensors(first[part], second[part], sigma) for part in batches]
     return torch.cat(values).numpy() if values else np.zeros(0)
+
+
+def differentiable_ssim(x: torch.Tensor, y: torch.Tensor, sigma: float = SSIM_SIGMA) -> torch.Tensor:
+    """(B,) SSIM of (B,4,H,W) RGBA tensor pairs in [0,1], composited on SSIM_BACKGROUND like `ssim`, in the
+    tensors' dtype and device and differentiable: the SSIM loss of the Pixel VQ-VAE."""
+    background = torch.tensor(SSIM_BACKGROUND, dtype=x.dtype, device=x.device)[None, :, None, None]
+    x_rgb, y_rgb = (v[:, :3] * v[:, 3:] + background * (1 - v[:, 3:]) for v in (x, y))
+    return _ssim_tensors(x_rgb, y_rgb, sigma)
+
+
+def _ssim_tensors(x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B,) SSIM of (B,C,H,W) tensors with the window of `structural_similarity`."""
+    size = min(SSIM_MAX_WINDOW, x.shape[2], x.shape[3])
+    return _ssim_batch(x, y, gaussian_window(size, sigma).to(x))
 
 
 def gaussian_window(size: int, sigma: float) -> torch.Tensor:
@@ -106,7 +118,8 @@ def _ssim_batch(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor) -> torch
 def _band(length: int, window: torch.Tensor) -> torch.Tensor:
     """(length-s+1, length) matrix whose row i holds the (s,) window at columns i..i+s-1: 'valid' correlation."""
     size = len(window)
-    offsets = torch.arange(length)[None, :] - torch.arange(length - size + 1)[:, None]  # column - row
+    rows, columns = torch.arange(length - size + 1, device=window.device), torch.arange(length, device=window.device)
+    offsets = columns[None, :] - rows[:, None]  # column - row
     inside = (offsets >= 0) & (offsets < size)
     return torch.where(inside, window[offsets.clamp(0, size - 1)], torch.zeros((), dtype=window.dtype))
 

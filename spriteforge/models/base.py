@@ -95,6 +95,11 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     @classmethod
+    def configure_run(cls, run: Any) -> None:
+        """Adjust a new run's RunConfig before its data is loaded (e.g. a prior takes its data, size and palette from
+        the VQ-VAE run it builds on). Most models need nothing."""
+
+    @classmethod
     def capabilities(cls) -> list[str]:
         return [c for c in CAPABILITIES if callable(getattr(cls, c, None))]
 

@@ -1,0 +1,184 @@
+"""Learned priors over the code grid of a frozen VQ-VAE: `spriteforge train --model prior --set prior.vqvae=RUN`.
+
+    sprites (B,H,W) --frozen VQ-VAE encode--> codes (B,h,w) --transformer | pixelcnn--> logits (B,K,h,w)
+    loss = code negative log-likelihood (nats per code; bits_per_code logged beside it)
+    sample: codes drawn in raster order (temperature, top-k) --frozen VQ-VAE decode--> palette-exact sprites
+
+The VQ-VAE is part of the prior's module (frozen: no gradients, eval mode, its codebook never updated), so the
+prior's weights.safetensors holds it and a prior run is self-contained (docs/decisions.md). Its model name and
+config are copied into the prior's config when training starts (`configure_run`), which is how `load_run` rebuilds
+it without the VQ-VAE's folder. Labels (class or attributes) condition the start token / the gate biases.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from spriteforge.errors import SpriteforgeError
+from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, model_class, register
+from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN, LabelEmbedding
+from spriteforge.nn.pixels import INDEX
+
+if TYPE_CHECKING:
+    from spriteforge.engine.config import RunConfig
+
+ARCHS = ("transformer", "pixelcnn")
+
+
+@dataclass
+class PriorConfig(ModelConfig):
+    vqvae: str | None = None  # the VQ-VAE run folder to build on (required by `spriteforge train`)
+    arch: str = "transformer"  # "transformer" (causal, GPT-style) or "pixelcnn" (gated PixelCNN)
+    width: int = 128  # embedding / channel width
+    layers: int = 4
+    heads: int = 4  # transformer only
+    kernel: int = 5  # pixelcnn only: horizontal/vertical kernel size (odd)
+    dropout: float = 0.0  # transformer only
+    conditional: bool = True  # use the run's labels when it has them
+    # Filled in from the VQ-VAE run when training starts; with neither a run nor these, the prior builds on an
+    # untrained VQ-VAE of that name and its "tiny" preset (for tests and smoke runs of the prior alone).
+    vqvae_model: str = "vqvae"
+    vqvae_config: dict[str, Any] = field(default_factory=dict)
+
+
+@register("prior")
+class Prior(GenerativeModel):
+    """Autoregressive prior (causal transformer or gated PixelCNN) over a frozen VQ-VAE's codes; samples decode
+    through that VQ-VAE. Set prior.vqvae=RUN; labels condition it when the run has them."""
+
+    Config = PriorConfig
+    sample_options = {
+        "temperature": "codes: softmax temperature (default 1; 0 = most likely code)",
+        "top_k": "codes: sample only among the k likeliest",
+    }
+    presets = {"tiny": {"width": 16, "layers": 1, "heads": 2}}
+
+    def __init__(self, config: PriorConfig, spec: DataSpec) -> None:
+        super().__init__(config, spec)
+        if config.arch not in ARCHS:
+            raise SpriteforgeError(f"prior.arch={config.arch!r}: choose one of {', '.join(ARCHS)}.")
+        vq_class = model_class(config.vqvae_model)
+        settings = config.vqvae_config or {**vq_class.presets.get("tiny", {}), "representation": config.representation}
+        if settings.get("representation", INDEX) != config.representation:
+            raise SpriteforgeError(
+                f"prior.representation={config.representation!r} differs from its VQ-VAE's "
+                f"({settings.get('representation')!r}): leave it unset, it follows the VQ-VAE."
+            )
+        # Labels belong to the prior: the VQ-VAE is built without them.
+        self.vqvae = vq_class(vq_class.Config(**settings), DataSpec(spec.height, spec.width, spec.palette_rgba))
+        if not hasattr(self.vqvae, "latent_shape"):
+            raise SpriteforgeError(f"prior.vqvae_model={config.vqvae_model!r} is not a VQ model (it has no code grid).")
+        self._load_trained_vqvae(config.vqvae)
+        self.vqvae.requires_grad_(False).eval()
+        num_codes, shape = self.vqvae.config.num_codes, self.vqvae.latent_shape
+        if config.arch == "transformer":
+            self.net = CausalTransformer(num_codes, shape, config.width, config.layers, config.heads, config.dropout)
+        else:
+            self.net = GatedPixelCNN(num_codes, config.width, config.layers, config.kernel)
+        self.labels = LabelEmbedding(spec.labels, config.width) if self.is_conditional else None
+
+    def _load_trained_vqvae(self, folder: str | None) -> None:
+        """The VQ-VAE run's trained weights, when its folder still holds the VQ-VAE this prior was configured with.
+        (A prior run loaded later gets them from its own weights file, so the folder may since have gone.)"""
+        from spriteforge.engine.run import CONFIG, load_run
+
+        if folder is None or not (Path(folder) / CONFIG).is_file():
+            return
+        trained = load_run(folder).model
+        if type(trained) is type(self.vqvae) and trained.config == self.vqvae.config:
+            self.vqvae.load_state_dict(trained.state_dict())
+
+    @classmethod
+    def configure_run(cls, run: RunConfig) -> None:
+        """Before data is loaded: take size and palette (and, unless a source was given, the data) from the VQ-VAE
+        run, and copy its model name and config, so the prior codes exactly the sprites the VQ-VAE was trained on."""
+        from spriteforge.engine.config import DataConfig, load_config
+        from spriteforge.engine.run import CONFIG, PALETTE
+
+        config: PriorConfig = run.model_config  # type: ignore[assignment]
+        if not config.vqvae:
+            raise SpriteforgeError("the prior needs a trained VQ-VAE run: --set prior.vqvae=runs/vq (see README).")
+        folder = Path(config.vqvae).resolve()
+        if not (folder / CONFIG).is_file():
+            raise SpriteforgeError(f"prior.vqvae={config.vqvae}: not a run folder (no {CONFIG}). Train a vqvae first.")
+        vq_run = load_config(folder / CONFIG)
+        if not hasattr(model_class(vq_run.model), "latent_shape"):
+            raise SpriteforgeError(f"prior.vqvae={config.vqvae} is a {vq_run.model!r} run; give a vqvae or pixel_vqvae run.")
+        if run.data.source == DataConfig.source:  # no --data: the VQ-VAE's sprites, with its labels unless given
+            own_labels = {"labels": run.data.labels, "label_column": run.data.label_column} if run.data.labels else {}
+            run.data = DataConfig(**{**vars(vq_run.data), **own_labels})
+        run.data.size, run.data.palette = vq_run.data.size, str(folder / PALETTE)
+        config.vqvae, config.vqvae_model = str(folder), vq_run.model
+        config.vqvae_config = vars(vq_run.model_config)
+        config.representation = vq_run.model_config.representation
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.config.conditional and self.spec.labels is not None
+
+    def train(self, mode: bool = True) -> Prior:
+        super().train(mode)
+        self.vqvae.eval()  # frozen: always in inference mode
+        return self
+
+    def _condition(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
+        """(n,width) condition vectors: the label embedding, or zeros for an unconditional prior."""
+        if labels is not None and self.labels is None:
+            raise SpriteforgeError(f"this {self.name} run is not conditional: sample it without labels.")
+        if self.labels is None or labels is None:
+            return torch.zeros(n, self.config.width, device=self.codec.colors.device)
+        return self.labels(labels)
+
+    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            codes = self.vqvae.encode(batch["indices"])  # (B,h,w)
+        labels = batch.get("labels") if self.is_conditional else None
+        logits = self.net(codes, self._condition(labels, len(codes))).float()  # (B,K,h,w)
+        nll = F.cross_entropy(logits, codes)  # nats per code
+        return {"loss": nll, "bits_per_code": nll / math.log(2)}
+
+    @torch.no_grad()
+    def sample_codes(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
+        temperature: float = 1.0, top_k: int | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """(n,h,w) codes drawn in raster order; each step reruns the network on the grid drawn so far."""
+        condition = self._condition(labels, n)
+        height, width = self.vqvae.latent_shape
+        codes = torch.zeros(n, height, width, dtype=torch.long, device=condition.device)
+        for position in range(height * width):
+            row, column = divmod(position, width)
+            logits = self.net(codes, condition)[:, :, row, column].float()  # (n,K)
+            codes[:, row, column] = _draw(logits, temperature, top_k, generator)
+        return codes
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        **opts: Any,
+    ) -> torch.Tensor:
+        codes = self.sample_codes(n, labels=labels, generator=generator, temperature=temperature, top_k=top_k)
+        output = self.vqvae.decode(codes)
+        return self.codec.to_indices(output, INDEX) if self.representation == INDEX else output
+
+
+def _draw(logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None) -> torch.Tensor:
+    """(n,K) logits -> (n,) codes: argmax at temperature 0, else softmax(logits / T) over the top k."""
+    if temperature <= 0:
+        return logits.argmax(1)
+    if top_k is not None and top_k < logits.shape[1]:
+        threshold = logits.topk(top_k, dim=1).values[:, -1:]  # (n,1) the k-th largest logit
+        logits = logits.masked_fill(logits < threshold, float("-inf"))
+    return torch.multinomial(F.softmax(logits / temperature, dim=1), 1, generator=generator).squeeze(1)
