@@ -8,6 +8,7 @@ the engine and the contract tests find it here.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -98,6 +99,13 @@ class GenerativeModel(nn.Module):
     def configure_run(cls, run: Any) -> None:
         """Adjust a new run's RunConfig before its data is loaded (e.g. a prior takes its data, size and palette from
         the VQ-VAE run it builds on). Most models need nothing."""
+
+    @classmethod
+    def prerequisites(cls, data: Path, workdir: Path, overrides: list[str]) -> list[str]:
+        """Extra `section.key=value` overrides that let this model train on the sprite folder `data` alone, after
+        preparing what they point to in `workdir` with the same `overrides` (benchmarks and smoke runs use this;
+        e.g. a prior trains its VQ-VAE first). Most models need nothing."""
+        return []
 
     @classmethod
     def capabilities(cls) -> list[str]:

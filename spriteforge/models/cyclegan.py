@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -60,6 +61,11 @@ class CycleGAN(GenerativeModel):
     Config = CycleGANConfig
     representations = (INDEX,)
     batch_keys = ("domain_a",)
+
+    @classmethod
+    def prerequisites(cls, data: Path, workdir: Path, overrides: list[str]) -> list[str]:
+        """Alone, the sprite folder also serves as domain A: any folder of images will do for timing a training step."""
+        return [f"data.domain_a={data}"]
     presets = {
         "tiny": {"width": 8, "disc_width": 8, "blocks": 1, "pool_size": 4},
         "reference": {"width": 64, "disc_width": 64, "blocks": 0, "pool_size": 50},

@@ -118,6 +118,14 @@ class Prior(GenerativeModel):
         config.vqvae_config = vars(vq_run.model_config)
         config.representation = vq_run.model_config.representation
 
+    @classmethod
+    def prerequisites(cls, data: Path, workdir: Path, overrides: list[str]) -> list[str]:
+        """A prior on `data` alone: train its VQ-VAE (default config) on the same data and budget first."""
+        from spriteforge.engine.train import train
+
+        vq_run = train("vqvae", data, workdir / "vqvae", overrides=overrides, logger="none")
+        return [f"prior.vqvae={vq_run.path}"]
+
     @property
     def is_conditional(self) -> bool:
         return self.config.conditional and self.spec.labels is not None
