@@ -206,3 +206,22 @@ def test_a_pix2pix_resnet_9blocks_state_dict_loads_and_converts(photos: Path, tm
     _convert(photos / "camera.png", "--model", path, "--size", 24, "--palette", "db16", "--dither", "bayer4", "--out", out)
     assert np.asarray(Image.open(out)).shape[:2] == (24, 24)
     assert _colors(out) <= {tuple(c) for c in Palette.named("db16").colors.tolist()}
+
+
+def test_each_group_steps_on_its_own_gradients_only(tiles: Path, photos: Path, tmp_path: Path, monkeypatch) -> None:
+    """The generators' loss reaches the discriminators' parameters too: that gradient is cleared before the
+    discriminators' own loss, so their step follows their loss alone."""
+    from spriteforge.models.cyclegan import CycleGAN
+
+    seen: list[tuple[str, bool]] = []
+    original = CycleGAN.loss
+
+    def watched(self, batch):
+        if "group" in batch:  # training steps (validation calls without one)
+            seen.append((batch["group"], any(p.grad is not None for p in self.parameters())))
+        return original(self, batch)
+
+    monkeypatch.setattr(CycleGAN, "loss", watched)
+    spriteforge.train("cyclegan", tiles, tmp_path / "run", preset="tiny", logger="none",
+                      overrides=[*TINY, f"data.domain_a={photos}", "train.max_steps=2", "train.val_every=100"])  # fmt: skip
+    assert seen == [("generators", False), ("discriminators", False)] * 2

@@ -93,16 +93,19 @@ class SpriteModule(L.LightningModule):
         optimizers, schedules = _as_list(self.optimizers()), _as_list(self.lr_schedulers())
         step, total = self.global_step, 0.0
         for number, (name, optimizer, schedule) in enumerate(zip(self.groups, optimizers, schedules)):
+            # All gradients cleared, not only this group's: a generator's loss also reaches the discriminators'
+            # parameters, and those gradients must not leak into the discriminators' own step.
+            self.model.zero_grad(set_to_none=True)
             terms = self.model.loss({**batch, "step": step, "group": name})
             self.manual_backward(terms["loss"])
             if self.train_config.grad_clip:
                 clip = self.train_config.grad_clip
                 self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
             (optimizer if number == len(self.groups) - 1 else optimizer.optimizer).step()
-            optimizer.zero_grad(set_to_none=True)
             schedule.step()
             self.log_dict({f"train/{name}/{k}": v.detach().float() for k, v in terms.items()}, prog_bar=False)
             total += float(terms["loss"].detach())
+        self.model.zero_grad(set_to_none=True)
         self.log("train/loss", total, prog_bar=False)
         self.log("loss", total, prog_bar=True, logger=False)
         self._after_step()
