@@ -20,10 +20,11 @@ PREDICTIONS = ("eps", "v", "x0")
 
 def betas_for(schedule: str, timesteps: int) -> torch.Tensor:
     """(T,) float64 betas. linear: 1e-4 .. 0.02 at T=1000, scaled by 1000/T so any T keeps the same end points of
-    alpha_bar (improved-diffusion); cosine: alpha_bar(t) = cos^2(((t/T + s)/(1 + s)) pi/2), s = 0.008, beta <= 0.999."""
+    alpha_bar (improved-diffusion); cosine: alpha_bar(t) = cos^2(((t/T + s)/(1 + s)) pi/2), s = 0.008.
+    Both keep beta <= 0.999 (a linear schedule with T < 50 would otherwise pass 1: use cosine for so few steps)."""
     if schedule == "linear":
         scale = 1000.0 / timesteps
-        return torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)
+        return torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64).clamp(max=0.999)
     if schedule == "cosine":
         steps = torch.arange(timesteps + 1, dtype=torch.float64) / timesteps
         alpha_bar = torch.cos((steps + 0.008) / 1.008 * math.pi / 2) ** 2

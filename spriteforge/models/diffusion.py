@@ -107,7 +107,7 @@ class Diffusion(Denoiser):
         "guidance": "classifier-free guidance scale (1 = plain conditional, default; 3 is typical)",
     }
     presets = {
-        "tiny": {"channels": [8, 16], "blocks_per_level": 1, "heads": 2, "dropout": 0.0, "timesteps": 10},
+        "tiny": {"channels": [8, 16], "blocks_per_level": 1, "heads": 2, "dropout": 0.0, "timesteps": 10, "schedule": "cosine"},
         # The Kenney VAE/VQ-VAE/diffusion comparison's U-Net: 7.3M parameters, 1000-step linear schedule.
         "reference": {"channels": [64, 128, 144], "blocks_per_level": 2, "attention_levels": 1, "timesteps": 1000,
                       "schedule": "linear", "prediction": "eps"},
