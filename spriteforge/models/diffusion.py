@@ -108,6 +108,8 @@ class Diffusion(Denoiser):
     }
     presets = {
         "tiny": {"channels": [8, 16], "blocks_per_level": 1, "heads": 2, "dropout": 0.0, "timesteps": 10, "schedule": "cosine"},
+        # Small enough to train and sample on a laptop CPU (benchmarks/diffusion.py, docs/experiments/diffusion.md).
+        "cpu": {"channels": [32, 64, 64], "blocks_per_level": 1, "attention_levels": 1, "dropout": 0.0},
         # The Kenney VAE/VQ-VAE/diffusion comparison's U-Net: 7.3M parameters, 1000-step linear schedule.
         "reference": {"channels": [64, 128, 144], "blocks_per_level": 2, "attention_levels": 1, "timesteps": 1000,
                       "schedule": "linear", "prediction": "eps"},
@@ -144,6 +146,15 @@ class Diffusion(Denoiser):
         """(B,C,H,W) -> (B,H,W) index of the nearest code (palette colour or index bits)."""
         pixels = x.permute(0, 2, 3, 1).reshape(1, -1, x.shape[1]).float()
         return torch.cdist(pixels, self.code_book()[None])[0].argmin(1).view(x.shape[0], *x.shape[2:])
+
+    def code_adherence(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) share of each sprite's pixels that are exactly a code before decoding, every channel rounded to 8
+        bits over [-1,1] as a PNG would store it: in rgba mode the codec's palette adherence; in index mode the
+        same test on the index bits, so the two representations are compared on one scale."""
+        levels = ((x.float().clamp(-1, 1) + 1) * 127.5).round().permute(0, 2, 3, 1)  # (B,H,W,C) in 0..255
+        codes = ((self.code_book() + 1) * 127.5).round()  # (K,C)
+        exact = (levels[..., None, :] == codes).all(-1).any(-1)  # (B,H,W)
+        return exact.float().flatten(1).mean(1)
 
     def output(self, x: torch.Tensor) -> torch.Tensor:
         """The contract's output: rgba (B,4,H,W) in [0,1], unsnapped; or (B,H,W) indices in index mode."""

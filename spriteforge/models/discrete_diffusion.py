@@ -47,6 +47,7 @@ class DiscreteDiffusion(Denoiser):
     }
     presets = {
         "tiny": {"channels": [8, 16], "blocks_per_level": 1, "heads": 2, "dropout": 0.0},
+        "cpu": {"channels": [32, 64, 64], "blocks_per_level": 1, "attention_levels": 1, "dropout": 0.0},
         "reference": {"channels": [64, 128, 144], "blocks_per_level": 2, "attention_levels": 1},
     }
 
