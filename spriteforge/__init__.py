@@ -41,6 +41,7 @@ _EXPORTS = {
     "ModelConfig": "spriteforge.models.base",
     "register": "spriteforge.models.base",
     "registered": "spriteforge.models.base",
+    "NoiseSchedule": "spriteforge.diffusion.gaussian",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -62,6 +63,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.data.palette import Palette, QuantizationReport
     from spriteforge.convert.pixelize import PixelizeConfig, pixelize, pixelize_file, pixelize_folder
     from spriteforge.data.catalog import fetch_dataset
+    from spriteforge.diffusion.gaussian import NoiseSchedule
     from spriteforge.data.sprites import SpriteSet, describe, load_sprites
     from spriteforge.engine.run import Run, load_run
     from spriteforge.engine.train import resume, train
