@@ -376,7 +376,7 @@ def models() -> None:
 
     table = Table(title="registered models")
     for column in ("model", "representations", "capabilities", "sample options", "presets", "config keys"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column == "model")  # names stay whole, to be copied
     for name, cls in registered().items():
         table.add_row(
             name,
