@@ -47,6 +47,7 @@ _EXPORTS = {
     "register": "spriteforge.models.base",
     "registered": "spriteforge.models.base",
     "VectorQuantizer": "spriteforge.nn.quantize",
+    "NoiseSchedule": "spriteforge.diffusion.gaussian",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.convert.translate import generator_converter
     from spriteforge.data.crops import image_crops
     from spriteforge.data.catalog import fetch_dataset
+    from spriteforge.diffusion.gaussian import NoiseSchedule
     from spriteforge.data.sprites import SpriteSet, describe, load_sprites
     from spriteforge.engine.run import Run, load_run
     from spriteforge.engine.train import resume, train

@@ -75,6 +75,22 @@ def _too_large(path: Path, what: str) -> str:
     )
 
 
+def read_mask(path: str | Path) -> np.ndarray:
+    """(H,W) bool from a mask image: True where the pixel is opaque (alpha >= 128) and light (grey level >= 128),
+    i.e. white = selected; black or transparent = not selected."""
+    rgba = read_rgba(path).astype(np.int64)
+    grey = (299 * rgba[..., 0] + 587 * rgba[..., 1] + 114 * rgba[..., 2]) // 1000
+    return (rgba[..., 3] >= 128) & (grey >= 128)
+
+
+def mask_preview(mask: np.ndarray) -> np.ndarray:
+    """(H,W) bool -> (H,W,4) uint8: white where selected, black elsewhere (the convention `read_mask` reads)."""
+    preview = np.zeros((*mask.shape, 4), np.uint8)
+    preview[mask, :3] = 255
+    preview[..., 3] = 255
+    return preview
+
+
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour upscale of (...,H,W,C) by an integer factor (the only resampling pixel art allows)."""
     if factor < 1 or int(factor) != factor:

@@ -126,10 +126,7 @@ class Run:
         if n < 1:
             raise SpriteforgeError(f"--n {n}: ask for at least one sprite.")
         label_rows = self.label_rows(labels, n)
-        unknown = sorted(set(opts) - set(self.model.sample_options))
-        if unknown:
-            known = ", ".join(self.model.sample_options) or "none"
-            raise SpriteforgeError(f"model {self.config.model!r} has no sampling option {', '.join(unknown)} (it has: {known}).")
+        self._check_options(opts)
         self.model.eval()
         generator = self._generator(seed)
         indices, adherence = [], []
@@ -140,6 +137,69 @@ class Run:
             indices.append(self.model.codec.to_indices(output, self.model.representation).cpu())
             adherence.append(self.model.codec.adherence_per_sprite(output, self.model.representation).cpu())
         return self._sprites(torch.cat(indices)), torch.cat(adherence).numpy()
+
+    def _check_options(self, opts: dict[str, Any]) -> None:
+        unknown = sorted(set(opts) - set(self.model.sample_options))
+        if unknown:
+            known = ", ".join(self.model.sample_options) or "none"
+            raise SpriteforgeError(f"model {self.config.model!r} has no sampling option {', '.join(unknown)} (it has: {known}).")
+
+    @torch.no_grad()
+    def inpaint(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        n: int = 8,
+        *,
+        seed: int | None = None,
+        labels: Sequence[str] | torch.Tensor | None = None,
+        **opts: Any,
+    ) -> SpriteSet:
+        """n completions of one sprite: `image` (H,W,4) uint8 RGBA, `mask` (H,W) bool, True = regenerate. The
+        pixels outside the mask are kept exactly (in this run's palette)."""
+        self._require("inpaint")
+        indices = self._sprite_rows(image, n, opts)
+        if mask.shape != tuple(indices.shape[1:]):
+            raise SpriteforgeError(
+                f"the mask is {mask.shape[1]}x{mask.shape[0]} but the sprite is {indices.shape[2]}x{indices.shape[1]}: "
+                "draw the mask at the sprite's size."
+            )
+        rows = torch.from_numpy(np.ascontiguousarray(mask, dtype=bool)).to(self.device).expand_as(indices)
+        output = self.model.inpaint(indices, rows, labels=self.label_rows(labels, n), generator=self._generator(seed), **opts)
+        return self._sprites(output)
+
+    @torch.no_grad()
+    def vary(
+        self,
+        image: np.ndarray,
+        strength: float = 0.5,
+        n: int = 8,
+        *,
+        seed: int | None = None,
+        labels: Sequence[str] | torch.Tensor | None = None,
+        **opts: Any,
+    ) -> SpriteSet:
+        """n variations of one sprite (`image` (H,W,4) uint8 RGBA): 0 < strength <= 1, how much may change."""
+        self._require("vary")
+        indices = self._sprite_rows(image, n, opts)
+        output = self.model.vary(indices, strength, labels=self.label_rows(labels, n), generator=self._generator(seed), **opts)
+        return self._sprites(output)
+
+    def _sprite_rows(self, image: np.ndarray, n: int, opts: dict[str, Any]) -> torch.Tensor:
+        """(n,H,W) copies of one RGBA sprite in this run's palette, on the model's device; checks n and options."""
+        if n < 1:
+            raise SpriteforgeError(f"--n {n}: ask for at least one sprite.")
+        size = (self.model.spec.height, self.model.spec.width)
+        if image.ndim != 3 or image.shape[2] != 4 or image.shape[:2] != size:
+            raise SpriteforgeError(
+                f"the sprite is {'x'.join(map(str, image.shape[1::-1]))} but this run makes {size[1]}x{size[0]} sprites: "
+                "give a sprite of the run's size."
+            )
+        self._check_options(opts)
+        self.model.eval()
+        # Exact colours map exactly; others to the nearest colour of the run's palette.
+        indices = torch.from_numpy(self.palette.index(image)).long().to(self.device)
+        return indices.expand(n, -1, -1).contiguous()
 
     def label_rows(self, labels: Sequence[str] | torch.Tensor | None, n: int) -> torch.Tensor | None:
         """(n,) long or (n,L) float labels on the model's device, from names (the same for every sprite) or rows."""

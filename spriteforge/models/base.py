@@ -20,7 +20,7 @@ from spriteforge.errors import SpriteforgeError
 from spriteforge.nn.pixels import INDEX, REPRESENTATIONS, PaletteCodec
 
 # Capabilities a model may have beyond loss/sample, found by the methods it defines.
-CAPABILITIES = ("encode", "decode", "reconstruct", "translate", "inpaint", "param_groups")
+CAPABILITIES = ("encode", "decode", "reconstruct", "translate", "inpaint", "vary", "param_groups")
 
 
 @dataclass

@@ -1,0 +1,171 @@
+"""ddpm and discrete_diffusion on real Kenney tiles: labels and guidance, inpainting that keeps the unmasked pixels
+bit-exact, variations, and the train / resume / sample / inpaint / vary commands end to end."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import spriteforge
+from spriteforge import cli
+from spriteforge.data.labels import LabelSpec
+from spriteforge.errors import SpriteforgeError
+from spriteforge.models.base import DataSpec, model_class
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+MODELS = ["ddpm", "discrete_diffusion"]
+PACKS = ("1bit_pack_colored", "tiny_dungeon")
+runner = CliRunner()
+
+
+def invoke(*args: object) -> str:
+    result = runner.invoke(cli.app, [str(a) for a in args])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def labelled(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 tiles from each of two Kenney packs, with a labels CSV naming the pack."""
+    folder = tmp_path_factory.mktemp("kenney")
+    rows = []
+    for pack in PACKS:
+        source = test_data / "kenney" / "tiles" / pack
+        if not source.is_dir():
+            pytest.skip(f"{source} not found")
+        (folder / pack).mkdir()
+        for file in sorted(source.glob("*.png"))[40:64]:
+            shutil.copy(file, folder / pack / file.name)
+            rows.append({"file": f"{pack}/{file.name}", "pack": pack})
+    with open(folder / "labels.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file", "pack"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sprites(labelled: Path) -> spriteforge.SpriteSet:
+    return spriteforge.load_sprites(labelled, size=16, labels=labelled / "labels.csv", label_column="pack")
+
+
+def build(name: str, sprites: spriteforge.SpriteSet, **extra) -> torch.nn.Module:
+    torch.manual_seed(0)
+    cls = model_class(name)
+    spec = DataSpec(16, 16, torch.from_numpy(sprites.palette.colors.copy()), sprites.label_spec)
+    model = cls(cls.Config(**{**cls.presets["tiny"], **extra}), spec).eval()
+    # The output layer starts at zero (a stable first step); give it weights, as training would, so that the
+    # output depends on the input, the step and the label.
+    torch.nn.init.normal_(model.unet.head[-1].weight, std=0.1)
+    return model
+
+
+def test_reference_preset_size() -> None:
+    """The Kenney comparison's U-Net: ~7.4M parameters, 1000-step linear schedule (printed with -s)."""
+    cls = model_class("ddpm")
+    spec = DataSpec(16, 16, torch.zeros(8, 4, dtype=torch.uint8), LabelSpec("categorical", tuple("abcdefgh"), "pack"))
+    model = cls(cls.Config(**cls.presets["reference"]), spec)
+    count = sum(p.numel() for p in model.parameters())
+    print(f"ddpm reference preset: {count:,} parameters")
+    assert 7.0e6 < count < 7.6e6
+    assert model.schedule.timesteps == 1000 and float(model.schedule.betas[-1]) == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_labels_guidance_and_label_dropout(name: str, sprites: spriteforge.SpriteSet) -> None:
+    model = build(name, sprites)
+    assert model.is_conditional
+    labels = torch.from_numpy(sprites.labels).long()
+    batch = {"indices": torch.from_numpy(sprites.indices).long()[:16], "labels": labels[:16], "step": 0}
+    model.train()
+    loss = model.loss(batch)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and model.unet.label_embed.table.weight.grad.abs().sum() > 0
+    model.eval()
+    asked = torch.tensor([0, 1, 0, 1])
+    seeded = lambda **opts: model.sample(4, labels=asked, generator=torch.Generator().manual_seed(3), **opts)  # noqa: E731
+    plain, guided = seeded(steps=4), seeded(steps=4, guidance=3.0)
+    assert plain.shape[0] == guided.shape[0] == 4 and not torch.equal(plain, guided)
+    # Guidance = 1 is the conditional model alone: the same sprites as asking without a guidance option.
+    assert torch.equal(plain, seeded(steps=4, guidance=1.0))
+    # Null-label sampling (no labels) works on a conditional model: label dropout trained the null label.
+    assert model.sample(2, generator=torch.Generator().manual_seed(0), steps=2).shape[0] == 2
+    unconditional = build(name, sprites, conditional=False)
+    with pytest.raises(SpriteforgeError, match="not conditional"):
+        unconditional.sample(2, labels=asked[:2])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_inpainting_keeps_unmasked_pixels_exactly(name: str, sprites: spriteforge.SpriteSet) -> None:
+    model = build(name, sprites)
+    indices = torch.from_numpy(sprites.indices).long()[::6][:8]  # both packs
+    mask = torch.zeros(8, 16, 16, dtype=torch.bool)
+    mask[:, 4:12, 4:12] = True
+    output = model.inpaint(indices, mask, generator=torch.Generator().manual_seed(0), steps=3)
+    assert output.shape == indices.shape and output.dtype == torch.long
+    assert torch.equal(output[~mask], indices[~mask])
+    assert int(output.max()) < len(sprites.palette)
+    if name == "ddpm":  # the DDPM sampler and guidance go through the same loop
+        labels = torch.from_numpy(sprites.labels[::6][:8]).long()
+        again = model.inpaint(indices, mask, labels=labels, generator=torch.Generator().manual_seed(0), steps=3, sampler="ddpm", guidance=2.0)
+        assert torch.equal(again[~mask], indices[~mask])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_variations(name: str, sprites: spriteforge.SpriteSet) -> None:
+    model = build(name, sprites)
+    indices = torch.from_numpy(sprites.indices).long()[:4]
+    varied = model.vary(indices, 0.25, generator=torch.Generator().manual_seed(0), steps=4)
+    assert varied.shape == indices.shape and int(varied.max()) < len(sprites.palette)
+    if name == "discrete_diffusion":  # re-masks exactly a quarter of the pixels; the rest are kept
+        assert int((varied != indices).flatten(1).sum(1).max()) <= 64
+    with pytest.raises(SpriteforgeError, match="strength"):
+        model.vary(indices, 1.5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_train_resume_sample_inpaint_vary_from_the_command_line(name: str, labelled: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    out = tmp_path / "run"
+    tiny = ["--preset", "tiny", "--set", "train.batch_size=16", "--set", "train.progress=false",
+            "--set", "train.num_samples=4"]  # fmt: skip
+    invoke("train", "--model", name, "--data", labelled, "--labels", labelled / "labels.csv", "--label-column", "pack",
+           "--size", 16, "--steps", 2, "--logger", "none", "--out", out, *tiny)  # fmt: skip
+    run = spriteforge.load_run(out)
+    assert run.config.train.ema and run.model.is_conditional
+    invoke("train", "--resume", out, "--steps", 3)
+    assert spriteforge.load_run(out).metrics["steps"] == 3
+    grid = tmp_path / "grid.png"
+    invoke("sample", out, "--n", 4, "--label", "tiny_dungeon", "--guidance", 3, "--steps", 2, "--out", grid)
+    assert grid.is_file()
+    sprite = next((labelled / "tiny_dungeon").glob("*.png"))
+    mask = np.zeros((16, 16, 4), np.uint8)
+    mask[..., 3] = 255
+    mask[8:, :, :3] = 255  # white: regenerate the bottom half
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    inpainted = tmp_path / "inpainted.png"
+    invoke("inpaint", out, "--image", sprite, "--mask", tmp_path / "mask.png", "--n", 3, "--steps", 2, "--seed", 0, "--out", inpainted)
+    assert Image.open(inpainted).size[0] > 0
+    completions = spriteforge.load_run(out).inpaint(np.asarray(Image.open(sprite).convert("RGBA")), mask[..., 0] > 0, 3, seed=0, steps=2)
+    original = run.palette.index(np.asarray(Image.open(sprite).convert("RGBA")))
+    assert (completions.indices[:, :8] == original[:8]).all()
+    invoke("vary", out, "--image", sprite, "--strength", 0.5, "--n", 2, "--steps", 2, "--out", tmp_path / "vary.png")
+    # A mask of another size is a clear error, and nothing is written.
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(tmp_path / "small.png")
+    bad = tmp_path / "bad.png"
+    monkeypatch.setattr(sys, "argv", ["spriteforge", "inpaint", str(out), "--image", str(sprite), "--mask", str(tmp_path / "small.png"), "--out", str(bad)])
+    with pytest.raises(SystemExit) as caught:
+        cli.main()
+    assert caught.value.code == 2 and "8x8" in capsys.readouterr().err and not bad.exists()
+
+
+@pytest.mark.parametrize("command", ["inpaint", "vary"])
+def test_help_has_an_example(command: str) -> None:
+    assert f"spriteforge {command} runs/" in " ".join(invoke(command, "--help").split())
