@@ -37,7 +37,7 @@ from spriteforge.engine import run as runfiles
 from spriteforge.engine.config import build_config
 from spriteforge.engine.train import train
 from spriteforge.errors import SpriteforgeError
-from spriteforge.models.base import GenerativeModel, model_class
+from spriteforge.models.base import model_class
 
 DEFAULT = "default"
 

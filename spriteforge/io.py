@@ -78,7 +78,12 @@ def _too_large(path: Path, what: str) -> str:
 def read_mask(path: str | Path) -> np.ndarray:
     """(H,W) bool from a mask image: True where the pixel is opaque (alpha >= 128) and light (grey level >= 128),
     i.e. white = selected; black or transparent = not selected."""
-    rgba = read_rgba(path).astype(np.int64)
+    return mask_of(read_rgba(path))
+
+
+def mask_of(image: np.ndarray) -> np.ndarray:
+    """(H,W,4) uint8 mask image -> (H,W) bool, by the convention `read_mask` describes."""
+    rgba = image.astype(np.int64)
     grey = (299 * rgba[..., 0] + 587 * rgba[..., 1] + 114 * rgba[..., 2]) // 1000
     return (rgba[..., 3] >= 128) & (grey >= 128)
 

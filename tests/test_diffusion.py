@@ -3,8 +3,6 @@ bit-exact, variations, and the train / resume / sample / inpaint / vary commands
 
 from __future__ import annotations
 
-import csv
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,10 +17,10 @@ from spriteforge import cli
 from spriteforge.data.labels import LabelSpec
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, model_class
+from tests.kenney_fixtures import labelled_packs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 MODELS = ["ddpm", "discrete_diffusion"]
-PACKS = ("1bit_pack_colored", "tiny_dungeon")
 runner = CliRunner()
 
 
@@ -34,22 +32,7 @@ def invoke(*args: object) -> str:
 
 @pytest.fixture(scope="module")
 def labelled(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """24 tiles from each of two Kenney packs, with a labels CSV naming the pack."""
-    folder = tmp_path_factory.mktemp("kenney")
-    rows = []
-    for pack in PACKS:
-        source = test_data / "kenney" / "tiles" / pack
-        if not source.is_dir():
-            pytest.skip(f"{source} not found")
-        (folder / pack).mkdir()
-        for file in sorted(source.glob("*.png"))[40:64]:
-            shutil.copy(file, folder / pack / file.name)
-            rows.append({"file": f"{pack}/{file.name}", "pack": pack})
-    with open(folder / "labels.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["file", "pack"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return folder
+    return labelled_packs(test_data, tmp_path_factory.mktemp("kenney") / "packs")
 
 
 @pytest.fixture(scope="module")

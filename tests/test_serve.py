@@ -16,7 +16,7 @@ from PIL import Image
 from spriteforge.serve.app import create_app
 from spriteforge.serve.images import Limits
 from spriteforge.serve.library import RunLibrary, UnknownRun
-from tests.serve_fixtures import served_runs
+from tests.kenney_fixtures import served_runs
 
 RUN = "/api/v1/runs/kenney/vae"
 

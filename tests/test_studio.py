@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO_ROOT
-from tests.serve_fixtures import served_runs
+from tests.kenney_fixtures import served_runs
 
 CHROMIUM = Path(os.environ.get("SPRITEFORGE_CHROMIUM", "/usr/bin/chromium"))
 TIMEOUT_MS = 60_000

@@ -7,16 +7,13 @@ measure exactly those, per sprite, on palette indices (index 0 = transparent, ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 from spriteforge.data.sprites import SpriteSet, count_colors
 from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics.stats import DEFAULT_BOOTSTRAP, Estimate, mean_estimate
-from spriteforge.nn.pixels import PaletteCodec
 
 Sprites = SpriteSet | np.ndarray
 

@@ -45,7 +45,7 @@ class CausalTransformer(nn.Module):
         self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(length), persistent=False)
 
     def forward(self, codes: Tensor, condition: Tensor) -> Tensor:
-        batch, length = codes.shape[0], self.positions.shape[0]
+        batch = codes.shape[0]
         tokens = self.tokens(codes.flatten(1))  # (B,T,W)
         start = (self.start + condition)[:, None]  # (B,1,W)
         x = torch.cat([start, tokens[:, :-1]], dim=1) + self.positions  # input t holds code t-1: (B,T,W)

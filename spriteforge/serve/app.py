@@ -22,7 +22,6 @@ from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.errors import SpriteforgeError
 from spriteforge.serve.images import (
-    LimitError,
     Limits,
     check_at_most,
     decode_base64_image,
@@ -38,7 +37,9 @@ STATIC = Path(__file__).parent / "static"
 Format = Literal["png", "sheet", "zip", "json"]
 
 
-class SampleRequest(BaseModel):
+class GenerationRequest(BaseModel):
+    """What every generating request shares: count, seed, labels and the model's sampling options."""
+
     n: int = Field(16, ge=1)
     seed: Optional[int] = Field(None, ge=0, description="Same seed, same sprites; omitted: a random one, returned in json.")
     labels: list[str] = Field(default_factory=list, description='Label names, e.g. ["female", "earring"] or ["pack=tiny_dungeon"].')
@@ -48,8 +49,6 @@ class SampleRequest(BaseModel):
     steps: Optional[int] = Field(None, ge=1)
     eta: Optional[float] = Field(None, ge=0)
     top_k: Optional[int] = Field(None, ge=1)
-    palette: Optional[str] = Field(None, description="A named palette (GET /api/v1/palettes); omitted: the run's own.")
-    remap: Literal["luminance", "nearest"] = "luminance"
     format: Format = "png"
     scale: int = Field(4, ge=1)
 
@@ -57,6 +56,28 @@ class SampleRequest(BaseModel):
         given = {"temperature": self.temperature, "guidance": self.guidance, "sampler": self.sampler,
                  "steps": self.steps, "eta": self.eta, "top_k": self.top_k}  # fmt: skip
         return {key: value for key, value in given.items() if value is not None}
+
+    def check(self, limits: Limits) -> int:
+        """The seed to use (the given one, or a fresh random one), after checking the limits."""
+        check_at_most("n", self.n, limits.max_sprites, " sprites per request")
+        check_at_most("steps", self.steps, limits.max_steps, " steps")
+        check_at_most("scale", self.scale, limits.max_scale)
+        return self.seed if self.seed is not None else secrets.randbelow(2**31)
+
+
+class SampleRequest(GenerationRequest):
+    palette: Optional[str] = Field(None, description="A named palette (GET /api/v1/palettes); omitted: the run's own.")
+    remap: Literal["luminance", "nearest"] = "luminance"
+
+
+class VaryRequest(GenerationRequest):
+    sprite: str = Field(..., description="base64 PNG sprite at the run's size")
+    strength: float = Field(0.5, gt=0, le=1, description="How much may change: 0 < strength <= 1")
+
+
+class InpaintRequest(GenerationRequest):
+    sprite: str = Field(..., description="base64 PNG sprite at the run's size")
+    mask: str = Field(..., description="base64 PNG mask at the sprite's size: opaque white = regenerate")
 
 
 class SpritesRequest(BaseModel):
@@ -121,16 +142,30 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
 
     @app.post("/api/v1/runs/{name:path}/sample", summary="New sprites (grid, sheet, zip of PNGs, or JSON with base64)")
     def sample(name: str, request: SampleRequest) -> Response:
-        check_at_most("n", request.n, limits.max_sprites, " sprites per request")
-        check_at_most("steps", request.steps, limits.max_steps, " steps")
-        check_at_most("scale", request.scale, limits.max_scale)
+        seed = request.check(limits)
         run = library.get(name)
-        seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         sprites, adherence = run.generate(request.n, seed=seed, labels=request.labels, **request.options())
         if request.palette is not None:
             sprites = sprites.with_palette(_named_palette(request.palette), request.remap)
         extra = {"seed": seed, "palette_adherence": float(np.mean(adherence))}
         return _render(sprites, request.format, request.scale, extra)
+
+    @app.post("/api/v1/runs/{name:path}/vary", summary="Variations of one sprite (models that can vary)")
+    def vary(name: str, request: VaryRequest) -> Response:
+        seed = request.check(limits)
+        run = library.get(name)
+        sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
+        options = {"seed": seed, "labels": request.labels, **request.options()}
+        return _render(run.vary(sprite, request.strength, request.n, **options), request.format, request.scale, {"seed": seed})
+
+    @app.post("/api/v1/runs/{name:path}/inpaint", summary="Regenerate the masked pixels of a sprite, keep the rest exactly")
+    def inpaint(name: str, request: InpaintRequest) -> Response:
+        seed = request.check(limits)
+        run = library.get(name)
+        sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
+        mask = io.mask_of(decode_base64_image(request.mask, limits, "mask"))
+        options = {"seed": seed, "labels": request.labels, **request.options()}
+        return _render(run.inpaint(sprite, mask, request.n, **options), request.format, request.scale, {"seed": seed})
 
     @app.post("/api/v1/runs/{name:path}/reconstruct", summary="Encode and decode sprites: originals, then reconstructions")
     def reconstruct(name: str, request: SpritesRequest) -> Response:
