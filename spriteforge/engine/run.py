@@ -31,6 +31,7 @@ from spriteforge.data.sprites import SpriteSet, load_sprites
 from spriteforge.engine.config import DataConfig, RunConfig, load_config
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, model_class
+from spriteforge.nn.labels import label_matrix
 
 CONFIG = "config.yaml"
 PALETTE = "palette.hex"
@@ -183,15 +184,36 @@ class Run:
         indices = self.palette.index(sprites.to_rgba())
         return torch.from_numpy(indices).long().to(self.device)
 
+    def labels_of(self, sprites: SpriteSet) -> torch.Tensor | None:
+        """The sprites' labels in this run's vocabulary ((N,) long or (N,L) float), or None when either has none.
+
+        Sprites loaded with their own CSV number their categories by what they contain; this maps them by name."""
+        if sprites.labels is None or sprites.label_spec is None or self.labels is None:
+            return None
+        own, mine = sprites.label_spec, self.labels
+        unknown = sorted(set(own.names) - set(mine.names))
+        if own.kind != mine.kind or unknown:
+            raise SpriteforgeError(
+                f"the sprites' labels ({own.kind}: {', '.join(own.names[:8])}...) do not fit this run's "
+                f"({mine.kind}: {', '.join(mine.names)}): give the CSV and --label-column the run was trained with."
+            )
+        positions = np.array([mine.names.index(name) for name in own.names], dtype=np.int64)
+        if own.kind == "categorical":
+            return torch.from_numpy(positions[sprites.labels.astype(np.int64)]).to(self.device)
+        values = np.zeros((len(sprites), len(mine)), np.float32)
+        values[:, positions] = sprites.labels
+        return torch.from_numpy(values).to(self.device)
+
     @torch.no_grad()
     def reconstruct(self, sprites: SpriteSet, batch_size: int = 256) -> SpriteSet:
-        """Encode and decode sprites (argmax / snapped), in batches: what the model keeps of them."""
+        """Encode and decode sprites (argmax / snapped), in batches: what the model keeps of them (a labelled or
+        conditional model takes the sprites' labels)."""
         self._require("reconstruct")
         self.model.eval()
-        indices = self._indices_of(sprites)
+        indices, labels = self._indices_of(sprites), self.labels_of(sprites)
         rebuilt = [
-            self.model.codec.to_indices(self.model.reconstruct(chunk), self.model.representation).cpu()
-            for chunk in indices.split(batch_size)
+            self.model.codec.to_indices(self.model.reconstruct(chunk, **_given(labels, start, len(chunk))), self.model.representation).cpu()
+            for start, chunk in zip(range(0, len(indices), batch_size), indices.split(batch_size))
         ]
         return self._sprites(torch.cat(rebuilt))
 
@@ -203,11 +225,25 @@ class Run:
         if steps < 2:
             raise SpriteforgeError(f"--steps {steps}: need at least 2 (the two ends).")
         self.model.eval()
-        start, end = self.model.encode(self._indices_of(first)), self.model.encode(self._indices_of(second))
+        first_labels, second_labels = self.labels_of(first), self.labels_of(second)
+        start = self.model.encode(self._indices_of(first), **_given(first_labels))
+        end = self.model.encode(self._indices_of(second), **_given(second_labels))
         weights = torch.linspace(0, 1, steps, device=self.device)[None, :, None]  # (1,S,1)
         path = torch.lerp(start[:, None], end[:, None], weights).flatten(0, 1)  # (pairs*S, D)
-        output = self.model.decode(path)
+        labels = None
+        if self.model.is_conditional and first_labels is not None and second_labels is not None:
+            # A conditional decoder walks the labels too, as (pairs, L) vectors.
+            ends = label_matrix(first_labels, self.labels), label_matrix(second_labels, self.labels)
+            labels = torch.lerp(ends[0][:, None], ends[1][:, None], weights).flatten(0, 1)  # (pairs*S, L)
+        output = self.model.decode(path, **_given(labels))
         return self._sprites(self.model.codec.to_indices(output, self.model.representation))
+
+
+def _given(labels: torch.Tensor | None, start: int = 0, count: int | None = None) -> dict[str, torch.Tensor]:
+    """{"labels": rows start..start+count} when there are labels, else {}: models without labels are called as before."""
+    if labels is None:
+        return {}
+    return {"labels": labels[start : None if count is None else start + count]}
 
 
 def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:

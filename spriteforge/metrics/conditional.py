@@ -27,4 +27,4 @@ def conditional_accuracy(run: Run) -> dict[str, Any]:
 
 def is_conditional(run: Run) -> bool:
     """True when the run has labels and its model samples from them."""
-    return run.labels is not None and bool(getattr(run.model, "conditional", False))
+    return run.labels is not None and run.model.is_conditional
