@@ -18,7 +18,7 @@ from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, model_class
 from spriteforge.nn.pixels import INDEX, RGBA
 
-from test_cli import fails, invoke
+from test_cli import fails, invoke, squash
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 ATTRIBUTES = LabelSpec("multi_hot", ("female", "male", "earring", "cap"))
@@ -184,32 +184,142 @@ def test_gumbel_prior_draws_uniform_one_hot_categories() -> None:
 
 # ---------------------------------------------------------------------- end to end on real labels
 
-TINY_CONDITIONAL = ["--preset", "tiny", "--set", "vae.conditioning=conditional", "--steps", 3, "--logger", "none",
-                    "--set", "train.batch_size=16", "--set", "train.progress=false", "--set", "train.sample_every=3"]  # fmt: skip
+TINY_CONDITIONAL = ["--preset", "tiny", "--steps", 3, "--logger", "none", "--set", "train.batch_size=16",
+                    "--set", "train.progress=false", "--set", "train.sample_every=3"]  # fmt: skip
 
 
-def test_conditional_run_on_kenney_packs_samples_by_pack(kenney_packs: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    run = tmp_path / "run"
-    invoke("train", "--model", "vae", "--data", kenney_packs, "--labels", kenney_packs / "labels.csv",
-           "--label-column", "pack", "--out", run, *TINY_CONDITIONAL)  # fmt: skip
+@pytest.fixture(scope="module")
+def kenney_run(kenney_packs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("kenney_run") / "run"
+    invoke("train", "--model", "vae", "--data", kenney_packs, "--labels", kenney_packs / "labels.csv", "--label-column",
+           "pack", "--out", run, "--set", "vae.conditioning=conditional", *TINY_CONDITIONAL)  # fmt: skip
+    return run
+
+
+@pytest.fixture(scope="module")
+def punks_run(punks: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("punks_run") / "run"
+    invoke("train", "--model", "gumbel_vae", "--data", punks / "images", "--labels", punks / "labels.csv", "--out", run,
+           "--set", "gumbel_vae.conditioning=conditional", *TINY_CONDITIONAL)  # fmt: skip
+    return run
+
+
+@pytest.fixture(scope="module")
+def pack_classifier(kenney_packs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("classifiers") / "packs"
+    printed = invoke("classifier", "train", "--data", kenney_packs, "--labels", kenney_packs / "labels.csv", "--label-column",
+                     "pack", "--out", out, "--steps", 30, "--batch-size", 16, "--val-fraction", 0.25)  # fmt: skip
+    assert "tiny_dungeon" in printed and "mean_auc" in printed
+    return out
+
+
+def test_conditional_run_on_kenney_packs_samples_by_pack(kenney_run: Path, kenney_packs: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     grid = tmp_path / "dungeon.png"
-    assert "wrote 8" in invoke("sample", run, "--label", "pack=tiny_dungeon", "--n", 8, "--seed", 0, "--out", grid)
+    assert "wrote 8" in invoke("sample", kenney_run, "--label", "pack=tiny_dungeon", "--n", 8, "--seed", 0, "--out", grid)
     assert grid.is_file()
-    fails(monkeypatch, capsys, "sample", run, "--label", "pack=castle", "--out", tmp_path / "x.png", mentions=("castle", "tiny_battle", "tiny_dungeon"))
-    fails(monkeypatch, capsys, "sample", run, "--out", tmp_path / "y.png", mentions=("--label", "tiny_dungeon"))
+    fails(monkeypatch, capsys, "sample", kenney_run, "--label", "pack=castle", "--out", tmp_path / "x.png", mentions=("castle", "tiny_battle", "tiny_dungeon"))
+    fails(monkeypatch, capsys, "sample", kenney_run, "--out", tmp_path / "y.png", mentions=("--label", "tiny_dungeon"))
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
-    loaded = spriteforge.load_run(run)
+    loaded = spriteforge.load_run(kenney_run)
     assert loaded.model.is_conditional
     both = spriteforge.load_sprites(kenney_packs, labels=kenney_packs / "labels.csv", label_column="pack")
     assert len(loaded.reconstruct(both.subset(slice(0, 4)))) == 4  # the sprites' own labels go in
     assert loaded.interpolate(both.subset([0]), both.subset([30]), steps=3).indices.shape == (3, 16, 16)
+    invoke("reconstruct", kenney_run, "--data", kenney_packs, "--labels", kenney_packs / "labels.csv", "--label-column", "pack",
+           "--n", 4, "--out", tmp_path / "r.png")  # fmt: skip
+    invoke("interpolate", kenney_run, "--pairs", 2, "--steps", 3, "--out", tmp_path / "walk.gif")
+    assert (tmp_path / "r.png").is_file() and (tmp_path / "walk.gif").is_file()
 
 
-def test_conditional_run_on_cryptopunks_attributes(punks: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    invoke("train", "--model", "gumbel_vae", "--data", punks / "images", "--labels", punks / "labels.csv",
-           "--out", run, *[a if a != "vae.conditioning=conditional" else "gumbel_vae.conditioning=conditional" for a in TINY_CONDITIONAL])  # fmt: skip
-    invoke("sample", run, "--label", "female", "--label", "earring", "--n", 4, "--out", tmp_path / "f.png")
+def test_conditional_run_on_cryptopunks_attributes(punks_run: Path, tmp_path: Path) -> None:
+    invoke("sample", punks_run, "--label", "female", "--label", "earring", "--n", 4, "--out", tmp_path / "f.png")
     # alien + ape + a top hat: a combination that no punk has.
-    invoke("sample", run, "--label", "alien", "--label", "ape", "--label", "topHat", "--n", 4, "--out", tmp_path / "u.png")
+    invoke("sample", punks_run, "--label", "alien", "--label", "ape", "--label", "topHat", "--n", 4, "--out", tmp_path / "u.png")
     assert (tmp_path / "u.png").is_file()
+
+
+# ---------------------------------------------------------------------- the attribute classifier and conditional accuracy
+
+
+def test_auc_by_ranks_matches_counting_pairs() -> None:
+    from spriteforge.metrics.classifier import auc
+
+    rng = np.random.default_rng(0)
+    scores, truth = rng.integers(0, 5, 60).astype(float), rng.integers(0, 2, 60)  # many ties
+    pos, neg = scores[truth == 1], scores[truth == 0]
+    pairs = (pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean()
+    assert auc(scores, truth) == pytest.approx(pairs)
+    assert auc(np.array([0.1, 0.9]), np.array([0, 1])) == 1.0
+    assert auc(np.array([0.1, 0.9]), np.array([1, 1])) is None
+
+
+def test_pack_classifier_on_real_kenney_tiles(pack_classifier: Path, kenney_packs: Path) -> None:
+    from spriteforge.metrics.classifier import load_classifier
+
+    judge = load_classifier(pack_classifier)
+    metrics = judge.metrics
+    assert metrics["held_out_sprites"] == 12 and metrics["train_sprites"] == 36
+    # Two packs with different palettes and styles: even 30 small steps separate them.
+    assert metrics["mean_auc"] > 0.8 and metrics["accuracy"] > 0.6
+    sprites = spriteforge.load_sprites(kenney_packs)
+    probabilities = judge.probabilities(sprites)
+    assert probabilities.shape == (48, 2) and np.allclose(probabilities.sum(1), 1.0, atol=1e-5)
+    assert not list(pack_classifier.glob("*.pt")) and not list(pack_classifier.glob("*.ckpt"))  # no pickle
+
+
+def test_attribute_classifier_on_cryptopunks(punks: Path, tmp_path: Path) -> None:
+    from spriteforge.metrics.classifier import load_classifier, train_classifier
+
+    trained = train_classifier(punks / "images", punks / "labels.csv", tmp_path / "cls", steps=40, batch_size=32,
+                               channels=[8, 16], val_fraction=0.2, progress=False)  # fmt: skip
+    metrics = load_classifier(tmp_path / "cls").metrics
+    assert metrics == trained.metrics and metrics["held_out_sprites"] == 40
+    assert set(metrics["auc"]) == set(trained.labels.names) and len(metrics["auc"]) == 92
+    assert metrics["auc"]["male"] is not None and 0.0 <= metrics["auc"]["male"] <= 1.0
+    assert 0.0 <= metrics["exact_match"] <= metrics["accuracy"] <= 1.0
+    with pytest.raises(SpriteforgeError, match="already holds"):
+        train_classifier(punks / "images", punks / "labels.csv", tmp_path / "cls", steps=1, progress=False)
+
+
+def test_conditional_accuracy_through_eval(kenney_run: Path, kenney_packs: Path, pack_classifier: Path, tmp_path: Path) -> None:
+    printed = invoke("eval", kenney_run, "--data", kenney_packs, "--n", 40, "--metrics", "palette,conditional",
+                     "--classifier", pack_classifier, "--out", tmp_path / "report")  # fmt: skip
+    assert "conditional_accuracy" in printed
+    import json
+
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())["metrics"]
+    assert 0.0 <= metrics["conditional_accuracy"]["value"] <= 1.0 and metrics["conditional_accuracy"]["n"] == 40
+    without = invoke("eval", kenney_run, "--data", kenney_packs, "--n", 10, "--metrics", "conditional")
+    assert "--classifier" in squash(without)
+
+
+def test_conditional_accuracy_multi_hot_includes_unseen_combinations(punks_run: Path, punks: Path, tmp_path: Path) -> None:
+    from spriteforge.metrics.classifier import train_classifier
+    from spriteforge.metrics.conditional import conditional_accuracy, label_requests
+
+    run = spriteforge.load_run(punks_run)
+    requests, unseen = label_requests(run, 50, seed=0)
+    existing = {tuple(row) for row in run.training_data().labels.tolist()}
+    assert unseen.sum() == 10 and all(tuple(row) not in existing for row in requests[unseen].tolist())
+    judge = train_classifier(punks / "images", punks / "labels.csv", tmp_path / "cls", steps=5, channels=[8, 16], progress=False)
+    result = conditional_accuracy(run, judge, n=50, seed=0)
+    for key in ("overall", "asked_present", "unasked_absent", "exact", "unseen_overall"):
+        assert 0.0 <= result[key]["value"] <= 1.0, key
+    assert result["overall"]["n"] == 50 and result["unseen_overall"]["n"] == 10
+
+
+def test_edit_adds_an_attribute_vector(kenney_run: Path, kenney_packs: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    run = spriteforge.load_run(kenney_run)
+    sprites = spriteforge.load_sprites(kenney_packs, labels=kenney_packs / "labels.csv", label_column="pack")
+    latent, labels = run.attribute_vector(sprites, "pack=tiny_dungeon")
+    assert latent.shape == (run.model.config.latent_dim,)
+    assert labels is not None and labels.tolist() == pytest.approx([-1.0, 1.0])  # battle -> dungeon, in label space
+    originals, edited = run.edit(sprites, "tiny_dungeon", strength=1.0, n=5)
+    assert len(originals) == len(edited) == 5 and all(name.startswith("tiny_battle") for name in originals.names)
+    out = tmp_path / "edit.png"
+    printed = invoke("edit", kenney_run, "--data", kenney_packs, "--labels", kenney_packs / "labels.csv",
+                     "--label-column", "pack", "--add", "pack=tiny_dungeon", "--n", 4, "--out", out)  # fmt: skip
+    assert out.is_file() and "tiny_dungeon" in printed
+    fails(monkeypatch, capsys, "edit", kenney_run, "--data", kenney_packs, "--labels", kenney_packs / "labels.csv",
+          "--label-column", "pack", "--add", "castle", "--out", tmp_path / "bad.png", mentions=("castle", "tiny_battle"))  # fmt: skip
+    assert not (tmp_path / "bad.png").exists()
