@@ -229,7 +229,7 @@ def _conditional_metrics(evaluation: Evaluation, run: Run, device: str | None) -
     for key, name in CONDITIONAL_METRICS.items():
         if key in result:
             evaluation.metrics[name] = Estimate(**result[key])
-    evaluation.details["conditional"] = result.get("per_label", result.get("reason"))
+    evaluation.details["conditional"] = {key: value for key, value in result.items() if key not in CONDITIONAL_METRICS}
 
 
 def _group_order(group: str) -> int:
