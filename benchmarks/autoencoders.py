@@ -65,6 +65,9 @@ def main() -> None:
               f"train.sample_every={args.steps}", f"train.checkpoint_every={args.steps}", f"train.val_every={args.steps}",
               "train.progress=false", *data_overrides]  # fmt: skip
     trained = {name: _train(runs / name, data, labels, budget, *MODELS[name]) for name in names}
+    if args.dataset == "kenney":  # CC0 art: sample grids for the doc (CryptoPunks results stay numbers only)
+        for name, run in trained.items():
+            _grid(run, ROOT / "docs" / "images" / f"autoencoders_kenney_{name}.png")
     judge = _classifier(runs / "classifier", data, labels, data_overrides, args)
     rows = [_score(name, run, judge, args.samples) for name, run in trained.items()]
     results = {
@@ -117,6 +120,18 @@ def _score(name: str, run: sf.Run, judge, samples: int) -> dict:
         row["conditional_accuracy"] = accuracy["overall"]["value"]
         row["conditional_accuracy_detail"] = accuracy
     return row
+
+
+def _grid(run: sf.Run, path: Path, columns: int = 12) -> None:
+    """A conditional run: one row per label (the same seed in every row); otherwise 4 rows of samples."""
+    from spriteforge import io
+
+    if not run.model.is_conditional:
+        run.sample(4 * columns, seed=0).save_grid(path, scale=3, columns=columns)
+        return
+    rows = [run.sample(columns, seed=0, labels=[name]).to_rgba() for name in run.labels.names]
+    io.write_png(path, io.make_grid(np.concatenate(rows), columns=columns, scale=3))
+    print(f"wrote {path}")
 
 
 def _label_rows(run: sf.Run, n: int):

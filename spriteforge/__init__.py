@@ -41,6 +41,10 @@ _EXPORTS = {
     "ModelConfig": "spriteforge.models.base",
     "register": "spriteforge.models.base",
     "registered": "spriteforge.models.base",
+    "Classifier": "spriteforge.metrics.classifier",
+    "train_classifier": "spriteforge.metrics.classifier",
+    "load_classifier": "spriteforge.metrics.classifier",
+    "conditional_accuracy": "spriteforge.metrics.conditional",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -68,3 +72,5 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.metrics.evaluate import Evaluation, compare, evaluate
     from spriteforge.errors import SpriteforgeError
     from spriteforge.models.base import GenerativeModel, ModelConfig, register, registered
+    from spriteforge.metrics.classifier import Classifier, load_classifier, train_classifier
+    from spriteforge.metrics.conditional import conditional_accuracy
