@@ -45,7 +45,7 @@ MODELS = {
     "gumbel-conv": ("gumbel_vae", "index", {}),
     "gumbel-conv-conditional": ("gumbel_vae", "index", {"conditioning": "conditional"}),
 }
-KENNEY_MODELS = ("ae-conv", "vae-mlp", "vae-conv", "vae-conv-conditional", "gumbel-conv", "gumbel-conv-conditional")
+KENNEY_MODELS = ("vae-mlp", "vae-conv", "vae-conv-conditional", "gumbel-conv-conditional")
 
 
 def main() -> None:

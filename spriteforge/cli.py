@@ -228,7 +228,7 @@ def edit(
 ) -> None:
     """Add an attribute in latent space: code + strength x (mean code with it - mean code without it).
 
-    Example: spriteforge edit runs/kenney_cvae --data kenney/tiles --labels kenney/labels.csv --label-column pack --add pack=tiny_dungeon --n 8 --out edit.png
+    Example: spriteforge edit runs/kenney_cvae --data kenney/tiles --labels kenney/labels.csv --label-column pack --crop --add pack=tiny_dungeon --n 8 --out edit.png
     """
     from spriteforge.engine.run import load_run
 

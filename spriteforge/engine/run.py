@@ -14,7 +14,7 @@ Loading a run rebuilds the model from config.yaml and reads tensors from safeten
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -210,11 +210,9 @@ class Run:
         conditional model takes the sprites' labels)."""
         self._require("reconstruct")
         self.model.eval()
-        indices, labels = self._indices_of(sprites), self.labels_of(sprites)
-        rebuilt = [
-            self.model.codec.to_indices(self.model.reconstruct(chunk, **_given(labels, start, len(chunk))), self.model.representation).cpu()
-            for start, chunk in zip(range(0, len(indices), batch_size), indices.split(batch_size))
-        ]
+        batches = _batches(self._indices_of(sprites), self.labels_of(sprites), batch_size)
+        to_indices = self.model.codec.to_indices
+        rebuilt = [to_indices(self.model.reconstruct(chunk, **labels), self.model.representation).cpu() for chunk, labels in batches]
         return self._sprites(torch.cat(rebuilt))
 
     @torch.no_grad()
@@ -238,30 +236,32 @@ class Run:
         output = self.model.decode(path, **_given(labels))
         return self._sprites(self.model.codec.to_indices(output, self.model.representation))
 
-
     def _column_of(self, attribute: str) -> int:
         """The label-vector column of an attribute name (`earring`, `pack=tiny_dungeon`); unknown names list the vocabulary."""
         value = self.labels.encode([attribute])  # () class index, or (L,) one-hot row
         return int(value) if value.ndim == 0 else int(value.argmax())
 
     @torch.no_grad()
-    def attribute_vector(self, sprites: SpriteSet, attribute: str, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def attribute_vector(
+        self, sprites: SpriteSet, attribute: str, batch_size: int = 256
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(D,) mean latent code of the labelled sprites with `attribute` minus that of those without; for a
         conditional model also (L,), the same difference of their label vectors (None otherwise)."""
         self._require("encode")
         labels = self.labels_of(sprites)
         if labels is None:
-            raise SpriteforgeError(f"{self.path}: attribute vectors need labelled sprites of a run with labels: give --labels CSV.")
+            raise SpriteforgeError(
+                f"{self.path}: attribute vectors need labelled sprites of a run with labels: give --labels CSV."
+            )
         rows = label_matrix(labels, self.labels)  # (N,L)
         has = rows[:, self._column_of(attribute)] > 0.5  # (N,)
         if bool(has.all()) or not bool(has.any()):
-            raise SpriteforgeError(f"--add {attribute}: {int(has.sum())} of {len(has)} sprites have it; need some with and some without.")
+            raise SpriteforgeError(
+                f"--add {attribute}: {int(has.sum())} of {len(has)} sprites have it; need some with and some without."
+            )
         self.model.eval()
-        indices = self._indices_of(sprites)
-        codes = torch.cat([
-            self.model.encode(chunk, **_given(labels, start, len(chunk)))
-            for start, chunk in zip(range(0, len(indices), batch_size), indices.split(batch_size))
-        ])  # fmt: skip  # (N,D)
+        batches = _batches(self._indices_of(sprites), labels, batch_size)
+        codes = torch.cat([self.model.encode(chunk, **given) for chunk, given in batches])  # (N,D)
         latent = codes[has].mean(0) - codes[~has].mean(0)
         return latent, (rows[has].mean(0) - rows[~has].mean(0)) if self.model.is_conditional else None
 
@@ -279,11 +279,19 @@ class Run:
         output = self.model.decode(codes, **_given(moved))
         return originals, self._sprites(self.model.codec.to_indices(output, self.model.representation))
 
-def _given(labels: torch.Tensor | None, start: int = 0, count: int | None = None) -> dict[str, torch.Tensor]:
-    """{"labels": rows start..start+count} when there are labels, else {}: models without labels are called as before."""
-    if labels is None:
-        return {}
-    return {"labels": labels[start : None if count is None else start + count]}
+
+def _given(labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """{"labels": labels} when there are labels, else {}: models without labels are called as before."""
+    return {} if labels is None else {"labels": labels}
+
+
+def _batches(
+    indices: torch.Tensor, labels: torch.Tensor | None, batch_size: int
+) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """(chunk of indices, _given(its label rows)) in order."""
+    for start in range(0, len(indices), batch_size):
+        rows = None if labels is None else labels[start : start + batch_size]
+        yield indices[start : start + batch_size], _given(rows)
 
 
 def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
