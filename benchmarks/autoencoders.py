@@ -44,7 +44,7 @@ MODELS = {
     "vae-conv-conditional": ("vae", "index", {"conditioning": "conditional"}),
     "gumbel-conv-conditional": ("gumbel_vae", "index", {"conditioning": "conditional"}),
 }
-KENNEY_MODELS = ("vae-conv", "vae-conv-conditional", "gumbel-conv-conditional")
+KENNEY_MODELS = ("vae-conv-conditional", "gumbel-conv-conditional", "vae-conv")
 
 
 def main() -> None:
