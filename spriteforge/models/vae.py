@@ -257,7 +257,7 @@ class AE(GenerativeModel):
             raise SpriteforgeError(f"this {self.name} run is not conditional: sample it without labels.")
         if labels is not None and len(labels) != n:
             raise SpriteforgeError(f"labels: {len(labels)} rows for {n} sprites; give one row per sprite.")
-        output = self.decode(self._prior(n, generator), labels if self.labels_in_decoder else None)
+        output = self.decode(self._prior(n, generator), labels)
         if self.representation == INDEX:
             return self.codec.to_indices(output, INDEX, temperature, generator)  # (n,H,W)
         return output  # (n,4,H,W) rgba in [0,1], snapped by the caller
