@@ -48,6 +48,10 @@ _EXPORTS = {
     "registered": "spriteforge.models.base",
     "VectorQuantizer": "spriteforge.nn.quantize",
     "NoiseSchedule": "spriteforge.diffusion.gaussian",
+    "Classifier": "spriteforge.metrics.classifier",
+    "train_classifier": "spriteforge.metrics.classifier",
+    "load_classifier": "spriteforge.metrics.classifier",
+    "conditional_accuracy": "spriteforge.metrics.conditional",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -81,3 +85,5 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.errors import SpriteforgeError
     from spriteforge.models.base import GenerativeModel, ModelConfig, register, registered
     from spriteforge.nn.quantize import VectorQuantizer
+    from spriteforge.metrics.classifier import Classifier, load_classifier, train_classifier
+    from spriteforge.metrics.conditional import conditional_accuracy

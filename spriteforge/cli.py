@@ -31,13 +31,17 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(help="Named datasets: list, download, inspect.", no_args_is_help=True)
 palette_app = typer.Typer(help="Palettes: extract from sprites, show as a swatch, list the named ones.", no_args_is_help=True)
+classifier_app = typer.Typer(help="The attribute classifier that judges conditional models.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(palette_app, name="palette")
+app.add_typer(classifier_app, name="classifier")
 console = Console(soft_wrap=True)  # long paths stay on one line, so they can be copied
 errors = Console(stderr=True, soft_wrap=True)
 
 DataOption = Annotated[str, typer.Option("--data", help="Folder of sprites, a sprite sheet (with --tile) or a named dataset.")]
 SizeOption = Annotated[Optional[int], typer.Option("--size", min=1, help="Square canvas size; smaller sprites are centred.")]
+LabelsOption = Annotated[Optional[Path], typer.Option("--labels", help="CSV with a `file` column and label columns.")]
+LabelColumnOption = Annotated[Optional[str], typer.Option(help="Use this one CSV column as a categorical label.")]
 
 
 def main() -> None:
@@ -170,8 +174,11 @@ def reconstruct(
     n: Annotated[int, typer.Option("--n", min=1, help="How many sprites (the first ones).")] = 32,
     size: SizeOption = None,
     scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
+    labels: LabelsOption = None,
+    label_column: LabelColumnOption = None,
 ) -> None:
     """Encode and decode sprites: originals above, reconstructions below, and the exact-pixel accuracy.
+    Labelled and conditional runs take the sprites' labels (--labels CSV, --label-column as in training).
 
     Example: spriteforge reconstruct runs/demo --data procedural --n 32 --out recon.png
     """
@@ -180,7 +187,7 @@ def reconstruct(
     from spriteforge.metrics.recon import pixel_accuracy
 
     trained = load_run(run)
-    originals = load_sprites(data, size=size or trained.model.spec.height, count=n)
+    originals = load_sprites(data, size=size or trained.model.spec.height, count=n, labels=labels, label_column=label_column)
     rebuilt = trained.reconstruct(originals)
     accuracy = pixel_accuracy(originals.with_palette(trained.palette, "nearest").indices, rebuilt.indices)
     io.write_png(out, io.comparison_grid(originals.to_rgba(), rebuilt.to_rgba(), scale=scale))
@@ -305,8 +312,38 @@ def vary(
     console.print(f"wrote {out}: the sprite and {n} variations (strength {strength})")
 
 
+@app.command()
+def edit(
+    run: Annotated[Path, typer.Argument(help="A run folder (a model that encodes and decodes).")],
+    data: DataOption,
+    labels: Annotated[Path, typer.Option("--labels", help="CSV with the sprites' labels.")],
+    add: Annotated[str, typer.Option(help="The attribute to add, e.g. earring or pack=tiny_dungeon.")],
+    label_column: LabelColumnOption = None,
+    strength: Annotated[float, typer.Option(help="How far along the attribute vector to move each code.")] = 1.0,
+    n: Annotated[int, typer.Option("--n", min=1, help="How many sprites without the attribute to edit.")] = 8,
+    size: SizeOption = None,
+    crop: Annotated[bool, typer.Option(help="Crop sprites larger than the run's size instead of failing.")] = False,
+    out: Annotated[Path, typer.Option(help="Output PNG: originals and edited sprites in alternate rows.")] = Path("edit.png"),
+    scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
+) -> None:
+    """Add an attribute in latent space: code + strength x (mean code with it - mean code without it).
+
+    Example: spriteforge edit runs/kenney_cvae --data kenney/tiles --labels kenney/labels.csv --label-column pack --crop --add pack=tiny_dungeon --n 8 --out edit.png
+    """
+    from spriteforge.engine.run import load_run
+
+    trained = load_run(run)
+    sprites = load_sprites(data, size=size or trained.model.spec.height, labels=labels, label_column=label_column, crop=crop)
+    originals, edited = trained.edit(sprites, add, strength=strength, n=n)
+    io.write_png(out, io.comparison_grid(originals.to_rgba(), edited.to_rgba(), scale=scale))
+    console.print(f"wrote {out}: {len(originals)} sprites, then the same with {add} added (strength {strength})")
+
+
 # The same default for eval and compare, so compare reuses what eval cached.
 ALL_METRICS = ",".join(METRIC_GROUPS)
+ClassifierOption = Annotated[
+    Optional[Path], typer.Option(help="Attribute classifier folder (spriteforge classifier train): conditional accuracy.")
+]
 MetricsOption = Annotated[
     str, typer.Option(help="Comma-separated metric groups: fid,kid,pr,palette,novelty,recon,conditional.")
 ]
@@ -323,15 +360,20 @@ def eval_(
     bootstrap: Annotated[int, typer.Option(min=0, help="FID bootstrap resamples for its interval (0: none).")] = 10,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when there is one).")] = None,
     cache: Annotated[bool, typer.Option(help="Reuse RUN/eval/ results computed with the same settings.")] = True,
+    classifier: ClassifierOption = None,
 ) -> None:
-    """Score a run against real sprites: FID/KID, precision/recall, palette adherence, novelty, reconstructions.
+    """Score a run against real sprites: FID/KID, precision/recall, palette adherence, novelty, reconstructions,
+    and with --classifier the conditional accuracy of a conditional run.
 
     Example: spriteforge eval runs/kenney_vae --data path/to/real/sprites --n 1000 --out report/
     """
     from spriteforge.metrics.evaluate import evaluate
 
     chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
-    evaluation = evaluate(run, data, n, metrics=chosen, seed=seed, bootstrap=bootstrap, out=out, device=device, use_cache=cache)
+    evaluation = evaluate(
+        run, data, n, metrics=chosen, seed=seed, bootstrap=bootstrap, out=out, device=device, use_cache=cache,
+        classifier=classifier,
+    )  # fmt: skip
     table = Table(title=f"{run} vs {data}")
     table.add_column("metric")
     table.add_column("value [95% interval] (n)")
@@ -355,6 +397,7 @@ def compare(
     bootstrap: Annotated[int, typer.Option(min=0, help="FID bootstrap resamples for its interval (0: none).")] = 10,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda.")] = None,
     cache: Annotated[bool, typer.Option(help="Reuse RUN/eval/ results computed with the same settings.")] = True,
+    classifier: ClassifierOption = None,
 ) -> None:
     """One table across runs, same samples count and seed, best value per column in bold.
 
@@ -364,9 +407,44 @@ def compare(
 
     chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
     _, written = compare_runs(
-        list(runs), data, n, out=out, metrics=chosen, seed=seed, bootstrap=bootstrap, device=device, use_cache=cache
+        list(runs), data, n, out=out, metrics=chosen, seed=seed, bootstrap=bootstrap, device=device, use_cache=cache,
+        classifier=classifier,
     )
     console.print(written.read_text())
+
+
+@classifier_app.command("train")
+def classifier_train(
+    data: DataOption,
+    labels: Annotated[Path, typer.Option("--labels", help="CSV with a `file` column and label columns.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the classifier to.")],
+    label_column: LabelColumnOption = None,
+    size: SizeOption = None,
+    crop: Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")] = False,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = 400,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sprites per step.")] = 64,
+    val_fraction: Annotated[float, typer.Option(help="Held-out share (seeded split) for accuracy and AUC.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the weights.")] = 0,
+) -> None:
+    """Train a small CNN to recognise labels in real sprites; print held-out accuracy and per-label AUC.
+
+    Example: spriteforge classifier train --data kenney/tiles --labels kenney/labels.csv --label-column pack --size 16 --crop --out runs/pack_classifier
+    """
+    from spriteforge.metrics.classifier import train_classifier
+
+    trained = train_classifier(
+        data, labels, out, label_column=label_column, size=size, crop=crop, steps=steps, batch_size=batch_size,
+        val_fraction=val_fraction, seed=seed,
+    )  # fmt: skip
+    metrics = trained.metrics
+    table = Table(title=f"classifier {out}: held out {metrics['held_out_sprites']} of {metrics['held_out_sprites'] + metrics['train_sprites']} sprites")
+    table.add_column("label")
+    table.add_column("AUC")
+    for name, value in metrics["auc"].items():
+        table.add_row(name, "n/a (one class only)" if value is None else f"{value:.4f}")
+    console.print(table)
+    summary = {k: v for k, v in metrics.items() if k in ("accuracy", "exact_match", "mean_auc") and v is not None}
+    console.print(", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
 
 
 @app.command()

@@ -227,10 +227,10 @@ def test_novelty_on_real_tiles(test_data) -> None:
 
 
 def test_conditional_accuracy_says_why_it_is_unavailable() -> None:
-    unlabelled = SimpleNamespace(labels=None, model=SimpleNamespace(conditional=True))
-    labelled_unconditional_model = SimpleNamespace(labels=object(), model=torch.nn.Linear(1, 1))
-    conditional = SimpleNamespace(labels=object(), model=SimpleNamespace(conditional=True))
+    unlabelled = SimpleNamespace(labels=None, model=SimpleNamespace(is_conditional=True))
+    labelled_unconditional_model = SimpleNamespace(labels=object(), model=SimpleNamespace(is_conditional=False))
+    conditional = SimpleNamespace(labels=object(), model=SimpleNamespace(is_conditional=True))
     for run in (unlabelled, labelled_unconditional_model):
         assert conditional_accuracy(run) == {"available": False, "reason": "the run is not conditional"}
     result = conditional_accuracy(conditional)
-    assert result["available"] is False and "classifier" in result["reason"]
+    assert result["available"] is False and "--classifier" in result["reason"]

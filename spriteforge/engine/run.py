@@ -14,7 +14,7 @@ Loading a run rebuilds the model from config.yaml and reads tensors from safeten
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from spriteforge.data.sprites import SpriteSet, load_sprites
 from spriteforge.engine.config import DataConfig, RunConfig, load_config
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, model_class
+from spriteforge.nn.labels import label_matrix
 
 CONFIG = "config.yaml"
 PALETTE = "palette.hex"
@@ -244,16 +245,35 @@ class Run:
         indices = self.palette.index(sprites.to_rgba())
         return torch.from_numpy(indices).long().to(self.device)
 
+    def labels_of(self, sprites: SpriteSet) -> torch.Tensor | None:
+        """The sprites' labels in this run's vocabulary ((N,) long or (N,L) float), or None when either has none.
+
+        Sprites loaded with their own CSV number their categories by what they contain; this maps them by name."""
+        if sprites.labels is None or sprites.label_spec is None or self.labels is None:
+            return None
+        own, mine = sprites.label_spec, self.labels
+        unknown = sorted(set(own.names) - set(mine.names))
+        if own.kind != mine.kind or unknown:
+            raise SpriteforgeError(
+                f"the sprites' labels ({own.kind}: {', '.join(own.names[:8])}...) do not fit this run's "
+                f"({mine.kind}: {', '.join(mine.names)}): give the CSV and --label-column the run was trained with."
+            )
+        positions = np.array([mine.names.index(name) for name in own.names], dtype=np.int64)
+        if own.kind == "categorical":
+            return torch.from_numpy(positions[sprites.labels.astype(np.int64)]).to(self.device)
+        values = np.zeros((len(sprites), len(mine)), np.float32)
+        values[:, positions] = sprites.labels
+        return torch.from_numpy(values).to(self.device)
+
     @torch.no_grad()
     def reconstruct(self, sprites: SpriteSet, batch_size: int = 256) -> SpriteSet:
-        """Encode and decode sprites (argmax / snapped), in batches: what the model keeps of them."""
+        """Encode and decode sprites (argmax / snapped), in batches: what the model keeps of them (a labelled or
+        conditional model takes the sprites' labels)."""
         self._require("reconstruct")
         self.model.eval()
-        indices = self._indices_of(sprites)
-        rebuilt = [
-            self.model.codec.to_indices(self.model.reconstruct(chunk), self.model.representation).cpu()
-            for chunk in indices.split(batch_size)
-        ]
+        batches = _batches(self._indices_of(sprites), self.labels_of(sprites), batch_size)
+        to_indices = self.model.codec.to_indices
+        rebuilt = [to_indices(self.model.reconstruct(chunk, **labels), self.model.representation).cpu() for chunk, labels in batches]
         return self._sprites(torch.cat(rebuilt))
 
     @torch.no_grad()
@@ -286,14 +306,78 @@ class Run:
         if steps < 2:
             raise SpriteforgeError(f"--steps {steps}: need at least 2 (the two ends).")
         self.model.eval()
-        start, end = self.model.encode(self._indices_of(first)), self.model.encode(self._indices_of(second))
+        first_labels, second_labels = self.labels_of(first), self.labels_of(second)
+        start = self.model.encode(self._indices_of(first), **_given(first_labels))
+        end = self.model.encode(self._indices_of(second), **_given(second_labels))
         if not start.is_floating_point():
             raise SpriteforgeError(f"{self.path}: a {self.config.model} encodes sprites as discrete codes, which have no "
                                    "straight line between them; interpolate a vae or ae run instead.")
         weights = torch.linspace(0, 1, steps, device=self.device)[None, :, None]  # (1,S,1)
         path = torch.lerp(start[:, None], end[:, None], weights).flatten(0, 1)  # (pairs*S, D)
-        output = self.model.decode(path)
+        labels = None
+        if self.model.is_conditional and first_labels is not None and second_labels is not None:
+            # A conditional decoder walks the labels too, as (pairs, L) vectors.
+            ends = label_matrix(first_labels, self.labels), label_matrix(second_labels, self.labels)
+            labels = torch.lerp(ends[0][:, None], ends[1][:, None], weights).flatten(0, 1)  # (pairs*S, L)
+        output = self.model.decode(path, **_given(labels))
         return self._sprites(self.model.codec.to_indices(output, self.model.representation))
+
+    def _column_of(self, attribute: str) -> int:
+        """The label-vector column of an attribute name (`earring`, `pack=tiny_dungeon`); unknown names list the vocabulary."""
+        value = self.labels.encode([attribute])  # () class index, or (L,) one-hot row
+        return int(value) if value.ndim == 0 else int(value.argmax())
+
+    @torch.no_grad()
+    def attribute_vector(
+        self, sprites: SpriteSet, attribute: str, batch_size: int = 256
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(D,) mean latent code of the labelled sprites with `attribute` minus that of those without; for a
+        conditional model also (L,), the same difference of their label vectors (None otherwise)."""
+        self._require("encode")
+        labels = self.labels_of(sprites)
+        if labels is None:
+            raise SpriteforgeError(
+                f"{self.path}: attribute vectors need labelled sprites of a run with labels: give --labels CSV."
+            )
+        rows = label_matrix(labels, self.labels)  # (N,L)
+        has = rows[:, self._column_of(attribute)] > 0.5  # (N,)
+        if bool(has.all()) or not bool(has.any()):
+            raise SpriteforgeError(
+                f"--add {attribute}: {int(has.sum())} of {len(has)} sprites have it; need some with and some without."
+            )
+        self.model.eval()
+        batches = _batches(self._indices_of(sprites), labels, batch_size)
+        codes = torch.cat([self.model.encode(chunk, **given) for chunk, given in batches])  # (N,D)
+        latent = codes[has].mean(0) - codes[~has].mean(0)
+        return latent, (rows[has].mean(0) - rows[~has].mean(0)) if self.model.is_conditional else None
+
+    @torch.no_grad()
+    def edit(self, sprites: SpriteSet, attribute: str, strength: float = 1.0, n: int = 8) -> tuple[SpriteSet, SpriteSet]:
+        """("add earring") The first n sprites without `attribute`, and the same sprites decoded from their code plus
+        `strength` x the attribute vector (a conditional model's labels move the same way, kept in [0,1])."""
+        latent, label_shift = self.attribute_vector(sprites, attribute)
+        rows = label_matrix(self.labels_of(sprites), self.labels)
+        without = torch.nonzero(rows[:, self._column_of(attribute)] < 0.5).flatten()[:n].cpu().numpy()
+        originals = sprites.subset(without)
+        labels = self.labels_of(originals)
+        codes = self.model.encode(self._indices_of(originals), **_given(labels)) + strength * latent  # (n,D)
+        moved = None if label_shift is None else (label_matrix(labels, self.labels) + strength * label_shift).clamp(0, 1)
+        output = self.model.decode(codes, **_given(moved))
+        return originals, self._sprites(self.model.codec.to_indices(output, self.model.representation))
+
+
+def _given(labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """{"labels": labels} when there are labels, else {}: models without labels are called as before."""
+    return {} if labels is None else {"labels": labels}
+
+
+def _batches(
+    indices: torch.Tensor, labels: torch.Tensor | None, batch_size: int
+) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """(chunk of indices, _given(its label rows)) in order."""
+    for start in range(0, len(indices), batch_size):
+        rows = None if labels is None else labels[start : start + batch_size]
+        yield indices[start : start + batch_size], _given(rows)
 
 
 def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:

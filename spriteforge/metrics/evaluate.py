@@ -30,6 +30,7 @@ from spriteforge.engine import run as runfiles
 from spriteforge.engine.run import Run, load_run
 from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics import METRIC_GROUPS, conditional, fid, novelty, palette, recon
+from spriteforge.metrics.classifier import load_classifier
 from spriteforge.metrics.stats import Estimate, mean_estimate
 
 CACHE_VERSION = "2"
@@ -40,6 +41,13 @@ SHOWN_SAMPLES = 64
 LOWER_IS_BETTER = {"fid", "kid", "colors_per_sprite_tv", "copies", "near_copies", "recon_mse"}
 HIGHER_IS_BETTER = {
     "precision", "recall", "palette_adherence", "recon_pixel_accuracy", "recon_opaque_pixel_accuracy", "recon_ssim",
+    "conditional_accuracy", "conditional_asked_present", "conditional_unasked_absent", "conditional_exact",
+    "conditional_unseen_accuracy",
+}  # fmt: skip
+# conditional.conditional_accuracy's keys -> metric names in the report
+CONDITIONAL_METRICS = {
+    "overall": "conditional_accuracy", "asked_present": "conditional_asked_present",
+    "unasked_absent": "conditional_unasked_absent", "exact": "conditional_exact", "unseen_overall": "conditional_unseen_accuracy",
 }  # fmt: skip
 
 
@@ -51,6 +59,7 @@ class EvalSettings:
     seed: int = 0
     metrics: tuple[str, ...] = METRIC_GROUPS
     bootstrap: int = 10  # FID resamples; other intervals use metrics.stats' default
+    classifier: str | None = None  # attribute classifier folder, the judge of the "conditional" group
 
     def __post_init__(self) -> None:
         if self.n < 2:
@@ -112,11 +121,14 @@ def evaluate(
     device: str | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    classifier: str | Path | None = None,
 ) -> Evaluation:
-    """Score a run against real sprites; with `out`, also write metrics.json, samples.png and report.md there."""
+    """Score a run against real sprites; with `out`, also write metrics.json, samples.png and report.md there.
+    classifier: a folder from `spriteforge classifier train`, for the conditional accuracy of conditional runs."""
     trained = run if isinstance(run, Run) else load_run(run, device=_device(device))
     chosen = tuple(sorted(set(metrics or METRIC_GROUPS), key=_group_order))
-    settings = EvalSettings(n=n, seed=seed, metrics=chosen, bootstrap=bootstrap)
+    judge = None if classifier is None else str(Path(classifier).resolve())
+    settings = EvalSettings(n=n, seed=seed, metrics=chosen, bootstrap=bootstrap, classifier=judge)
     size = trained.model.spec.height
     real = data if isinstance(data, SpriteSet) else load_sprites(data, size=size)
     if real.size != (size, size):
@@ -134,7 +146,7 @@ def evaluate(
 
 def _compute(run: Run, real: SpriteSet, data_name: str, settings: EvalSettings, device: str | None, progress: bool) -> Evaluation:
     started = time.perf_counter()
-    samples, adherence = run.generate(settings.n, seed=settings.seed)
+    samples, adherence = run.generate(settings.n, seed=settings.seed, labels=requested_labels(run, settings.n, settings.seed))
     evaluation = Evaluation(str(run.path), data_name, settings)
     chosen = set(settings.metrics)
     if chosen & {"fid", "kid", "pr"}:
@@ -146,7 +158,7 @@ def _compute(run: Run, real: SpriteSet, data_name: str, settings: EvalSettings, 
     if "recon" in chosen:
         _recon_metrics(evaluation, run, real, settings.n)
     if "conditional" in chosen:
-        evaluation.details["conditional"] = conditional.conditional_accuracy(run)
+        _conditional_metrics(evaluation, run, device)
     evaluation.seconds = time.perf_counter() - started
     return evaluation
 
@@ -203,6 +215,23 @@ def _recon_metrics(evaluation: Evaluation, run: Run, real: SpriteSet, n: int) ->
     evaluation.metrics["recon_ssim"] = recon.ssim(originals.to_rgba(), rebuilt.to_rgba())
 
 
+def requested_labels(run: Run, n: int, seed: int) -> torch.Tensor | None:
+    """What a conditional run is asked for when it is scored: seeded held-out label rows (None for other runs)."""
+    if not conditional.is_conditional(run):
+        return None
+    return torch.from_numpy(conditional.label_requests(run, n, seed)[0])
+
+
+def _conditional_metrics(evaluation: Evaluation, run: Run, device: str | None) -> None:
+    settings = evaluation.settings
+    judge = None if settings.classifier is None else load_classifier(settings.classifier, _device(device))
+    result = conditional.conditional_accuracy(run, judge, settings.n, settings.seed)
+    for key, name in CONDITIONAL_METRICS.items():
+        if key in result:
+            evaluation.metrics[name] = Estimate(**result[key])
+    evaluation.details["conditional"] = {key: value for key, value in result.items() if key not in CONDITIONAL_METRICS}
+
+
 def _group_order(group: str) -> int:
     """Report order; unknown names sort last so EvalSettings can name them in its error."""
     return METRIC_GROUPS.index(group) if group in METRIC_GROUPS else len(METRIC_GROUPS)
@@ -232,7 +261,8 @@ def write_report(evaluation: Evaluation, run: Run, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     runfiles.write_text(out / "metrics.json", evaluation.to_json())
     shown = min(SHOWN_SAMPLES, evaluation.settings.n)
-    run.sample(shown, seed=evaluation.settings.seed).save_grid(out / "samples.png", scale=4)
+    seed = evaluation.settings.seed
+    run.sample(shown, seed=seed, labels=requested_labels(run, shown, seed)).save_grid(out / "samples.png", scale=4)
     lines = [
         f"# Evaluation of `{evaluation.run}`",
         "",
@@ -264,6 +294,7 @@ def compare(
     device: str | None = None,
     use_cache: bool = True,
     progress: bool = True,
+    classifier: str | Path | None = None,
 ) -> tuple[list[Evaluation], Path]:
     """Evaluate several runs with the same settings; write one Markdown table (best per column in bold) and a PNG
     with one row of samples per run beside it."""
@@ -272,12 +303,15 @@ def compare(
     out = Path(out)
     trained = [load_run(path, device=_device(device)) for path in runs]
     evaluations = [
-        evaluate(r, data, n, metrics=metrics, seed=seed, bootstrap=bootstrap, device=device, use_cache=use_cache, progress=progress)
+        evaluate(
+            r, data, n, metrics=metrics, seed=seed, bootstrap=bootstrap, device=device, use_cache=use_cache,
+            progress=progress, classifier=classifier,
+        )
         for r in trained
     ]
     grid = out.with_suffix(".png")
     shown = min(16, n)
-    rows = np.concatenate([r.sample(shown, seed=seed).to_rgba() for r in trained])
+    rows = np.concatenate([r.sample(shown, seed=seed, labels=requested_labels(r, shown, seed)).to_rgba() for r in trained])
     io.write_png(grid, io.make_grid(rows, columns=shown, scale=3))
     runfiles.write_text(out, comparison_markdown(evaluations, grid.name))
     return evaluations, out

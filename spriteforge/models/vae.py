@@ -7,6 +7,12 @@ Index mode is a categorical decoder over the K palette colours (cross-entropy), 
 construction. rgba mode decodes colours in [0,1] (MSE or BCE) and is snapped to the palette at the end.
 The VAE adds a Gaussian posterior, beta, KL warm-up and free bits; the AE samples from a Gaussian fitted to its
 training latents (running mean and variance), since it has no prior of its own.
+
+Conditioning is one option for every body and both models (Pallets' labelled and conditional VAEs):
+"labelled" concatenates the label vector y (B,L) to the encoder features before the latent head, so the code need
+not spend capacity on what the labels say; "conditional" also concatenates y to z before the decoder, so samples
+can be asked for labels. Categorical labels (B,) become one-hot; multi-hot rows (B,L) are used as they are, and any
+float (B,L) row (a blend of labels) is accepted too.
 """
 
 from __future__ import annotations
@@ -22,9 +28,12 @@ from torch import nn
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
 from spriteforge.nn.blocks import DownStack, UpStack
+from spriteforge.nn.labels import label_matrix
 from spriteforge.nn.pixels import INDEX
 
 RGBA_LOSSES = ("mse", "bce")
+# conditioning -> (labels go to the encoder, labels go to the decoder)
+CONDITIONING = {"none": (False, False), "labelled": (True, False), "conditional": (True, True)}
 # Momentum of the AE's running latent statistics (per training step).
 LATENT_STATS_MOMENTUM = 0.02
 
@@ -36,6 +45,7 @@ class AEConfig(ModelConfig):
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # conv: one entry per halving of the size
     hidden: list[int] = field(default_factory=lambda: [512, 256])  # mlp: hidden layer widths, encoder order
     rgba_loss: str = "mse"  # rgba mode only: "mse" or "bce"
+    conditioning: str = "none"  # "none", "labelled" (labels to the encoder) or "conditional" (encoder and decoder)
 
 
 @dataclass
@@ -112,12 +122,28 @@ class AE(GenerativeModel):
             raise SpriteforgeError(f"body {config.body!r}: choose one of {', '.join(BODIES)}.")
         if config.rgba_loss not in RGBA_LOSSES:
             raise SpriteforgeError(f"rgba_loss {config.rgba_loss!r}: choose one of {', '.join(RGBA_LOSSES)}.")
+        self.labels_in_encoder, self.labels_in_decoder = self._conditioning(config, spec)
+        label_dim = len(spec.labels) if self.labels_in_encoder else 0
         in_channels = spec.num_colors if config.representation == INDEX else 4
         # Built in this order (encoder, latent head, decoder) so a seed gives the same weights whatever the body.
         self.encoder, features, make_decoder = BODIES[config.body](in_channels, spec, config, type(self).__name__)
-        self.to_latent = nn.Linear(features, self.latent_outputs(config.latent_dim))
-        self.decoder = make_decoder(config.latent_dim)
+        self.to_latent = nn.Linear(features + label_dim, self.latent_outputs(config.latent_dim))
+        self.decoder = make_decoder(config.latent_dim + (label_dim if self.labels_in_decoder else 0))
         self._register_prior_buffers(config.latent_dim)
+
+    def _conditioning(self, config: AEConfig, spec: DataSpec) -> tuple[bool, bool]:
+        if config.conditioning not in CONDITIONING:
+            raise SpriteforgeError(f"conditioning {config.conditioning!r}: choose one of {', '.join(CONDITIONING)}.")
+        if config.conditioning != "none" and spec.labels is None:
+            raise SpriteforgeError(
+                f"{self.name} with conditioning={config.conditioning!r} learns from labels, but the data has none: "
+                "give --labels CSV (and --label-column C for one categorical column), or set conditioning=none."
+            )
+        return CONDITIONING[config.conditioning]
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.labels_in_decoder and self.spec.labels is not None
 
     def _register_prior_buffers(self, latent_dim: int) -> None:
         """The AE's sampling distribution: running mean and variance of its training codes."""
@@ -129,22 +155,39 @@ class AE(GenerativeModel):
     def latent_outputs(latent_dim: int) -> int:
         return latent_dim
 
-    def _posterior(self, indices: torch.Tensor) -> torch.Tensor:
+    def label_vector(self, labels: torch.Tensor | None, where: str) -> torch.Tensor:
+        """Labels as (B,L) floats: categorical (B,) -> one-hot; (B,L) rows as they are. `where` names the step
+        that needs them, for the error when they are missing."""
+        vocabulary = self.spec.labels
+        if labels is None:
+            raise SpriteforgeError(
+                f"this {self.name} run was trained with conditioning={self.config.conditioning!r}, so {where} needs "
+                "labels: give --label NAME (repeatable) when sampling, or --labels CSV for the sprites you encode. "
+                f"Vocabulary: {', '.join(vocabulary.names)}."
+            )
+        return label_matrix(labels, vocabulary)
+
+    def _posterior(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B,H,W) -> raw encoder output (B, latent_outputs)."""
         x = self.codec.encode(indices, self.representation)  # (B,C,H,W)
-        return self.to_latent(self.encoder(x))  # encoder: (B,C,H,W) -> (B,F)
+        features = self.encoder(x)  # (B,F)
+        if self.labels_in_encoder:
+            features = torch.cat([features, self.label_vector(labels, "encoding").to(features.dtype)], dim=1)  # (B,F+L)
+        return self.to_latent(features)
 
     def encode(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B,H,W) -> (B,D) latent codes (the posterior mean for the VAE)."""
-        return self._posterior(indices)[:, : self.config.latent_dim]
+        return self._posterior(indices, labels)[:, : self.config.latent_dim]
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B,D) -> (B,K,H,W) logits (index mode) or (B,4,H,W) rgba in [0,1] (rgba mode)."""
-        out = self._decode_raw(z)
+        out = self._decode_raw(z, labels)
         return out if self.representation == INDEX else torch.sigmoid(out.float())
 
-    def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+    def _decode_raw(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B,D) -> (B,C,H,W) logits: over colours (index mode) or per RGBA channel (rgba mode)."""
+        if self.labels_in_decoder:
+            z = torch.cat([z, self.label_vector(labels, "decoding").to(z.dtype)], dim=1)  # (B,D+L)
         return self.decoder(z)
 
     def reconstruct(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -173,9 +216,9 @@ class AE(GenerativeModel):
 
     # -- contract -----------------------------------------------------------------------------------
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        indices = batch["indices"]  # (B,H,W)
-        z, penalties = self._latent_and_penalty(self._posterior(indices), int(batch.get("step", 0)))
-        output = self._decode_raw(z)
+        indices, labels = batch["indices"], batch.get("labels")  # (B,H,W), optional (B,) or (B,L)
+        z, penalties = self._latent_and_penalty(self._posterior(indices, labels), int(batch.get("step", 0)))
+        output = self._decode_raw(z, labels)
         pixels = indices.shape[1] * indices.shape[2]
         recon = self._reconstruction_nll(output, indices)  # (B,) summed over pixels
         terms = {"recon": recon.mean() / pixels}  # per pixel: nats (index) or squared error / BCE (rgba)
@@ -210,9 +253,11 @@ class AE(GenerativeModel):
         temperature: float = 0.0,
         **opts: Any,
     ) -> torch.Tensor:
-        if labels is not None:
+        if labels is not None and not self.is_conditional:
             raise SpriteforgeError(f"this {self.name} run is not conditional: sample it without labels.")
-        output = self.decode(self._prior(n, generator))
+        if labels is not None and len(labels) != n:
+            raise SpriteforgeError(f"labels: {len(labels)} rows for {n} sprites; give one row per sprite.")
+        output = self.decode(self._prior(n, generator), labels)
         if self.representation == INDEX:
             return self.codec.to_indices(output, INDEX, temperature, generator)  # (n,H,W)
         return output  # (n,4,H,W) rgba in [0,1], snapped by the caller
