@@ -61,9 +61,12 @@ def sample_json(client: TestClient, **request) -> dict:
 
 def test_list_runs_describes_model_palette_and_capabilities(client: TestClient) -> None:
     runs = client.get("/api/v1/runs").json()["runs"]
-    assert [run["name"] for run in runs] == ["kenney/cyclegan", "kenney/vae"]
+    assert [run["name"] for run in runs] == ["kenney/cyclegan", "kenney/discrete", "kenney/vae"]
     assert "translate" in runs[0]["capabilities"]
-    run = runs[1]
+    discrete = runs[1]
+    assert discrete["conditional"] and discrete["labels"] == {"kind": "categorical", "names": ["1bit_pack_colored", "tiny_dungeon"], "column": "pack"}
+    assert {"inpaint", "vary"} <= set(discrete["capabilities"]) and "guidance" in discrete["sample_options"]
+    run = runs[2]
     assert run["model"] == "vae" and run["size"] == [16, 16] and run["grid"] is True
     assert run["palette"][0].startswith("#") and len(run["palette"]) > 2
     assert {"sample", "encode", "decode", "reconstruct"} <= set(run["capabilities"])
@@ -79,7 +82,7 @@ def test_a_damaged_run_is_listed_with_its_error_and_hides_nothing(runs: Path, tm
     shutil.copytree(runs / "kenney" / "vae", root / "broken")
     (root / "broken" / "weights.safetensors").write_bytes(b"garbage")
     listed = {run["name"]: run for run in TestClient(create_app(root)).get("/api/v1/runs").json()["runs"]}
-    assert len(listed) == 3
+    assert len(listed) == 4
     assert "corrupt" in listed["broken"]["error"] and listed["kenney/vae"]["model"] == "vae"
 
 
@@ -144,6 +147,45 @@ def test_sample_in_another_palette(client: TestClient) -> None:
 )
 def test_sample_bad_requests(client: TestClient, request_body: dict, status: int, mentions: tuple) -> None:
     error_of(client.post(f"{RUN}/sample", json=request_body), status, *mentions)
+
+
+# ---------------------------------------------------------------------- labels, variations, inpainting
+
+DISCRETE = "/api/v1/runs/kenney/discrete"
+
+
+def test_sample_by_label_with_guidance(client: TestClient) -> None:
+    body = {"n": 4, "seed": 0, "labels": ["pack=tiny_dungeon"], "guidance": 2.0, "steps": 4, "format": "json"}
+    result = client.post(f"{DISCRETE}/sample", json=body).json()
+    assert len(result["sprites"]) == 4 and result["palette_adherence"] == 1.0
+    other = client.post(f"{DISCRETE}/sample", json={**body, "labels": ["1bit_pack_colored"]}).json()
+    assert other["sprites"] != result["sprites"]  # the label reaches the model
+    error_of(client.post(f"{DISCRETE}/sample", json={**body, "labels": ["castle"]}), 400, "castle", "tiny_dungeon")
+
+
+def test_vary_a_sprite(client: TestClient) -> None:
+    sprite = client.post(f"{DISCRETE}/sample", json={"n": 1, "seed": 1, "labels": ["tiny_dungeon"], "format": "json"}).json()["sprites"][0]
+    result = client.post(f"{DISCRETE}/vary", json={"sprite": sprite, "n": 3, "seed": 0, "strength": 0.5, "steps": 3,
+                                                   "labels": ["tiny_dungeon"], "format": "json"}).json()  # fmt: skip
+    assert result["seed"] == 0 and len(result["sprites"]) == 3
+    assert all(decode(b64).shape == (16, 16, 4) for b64 in result["sprites"])
+    error_of(client.post(f"{RUN}/vary", json={"sprite": sprite}), 400, "cannot vary")
+    error_of(client.post(f"{DISCRETE}/vary", json={"sprite": sprite, "strength": 1.5}), 422, "strength")
+
+
+def test_inpaint_keeps_the_unmasked_pixels_exactly(client: TestClient) -> None:
+    sprite = client.post(f"{DISCRETE}/sample", json={"n": 1, "seed": 2, "labels": ["tiny_dungeon"], "format": "json"}).json()["sprites"][0]
+    mask = np.zeros((16, 16, 4), np.uint8)
+    mask[..., 3] = 255
+    mask[:8, :, :3] = 255  # regenerate the top half
+    body = {"sprite": sprite, "mask": base64.b64encode(png(mask)).decode(), "n": 3, "seed": 0, "labels": ["tiny_dungeon"],
+            "format": "json"}  # fmt: skip
+    result = client.post(f"{DISCRETE}/inpaint", json=body).json()
+    original = decode(sprite)
+    for b64 in result["sprites"]:
+        assert np.array_equal(decode(b64)[8:], original[8:])
+    small = base64.b64encode(png(mask[:8, :8])).decode()
+    error_of(client.post(f"{DISCRETE}/inpaint", json={**body, "mask": small}), 400, "mask is 8x8")
 
 
 # ---------------------------------------------------------------------- run names stay inside the folder

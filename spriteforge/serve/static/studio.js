@@ -201,6 +201,12 @@ function showDerived(title, images, gif) {
   $("derived").prepend(block);
 }
 
+// Variations and inpainting ask for 8 sprites with the form's seed, labels and sampling options.
+function generationOptions() {
+  const { palette, remap, ...options } = sampleRequest("json");
+  return { ...options, n: 8 };
+}
+
 $("interpolate-button").addEventListener("click", async () => {
   const [first, second] = state.selected.map((i) => state.kept[i]);
   const result = await (await postJSON(`${runPath(state.run.name)}/interpolate`,
@@ -211,7 +217,7 @@ $("interpolate-button").addEventListener("click", async () => {
 $("vary-button").addEventListener("click", async () => {
   const sprite = state.kept[state.selected[0]];
   const result = await (await postJSON(`${runPath(state.run.name)}/vary`,
-    { sprite, n: 8, strength: Number($("strength").value), format: "json" }, "making variations…")).json();
+    { ...generationOptions(), sprite, strength: Number($("strength").value) }, "making variations…")).json();
   showDerived("Variations", result.sprites);
 });
 
@@ -263,7 +269,7 @@ function maskPNG() {
 $("run-inpaint").addEventListener("click", async () => {
   const sprite = state.kept[state.selected[0]];
   const result = await (await postJSON(`${runPath(state.run.name)}/inpaint`,
-    { sprite, mask: maskPNG(), n: 8, format: "json" }, "inpainting…")).json();
+    { ...generationOptions(), sprite, mask: maskPNG() }, "inpainting…")).json();
   showDerived("Inpainted", result.sprites);
 });
 
