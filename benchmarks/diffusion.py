@@ -33,7 +33,7 @@ VARIANTS = {"ddpm_rgba": ("ddpm", "rgba"), "ddpm_index": ("ddpm", "index"), "dis
 # dataset -> (folder, training steps, extra data overrides)
 DATASETS = {
     "kenney": (DATA / "kenney/tiles/1bit_pack_colored", 400, ["train.val_fraction=0.15"]),
-    "cpunks": (DATA / "cpunks/images", 60, ["data.count=2000", "train.val_fraction=0.2"]),
+    "cpunks": (DATA / "cpunks/images", 400, ["data.count=2000", "train.val_fraction=0.2"]),
 }
 SAMPLES = 300  # sprites drawn for FID/KID and adherence
 TIMINGS = {"ddim_50": ("ddpm_rgba", {"sampler": "ddim", "steps": 50}), "ddim_20": ("ddpm_rgba", {"sampler": "ddim", "steps": 20}),
