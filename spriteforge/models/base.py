@@ -86,6 +86,15 @@ class GenerativeModel(nn.Module):
         """True when sample() takes labels (the run has a vocabulary and the model was built to use it)."""
         return False
 
+    def check_labels(self, labels: torch.Tensor | None, n: int | None = None) -> None:
+        """Refuse labels for a model not built to use them, and a label count that is not one row per sprite."""
+        if labels is None:
+            return
+        if not self.is_conditional:
+            raise SpriteforgeError(f"this {self.name} run is not conditional: sample it without labels.")
+        if n is not None and len(labels) != n:
+            raise SpriteforgeError(f"labels: {len(labels)} rows for {n} sprites; give one row per sprite.")
+
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 

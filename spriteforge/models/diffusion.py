@@ -71,10 +71,6 @@ class Denoiser(GenerativeModel):
     def is_conditional(self) -> bool:
         return self.unet.label_embed is not None
 
-    def _check_labels(self, labels: torch.Tensor | None) -> None:
-        if labels is not None and not self.is_conditional:
-            raise SpriteforgeError(f"this {self.name} run is not conditional: sample it without labels.")
-
     def _train_drop(self, batch: dict[str, Any], size: int, device: torch.device) -> torch.Tensor:
         """(B,) bool: sprites trained with the null label (all of them when the batch has no labels)."""
         if batch.get("labels") is None:
@@ -231,7 +227,7 @@ class Diffusion(Denoiser):
     ) -> torch.Tensor:  # fmt: skip
         """x at timesteps[0] -> x_0 estimate (B,C,H,W), clipped to [-1,1]. known = (x_0 of the sprite, (B,1,H,W)
         True where kept): those pixels are replaced by the original noised to the current step, every step."""
-        self._check_labels(labels)
+        self.check_labels(labels)
         if sampler not in SAMPLERS:
             raise SpriteforgeError(f"--sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}.")
         if eta < 0 or guidance < 0:

@@ -111,7 +111,7 @@ class DiscreteDiffusion(Denoiser):
         steps: int | None = None, temperature: float | None = None, guidance: float = 1.0,
     ) -> torch.Tensor:  # fmt: skip
         """MaskGIT decoding: (B,H,W) tokens with some = K -> (B,H,W) indices, in `steps` parallel steps."""
-        self._check_labels(labels)
+        self.check_labels(labels)
         steps = 8 if steps is None else int(steps)
         temperature = 1.0 if temperature is None else float(temperature)
         if steps < 1 or temperature < 0 or guidance < 0:

@@ -137,8 +137,7 @@ class Prior(GenerativeModel):
 
     def _condition(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
         """(n,width) condition vectors: the label embedding, or zeros for an unconditional prior."""
-        if labels is not None and self.labels is None:
-            raise SpriteforgeError(f"this {self.name} run is not conditional: sample it without labels.")
+        self.check_labels(labels, n)
         if self.labels is None or labels is None:
             return torch.zeros(n, self.config.width, device=self.codec.colors.device)
         return self.labels(labels)

@@ -253,10 +253,7 @@ class AE(GenerativeModel):
         temperature: float = 0.0,
         **opts: Any,
     ) -> torch.Tensor:
-        if labels is not None and not self.is_conditional:
-            raise SpriteforgeError(f"this {self.name} run is not conditional: sample it without labels.")
-        if labels is not None and len(labels) != n:
-            raise SpriteforgeError(f"labels: {len(labels)} rows for {n} sprites; give one row per sprite.")
+        self.check_labels(labels, n)
         output = self.decode(self._prior(n, generator), labels)
         if self.representation == INDEX:
             return self.codec.to_indices(output, INDEX, temperature, generator)  # (n,H,W)

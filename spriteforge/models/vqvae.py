@@ -170,8 +170,7 @@ class VQVAE(GenerativeModel):
         temperature: float = 0.0,
         **opts: Any,
     ) -> torch.Tensor:
-        if labels is not None:
-            raise SpriteforgeError(f"this {self.name} run is not conditional: sample it without labels.")
+        self.check_labels(labels, n)
         device = self.codec.colors.device
         codes = torch.randint(self.config.num_codes, (n, *self.latent_shape), generator=generator, device=device)
         output = self.decode(codes)
