@@ -40,6 +40,24 @@ errors = Console(stderr=True, soft_wrap=True)
 
 DataOption = Annotated[str, typer.Option("--data", help="Folder of sprites, a sprite sheet (with --tile) or a named dataset.")]
 SizeOption = Annotated[Optional[int], typer.Option("--size", min=1, help="Square canvas size; smaller sprites are centred.")]
+# Sampling options shared by sample, inpaint and vary; a model refuses the ones it lacks (`spriteforge models`).
+SeedOption = Annotated[Optional[int], typer.Option(help="Random seed (same seed, same sprites).")]
+LabelOption = Annotated[
+    list[str], typer.Option("--label", help="Conditional runs: a label to ask for (repeatable; name or column=name).")
+]
+TemperatureOption = Annotated[
+    Optional[float], typer.Option(min=0.0, help="Index models: 0 = most likely colour per pixel; > 0 samples colours.")
+]
+GuidanceOption = Annotated[Optional[float], typer.Option(min=0.0, help="Classifier-free guidance scale (diffusion).")]
+SamplerOption = Annotated[Optional[str], typer.Option(help="Sampler, e.g. ddpm | ddim (diffusion).")]
+StepsOption = Annotated[Optional[int], typer.Option(min=1, help="Sampling steps (diffusion, discrete diffusion).")]
+EtaOption = Annotated[Optional[float], typer.Option(min=0.0, help="DDIM eta: 0 deterministic, 1 like DDPM.")]
+ScaleOption = Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")]
+
+
+def _generation_options(**given: Optional[float | int | str]) -> dict:
+    """The sampling options the user gave (the model checks them), without the ones left unset."""
+    return {key: value for key, value in given.items() if value is not None}
 LabelsOption = Annotated[Optional[Path], typer.Option("--labels", help="CSV with a `file` column and label columns.")]
 LabelColumnOption = Annotated[Optional[str], typer.Option(help="Use this one CSV column as a categorical label.")]
 
@@ -128,23 +146,19 @@ def sample(
     run: Annotated[Path, typer.Argument(help="A run folder.")],
     out: Annotated[Path, typer.Option(help="Output PNG (a grid, or a sprite sheet with --sheet).")] = Path("samples.png"),
     n: Annotated[int, typer.Option("--n", min=1, help="How many sprites.")] = 64,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same sprites).")] = None,
-    temperature: Annotated[
-        Optional[float], typer.Option(min=0.0, help="Index models: 0 = most likely colour per pixel; > 0 samples colours.")
-    ] = None,
-    label: Annotated[
-        list[str], typer.Option("--label", help="Conditional runs: a label to ask for (repeatable; name or column=name).")
-    ] = [],
-    guidance: Annotated[Optional[float], typer.Option(min=0.0, help="Classifier-free guidance scale (diffusion).")] = None,
-    sampler: Annotated[Optional[str], typer.Option(help="Sampler, e.g. ddpm | ddim (diffusion).")] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Sampling steps (diffusion, discrete diffusion).")] = None,
-    eta: Annotated[Optional[float], typer.Option(min=0.0, help="DDIM eta: 0 deterministic, 1 like DDPM.")] = None,
+    seed: SeedOption = None,
+    temperature: TemperatureOption = None,
+    label: LabelOption = [],
+    guidance: GuidanceOption = None,
+    sampler: SamplerOption = None,
+    steps: StepsOption = None,
+    eta: EtaOption = None,
     top_k: Annotated[Optional[int], typer.Option(min=1, help="Priors: sample only among the k likeliest codes.")] = None,
     palette: Annotated[Optional[str], typer.Option(help="Re-colour into a named palette or palette file.")] = None,
     remap: Annotated[str, typer.Option(help="How --palette maps colours: luminance (keeps ramps) or nearest.")] = "luminance",
     sheet: Annotated[bool, typer.Option(help="Write a transparent sprite sheet instead of a grid.")] = False,
     each: Annotated[Optional[Path], typer.Option(help="Also write one PNG per sprite into this folder.")] = None,
-    scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
+    scale: ScaleOption = 4,
 ) -> None:
     """Sample new sprites from a trained run (`spriteforge models` lists each model's sampling options).
 
@@ -152,8 +166,7 @@ def sample(
     """
     from spriteforge.engine.run import load_run
 
-    given = {"temperature": temperature, "guidance": guidance, "sampler": sampler, "steps": steps, "eta": eta, "top_k": top_k}
-    options = {key: value for key, value in given.items() if value is not None}
+    options = _generation_options(temperature=temperature, guidance=guidance, sampler=sampler, steps=steps, eta=eta, top_k=top_k)
     sprites = load_run(run).sample(n, seed=seed, labels=label, **options)
     if palette is not None:
         sprites = sprites.with_palette(Palette.resolve(palette), remap)
@@ -173,7 +186,7 @@ def reconstruct(
     out: Annotated[Path, typer.Option(help="Output PNG: originals and reconstructions in alternate rows.")] = Path("reconstructions.png"),
     n: Annotated[int, typer.Option("--n", min=1, help="How many sprites (the first ones).")] = 32,
     size: SizeOption = None,
-    scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
+    scale: ScaleOption = 4,
     labels: LabelsOption = None,
     label_column: LabelColumnOption = None,
 ) -> None:
@@ -223,7 +236,7 @@ def interpolate(
     steps: Annotated[int, typer.Option(min=2, help="Sprites along each path, ends included.")] = 8,
     pairs: Annotated[int, typer.Option(min=1, help="How many start/end pairs.")] = 8,
     seed: Annotated[int, typer.Option(help="Which pairs to pick.")] = 0,
-    scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
+    scale: ScaleOption = 4,
 ) -> None:
     """Walk the latent space between pairs of real sprites.
 
@@ -244,11 +257,6 @@ def interpolate(
 ImageOption = Annotated[Path, typer.Option("--image", help="The sprite (PNG at the run's sprite size).")]
 
 
-def _generation_options(**given: Optional[float | int | str]) -> dict:
-    """The sampling options the user gave (the model checks them), without the ones left unset."""
-    return {key: value for key, value in given.items() if value is not None}
-
-
 @app.command()
 def inpaint(
     run: Annotated[Path, typer.Argument(help="A run folder (ddpm or discrete_diffusion).")],
@@ -258,14 +266,14 @@ def inpaint(
     ],
     out: Annotated[Path, typer.Option(help="Output PNG grid: the sprite, the mask, then the completions.")] = Path("inpainted.png"),
     n: Annotated[int, typer.Option("--n", min=1, help="How many completions.")] = 8,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same sprites).")] = None,
-    label: Annotated[list[str], typer.Option("--label", help="Conditional runs: a label to ask for (repeatable).")] = [],
-    guidance: Annotated[Optional[float], typer.Option(min=0.0, help="Classifier-free guidance scale.")] = None,
-    sampler: Annotated[Optional[str], typer.Option(help="ddpm: ddim | ddpm.")] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Sampling steps.")] = None,
-    eta: Annotated[Optional[float], typer.Option(min=0.0, help="ddpm with ddim: 0 deterministic, 1 like DDPM.")] = None,
-    temperature: Annotated[Optional[float], typer.Option(min=0.0, help="discrete_diffusion: colour sampling temperature.")] = None,
-    scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
+    seed: SeedOption = None,
+    label: LabelOption = [],
+    guidance: GuidanceOption = None,
+    sampler: SamplerOption = None,
+    steps: StepsOption = None,
+    eta: EtaOption = None,
+    temperature: TemperatureOption = None,
+    scale: ScaleOption = 4,
 ) -> None:
     """Regenerate the masked pixels of a sprite, n times; every other pixel is kept bit-exact.
 
@@ -289,14 +297,14 @@ def vary(
     strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="How much may change: ddpm noises to strength*T, discrete re-masks this share of pixels.")] = 0.5,
     out: Annotated[Path, typer.Option(help="Output PNG grid: the sprite, then its variations.")] = Path("variations.png"),
     n: Annotated[int, typer.Option("--n", min=1, help="How many variations.")] = 8,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same sprites).")] = None,
-    label: Annotated[list[str], typer.Option("--label", help="Conditional runs: a label to ask for (repeatable).")] = [],
-    guidance: Annotated[Optional[float], typer.Option(min=0.0, help="Classifier-free guidance scale.")] = None,
-    sampler: Annotated[Optional[str], typer.Option(help="ddpm: ddim | ddpm.")] = None,
+    seed: SeedOption = None,
+    label: LabelOption = [],
+    guidance: GuidanceOption = None,
+    sampler: SamplerOption = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Sampling steps (ddpm: of the full schedule; strength keeps the last share).")] = None,
-    eta: Annotated[Optional[float], typer.Option(min=0.0, help="ddpm with ddim: 0 deterministic, 1 like DDPM.")] = None,
-    temperature: Annotated[Optional[float], typer.Option(min=0.0, help="discrete_diffusion: colour sampling temperature.")] = None,
-    scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
+    eta: EtaOption = None,
+    temperature: TemperatureOption = None,
+    scale: ScaleOption = 4,
 ) -> None:
     """Variations of a sprite: partly noise it and let the model denoise it again.
 
@@ -324,7 +332,7 @@ def edit(
     size: SizeOption = None,
     crop: Annotated[bool, typer.Option(help="Crop sprites larger than the run's size instead of failing.")] = False,
     out: Annotated[Path, typer.Option(help="Output PNG: originals and edited sprites in alternate rows.")] = Path("edit.png"),
-    scale: Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")] = 4,
+    scale: ScaleOption = 4,
 ) -> None:
     """Add an attribute in latent space: code + strength x (mean code with it - mean code without it).
 
