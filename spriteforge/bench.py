@@ -106,7 +106,10 @@ def matmul_peak_flops(device: torch.device, repeats: int = 10) -> float:
 
 class StepMeter(Callback):
     """FLOPs of the first training step (torch's counter, whatever the model's loss and groups do), then the wall
-    time of the steps after the first `warmup`, synchronising the device only at the window's ends."""
+    time of the steps after the first `warmup`, synchronising the device only at the window's ends.
+
+    The window closes at the end of the last training step, not in on_train_end: the run writer's final sample
+    grid and checkpoint happen there, and they are not training."""
 
     def __init__(self, warmup: int) -> None:
         self.warmup = max(1, warmup)  # the counted first step is slow: it is never timed
@@ -131,11 +134,9 @@ class StepMeter(Callback):
             self._counter = None
         if self.started is not None:
             self.images += int(batch["indices"].shape[0]) * trainer.world_size
-
-    def on_train_end(self, trainer: L.Trainer, module: Any) -> None:
-        if self.started is not None:
-            _sync(module.device)
-            self.seconds = time.perf_counter() - self.started
+            if trainer.global_step >= trainer.max_steps:
+                _sync(module.device)
+                self.seconds = time.perf_counter() - self.started
 
     @property
     def images_per_second(self) -> float:

@@ -272,6 +272,7 @@ def test_fast_dev_run_through_sprite_module(name: str, representation: str, proc
         fast_dev_run=True,
         accelerator="cpu",
         logger=False,
+        log_every_n_steps=1,  # the module logs training terms only on the steps a logger would write
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,

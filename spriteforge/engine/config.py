@@ -63,6 +63,7 @@ class TrainConfig:
     ema: bool = False  # keep an exponential moving average of the weights (saved as the run's weights)
     ema_decay: float = 0.999
     precision: str = "auto"  # auto = bf16 autocast on CUDA, 32 on CPU; or any Lightning precision string
+    channels_last: bool = True  # conv weights (and so activations) in NHWC: faster convolutions (docs/benchmarks.md)
     seed: int = 0
     val_fraction: float = 0.1
     val_every: int = 250  # steps between validations
