@@ -53,6 +53,7 @@ class BenchConfig:
     steps: int = 60  # timed training steps
     warmup: int = 10  # untimed steps before them
     baseline: bool = True
+    compile: bool = False  # the engine's runs through torch.compile (the textbook loop stays plain)
 
 
 @dataclass
@@ -121,6 +122,8 @@ class StepMeter(Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, module: Any, batch: Any, batch_idx: int) -> None:
         if trainer.global_step == 0:
+            # Counted eagerly: torch.compile does not trace under a dispatch mode (it would run eagerly for good).
+            torch.compiler.set_stance("force_eager")
             self._counter = FlopCounterMode(display=False)
             self._counter.__enter__()
         if trainer.global_step == self.warmup:
@@ -130,6 +133,7 @@ class StepMeter(Callback):
     def on_train_batch_end(self, trainer: L.Trainer, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._counter is not None:
             self._counter.__exit__(None, None, None)
+            torch.compiler.set_stance("default")
             self.flops_per_image = self._counter.get_total_flops() / int(batch["indices"].shape[0])
             self._counter = None
         if self.started is not None:
@@ -179,6 +183,7 @@ def _train_overrides(config: BenchConfig, device: torch.device) -> list[str]:
         f"train.max_steps={max(1, config.warmup) + config.steps}", f"train.batch_size={config.batch_size}",
         "train.val_fraction=0.0", "train.sample_every=0", "train.checkpoint_every=0", "train.progress=false",
         f"train.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", "train.devices=1", f"data.size={config.size}",
+        f"train.compile={str(config.compile).lower()}",
     ]  # fmt: skip
 
 

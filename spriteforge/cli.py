@@ -95,6 +95,7 @@ def train(
     devices: Annotated[Optional[str], typer.Option(help="Devices per node: auto, a count (2) or ids (0,1).")] = None,
     num_nodes: Annotated[Optional[int], typer.Option(min=1, help="Machines (with torchrun or SLURM).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="Lightning strategy for several devices: ddp | fsdp | auto.")] = None,
+    compile_: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the training step (train.compile).")] = None,
 ) -> None:
     """Train a model and write a run folder.
 
@@ -107,7 +108,7 @@ def train(
     flags = {
         "data.label_column": label_column, "data.size": size, "data.max_colors": max_colors, "train.max_steps": steps,
         "data.tile": tile, "data.crop": crop or None, "train.devices": devices, "train.num_nodes": num_nodes,
-        "train.strategy": strategy,
+        "train.strategy": strategy, "train.compile": compile_,
     }  # fmt: skip
     overrides += [f"{key}={value}" for key, value in flags.items() if value is not None]
     if resume is not None:
@@ -531,6 +532,7 @@ def bench(
     batch_size: Annotated[int, typer.Option(min=1, help="Training batch size.")] = 64,
     count: Annotated[int, typer.Option(min=1, help="Sprites to train on.")] = 1024,
     baseline: Annotated[bool, typer.Option(help="Also time the textbook PyTorch loop (the speed-up column).")] = True,
+    compile_: Annotated[bool, typer.Option("--compile", help="Train through torch.compile (train.compile=true).")] = False,
     out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("benchmarks/results/bench.json"),
 ) -> None:
     """Measure training and sampling speed of models (default and reference presets) against a textbook loop.
@@ -541,7 +543,7 @@ def bench(
     from spriteforge.models.base import registered
 
     chosen = [m.strip() for m in models.split(",") if m.strip()] or list(registered())
-    config = BenchConfig(chosen, data, device, size, count, batch_size, steps, warmup, baseline)
+    config = BenchConfig(chosen, data, device, size, count, batch_size, steps, warmup, baseline, compile_)
     results = run_bench(config, progress=lambda line: errors.print(f"[dim]{line}[/]"))
     table = Table(title=f"spriteforge bench: {data}, {size}x{size}, batch {batch_size}, {results[0].device}")
     columns = ("model", "preset", "params (M)", "train img/s", "textbook img/s", "speed-up", "16 sprites (ms)",

@@ -43,3 +43,25 @@ def test_bench_rejects_unknown_models_and_devices() -> None:
         run_bench(BenchConfig(["gpt"]))
     with pytest.raises(SpriteforgeError, match="--device 'tpu': choose cpu or cuda"):
         run_bench(BenchConfig(["vae"], device="tpu"))
+
+
+def test_step_meter_stops_at_the_last_step_not_after_the_final_sample_grid(tmp_path: Path) -> None:
+    """The run writer draws a sample grid and writes a checkpoint in on_train_end; that is not training time, so
+    the meter's window is already closed when any on_train_end runs (here a probe placed before the meter)."""
+    from lightning.pytorch.callbacks import Callback
+
+    from spriteforge.bench import StepMeter
+    from spriteforge.engine.train import train
+
+    meter = StepMeter(warmup=1)
+
+    class Probe(Callback):
+        def on_train_end(self, trainer, module) -> None:  # noqa: ANN001 (Lightning's hook)
+            self.seconds_at_end = meter.seconds
+
+    probe = Probe()
+    overrides = ["ae.channels=[8,16]", "ae.latent_dim=4", "train.batch_size=8", "train.max_steps=4", "data.count=32",
+                 "train.progress=false", "train.val_fraction=0"]  # fmt: skip
+    train("ae", "procedural", tmp_path / "run", overrides=overrides, logger="none", callbacks=[probe, meter])
+    assert probe.seconds_at_end > 0 and meter.images == 3 * 8  # steps 2-4 timed, step 1 counted for FLOPs
+    assert meter.flops_per_image > 0

@@ -559,3 +559,59 @@ def test_csv_log_keeps_earlier_rows_across_a_resume(tmp_path: Path) -> None:
     steps = [int(float(line.split(",")[after[0].split(",").index("step")])) for line in after[1:]]
     assert len(after) > len(before) and min(steps) < 6 < max(steps)
     assert len(set(after[1:])) == len(after) - 1  # no row written twice
+
+
+# ---------------------------------------------------------------------- the fast path
+
+
+def _module(overrides: list[str]) -> module_file.SpriteModule:
+    from spriteforge.engine.batches import SpriteBatches
+    from spriteforge.engine.config import build_config
+    from spriteforge.engine.run import build_model, data_spec
+    from spriteforge.data.sprites import load_sprites
+
+    sprites = load_sprites("procedural", size=16, count=16)
+    config = build_config("vae", overrides=[*VAE_TINY, *overrides])
+    model = build_model(config, data_spec(sprites.palette, *sprites.size, None))
+    batches = SpriteBatches(sprites.indices, None, 8, num_colors=len(sprites.palette), shuffle=True)
+    return module_file.SpriteModule(model, config.train, batches, None)
+
+
+def test_convolution_weights_are_channels_last_unless_turned_off() -> None:
+    on, off = _module(["train.ema=true"]), _module(["train.channels_last=false"])
+    convs = [m.weight for m in on.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in convs)
+    ema_convs = [m.weight for m in on.ema.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in ema_convs)  # copied after the change
+    assert all(m.weight.is_contiguous() for m in off.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_the_optimiser_is_fused_adamw() -> None:
+    optimizer = _module([]).configure_optimizers()["optimizer"]
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
+
+
+def test_training_terms_are_logged_only_on_the_steps_the_logger_writes(tmp_path: Path) -> None:
+    """64 sprites, 58 for training = 3 whole batches of 16 per epoch, so the logger writes every 3rd step: the
+    module logs those and no others, also after a resume (whose step count Lightning keeps one ahead)."""
+    out = tmp_path / "logged"
+    overrides = [*AE_TINY, "data.count=64", "train.max_steps=12", "train.val_every=100", "train.sample_every=0"]
+    spriteforge.train("ae", "procedural", out, overrides=overrides, logger="csv")
+    spriteforge.resume(out, ["train.max_steps=20"])
+    with (out / "logs" / "metrics.csv").open() as handle:
+        steps = [int(row["step"]) for row in csv.DictReader(handle) if row.get("train/loss")]
+    assert steps == [2, 5, 8, 11, 14, 17]
+
+
+def test_compiled_training_trains(tmp_path: Path) -> None:
+    """train.compile=true runs the training loss through torch.compile (forward and backward) and still learns."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    overrides = [*AE_TINY, "data.count=64", "train.max_steps=12", "train.val_every=100", "train.sample_every=0",
+                 "train.compile=true", "train.lr=5e-3", "train.warmup_steps=0"]  # fmt: skip
+    run = spriteforge.train("ae", "procedural", tmp_path / "compiled", overrides=overrides, logger="csv")
+    assert counters["frames"]["ok"] >= 1  # dynamo captured the loss
+    with (run.path / "logs" / "metrics.csv").open() as handle:
+        losses = [float(row["train/loss"]) for row in csv.DictReader(handle) if row.get("train/loss")]
+    assert len(losses) == 4 and losses[-1] < losses[0]  # steps 2, 5, 8, 11

@@ -63,6 +63,9 @@ class SpriteModule(L.LightningModule):
             # In place, before the EMA copy; 4-D weights only, so models without convolutions are unchanged.
             model.to(memory_format=torch.channels_last)
         self.model = model
+        # The training loss, compiled when asked (forward and backward; the step number becomes a dynamic int after
+        # its second value). Validation and sampling run the plain model: they are not the hot loop.
+        self.training_loss = torch.compile(model.loss) if train_config.compile else model.loss
         self.train_config = train_config
         self.ema = EMA(model, train_config.ema_decay) if train_config.ema else None
         self.train_batches = train_batches
@@ -87,7 +90,7 @@ class SpriteModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         if self.groups is not None:
             return self._grouped_step(batch)
-        terms = self.model.loss({**batch, "step": self.global_step})
+        terms = self.training_loss({**batch, "step": self.global_step})
         if self._logging_step():
             self.log_dict({f"train/{k}": v.detach().float() for k, v in terms.items()}, prog_bar=False)
             self.log("loss", terms["loss"].detach().float(), prog_bar=True, logger=False)
@@ -112,7 +115,7 @@ class SpriteModule(L.LightningModule):
             # All gradients cleared, not only this group's: a generator's loss also reaches the discriminators'
             # parameters, and those gradients must not leak into the discriminators' own step.
             self.model.zero_grad(set_to_none=True)
-            terms = self.model.loss({**batch, "step": step, "group": name})
+            terms = self.training_loss({**batch, "step": step, "group": name})
             self.manual_backward(terms["loss"])
             if self.train_config.grad_clip:
                 clip = self.train_config.grad_clip
