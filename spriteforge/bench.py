@@ -64,6 +64,8 @@ class BenchResult:
     parameters: int
     train_images_per_second: float
     baseline_images_per_second: float | None
+    # The same textbook loop with its data decoded once and held in memory: what removing data loading alone buys.
+    resident_baseline_images_per_second: float | None
     speedup: float | None
     sample16_seconds: float
     sample_sprites_per_second: float
@@ -163,13 +165,17 @@ def _bench_one(
     latency, per_second = _sampling_speed(run)
     # The textbook loop feeds sprites only; a model that needs more in its batches (a second domain) has no baseline.
     measurable = config.baseline and not cls.batch_keys
-    baseline = textbook_images_per_second(name, chosen, overrides, data, config, device) if measurable else None
+    baseline, resident = (
+        [textbook_images_per_second(name, chosen, overrides, data, config, device, held) for held in (False, True)]
+        if measurable
+        else [None, None]
+    )
     achieved = meter.flops_per_image * meter.images_per_second
     return BenchResult(
         model=name, preset=preset, device=_device_name(device),
         parameters=sum(p.numel() for p in run.model.parameters()),
         train_images_per_second=meter.images_per_second,
-        baseline_images_per_second=baseline,
+        baseline_images_per_second=baseline, resident_baseline_images_per_second=resident,
         speedup=meter.images_per_second / baseline if baseline else None,
         sample16_seconds=latency, sample_sprites_per_second=per_second,
         peak_memory_mb=memory, memory_kind=memory_kind,
@@ -221,9 +227,13 @@ class PNGFolder(Dataset):
 
 
 def textbook_images_per_second(
-    name: str, preset: str | None, overrides: list[str], data: Path, config: BenchConfig, device: torch.device
+    name: str, preset: str | None, overrides: list[str], data: Path, config: BenchConfig, device: torch.device,
+    resident: bool = False,
 ) -> float:
-    """The same model, data and batch size through a plain loop: DataLoader + AdamW + `.item()` every step."""
+    """The same model, data and batch size through a plain loop: DataLoader + AdamW + `.item()` every step.
+
+    resident: the files are decoded once and batches are drawn from one tensor on the device instead, so the
+    difference between the two loops is the cost of the DataLoader alone."""
     run_config = build_config(name, overrides=overrides, preset=preset)
     run_config.data.source = str(data)
     model_class(name).configure_run(run_config)  # e.g. a prior takes its VQ-VAE's palette
@@ -232,9 +242,11 @@ def textbook_images_per_second(
     spec = runfiles.data_spec(sprites.palette, *sprites.size, None)
     model = runfiles.build_model(run_config, spec).to(device).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    loader = DataLoader(PNGFolder(data, sprites.palette), batch_size=config.batch_size, shuffle=True, drop_last=True)
+    files = PNGFolder(data, sprites.palette)
+    loader = DataLoader(files, batch_size=config.batch_size, shuffle=True, drop_last=True)
+    batches = _resident_batches(files, config.batch_size, device) if resident else _forever(loader)
     losses, images, started = [], 0, 0.0
-    for step, indices in enumerate(_forever(loader)):
+    for step, indices in enumerate(batches):
         if step == config.warmup:
             _sync(device)
             started = time.perf_counter()
@@ -253,6 +265,13 @@ def textbook_images_per_second(
 def _forever(loader: DataLoader) -> Iterator[torch.Tensor]:
     while True:
         yield from loader
+
+
+def _resident_batches(files: PNGFolder, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
+    """Random (B,H,W) batches of the whole folder, decoded once and kept on `device`."""
+    every = torch.stack([files[i] for i in range(len(files))]).to(device)  # (N,H,W)
+    while True:
+        yield every[torch.randint(len(every), (batch_size,), device=device)]
 
 
 # -------------------------------------------------------------------------------------- helpers

@@ -18,7 +18,8 @@ def test_bench_measures_engine_baseline_sampling_and_flops(tmp_path: Path) -> No
     results = run_bench(BenchConfig(["vae"], steps=3, warmup=1, count=40, batch_size=16), progress=lines.append)
     (result,) = results
     assert result.model == "vae" and result.preset == "default" and result.device.startswith("CPU")
-    for value in (result.train_images_per_second, result.baseline_images_per_second, result.sample16_seconds,
+    for value in (result.train_images_per_second, result.baseline_images_per_second,
+                  result.resident_baseline_images_per_second, result.sample16_seconds,
                   result.sample_sprites_per_second, result.train_gflops_per_image, result.peak_tflops,
                   result.share_of_peak, result.peak_memory_mb):  # fmt: skip
         assert math.isfinite(value) and value > 0
@@ -34,6 +35,7 @@ def test_bench_command_writes_a_table_and_json(tmp_path: Path) -> None:
     assert "spriteforge bench: procedural" in result.output and "matmul peak" in result.output
     (row,) = json.loads(out.read_text())
     assert row["model"] == "ae" and row["baseline_images_per_second"] is None and row["train_images_per_second"] > 0
+    assert row["resident_baseline_images_per_second"] is None
 
 
 def test_bench_rejects_unknown_models_and_devices() -> None:
