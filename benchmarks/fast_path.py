@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spriteforge.bench import _sync
+from spriteforge.bench import sync_device
 from spriteforge.data.sprites import load_sprites
 from spriteforge.engine.config import build_config
 from spriteforge.engine.run import build_model, data_spec, write_text
@@ -51,7 +51,7 @@ class Variant:
 
     def run(self, steps: int) -> float:
         """Seconds for `steps` training steps of batch 64."""
-        _sync(self.device)
+        sync_device(self.device)
         started = time.perf_counter()
         for _ in range(steps):
             batch = self.every[torch.randint(len(self.every), (64,), device=self.device)]
@@ -61,7 +61,7 @@ class Variant:
             loss.backward()
             self.optimizer.step()
             self.steps_done += 1
-        _sync(self.device)
+        sync_device(self.device)
         return time.perf_counter() - started
 
 

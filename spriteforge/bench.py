@@ -99,11 +99,11 @@ def matmul_peak_flops(device: torch.device, repeats: int = 10) -> float:
     a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     for _ in range(2):
         a @ b
-    _sync(device)
+    sync_device(device)
     started = time.perf_counter()
     for _ in range(repeats):
         a @ b
-    _sync(device)
+    sync_device(device)
     return 2 * size**3 * repeats / (time.perf_counter() - started)
 
 
@@ -129,7 +129,7 @@ class StepMeter(Callback):
             self._counter = FlopCounterMode(display=False)
             self._counter.__enter__()
         if trainer.global_step == self.warmup:
-            _sync(module.device)
+            sync_device(module.device)
             self.started = time.perf_counter()
 
     def on_train_batch_end(self, trainer: L.Trainer, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -141,7 +141,7 @@ class StepMeter(Callback):
         if self.started is not None:
             self.images += int(batch["indices"].shape[0]) * trainer.world_size
             if trainer.global_step >= trainer.max_steps:
-                _sync(module.device)
+                sync_device(module.device)
                 self.seconds = time.perf_counter() - self.started
 
     @property
@@ -200,11 +200,11 @@ def _sampling_speed(run: runfiles.Run) -> tuple[float, float]:
     for seed in range(5):
         started = time.perf_counter()
         run.generate(16, seed=seed)
-        _sync(run.device)
+        sync_device(run.device)
         latencies.append(time.perf_counter() - started)
     started = time.perf_counter()
     run.generate(256, seed=0)
-    _sync(run.device)
+    sync_device(run.device)
     return statistics.median(latencies), 256 / (time.perf_counter() - started)
 
 
@@ -248,7 +248,7 @@ def textbook_images_per_second(
     losses, images, started = [], 0, 0.0
     for step, indices in enumerate(batches):
         if step == config.warmup:
-            _sync(device)
+            sync_device(device)
             started = time.perf_counter()
         if step == config.warmup + config.steps:
             break
@@ -258,7 +258,7 @@ def textbook_images_per_second(
         optimizer.step()
         losses.append(loss.item())  # the per-step host sync a tutorial loop has
         images += len(indices) if step >= config.warmup else 0
-    _sync(device)
+    sync_device(device)
     return images / (time.perf_counter() - started)
 
 
@@ -306,7 +306,8 @@ def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
+    """Wait for the device's queued work, so a clock read after it measures that work (a no-op on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
