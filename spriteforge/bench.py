@@ -243,8 +243,11 @@ def textbook_images_per_second(
     model = runfiles.build_model(run_config, spec).to(device).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     files = PNGFolder(data, sprites.palette)
-    loader = DataLoader(files, batch_size=config.batch_size, shuffle=True, drop_last=True)
-    batches = _resident_batches(files, config.batch_size, device) if resident else _forever(loader)
+    batches = (
+        _resident_batches(files, config.batch_size, device)
+        if resident
+        else _forever(DataLoader(files, batch_size=config.batch_size, shuffle=True, drop_last=True))
+    )
     losses, images, started = [], 0, 0.0
     for step, indices in enumerate(batches):
         if step == config.warmup:
