@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,7 +19,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/spriteforge demo
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(PY) -m ruff check spriteforge tests benchmarks
+	$(PY) -m ruff format --check spriteforge tests benchmarks
+
+test: $(STAMP) lint
 	$(PY) -m pytest -q
 
 clean:

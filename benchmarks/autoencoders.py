@@ -20,7 +20,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 import spriteforge as sf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +29,11 @@ DATA = Path(os.environ.get("SPRITEFORGE_TEST_DATA", ROOT.parent / "shared" / "da
 DATASETS = {
     "cpunks": (DATA / "cpunks/images", DATA / "cpunks/labels.csv", []),
     # All Kenney packs on a 16x16 canvas (8x8 tiles centred, the few 18 and 24 pixel ones cropped), labelled by pack.
-    "kenney": (DATA / "kenney/tiles", DATA / "kenney/labels.csv", ["data.label_column=pack", "data.size=16", "data.crop=true"]),
+    "kenney": (
+        DATA / "kenney/tiles",
+        DATA / "kenney/labels.csv",
+        ["data.label_column=pack", "data.size=16", "data.crop=true"],
+    ),
 }
 # row name -> (model, representation, model config overrides): the Pallets list (AE on RGBA and one-hot colours,
 # MLP and conv VAEs, labelled and conditional VAEs for both bodies, Gumbel VAE). The index-mode MLP is ~130 M
@@ -54,17 +57,29 @@ def main() -> None:
     parser.add_argument("--dataset", choices=DATASETS, default="cpunks")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--samples", type=int, default=1000, help="samples for palette adherence and conditional accuracy")
-    parser.add_argument("--runs", type=Path, default=None, help="where the runs go (default runs/autoencoders_<dataset>)")
+    parser.add_argument(
+        "--samples", type=int, default=1000, help="samples for palette adherence and conditional accuracy"
+    )
+    parser.add_argument(
+        "--runs", type=Path, default=None, help="where the runs go (default runs/autoencoders_<dataset>)"
+    )
     parser.add_argument("--only", default=None, help="comma-separated row names (default: all for the dataset)")
     args = parser.parse_args()
     data, labels, data_overrides = DATASETS[args.dataset]
     runs = args.runs or ROOT / "runs" / f"autoencoders_{args.dataset}"
     names = args.only.split(",") if args.only else list(KENNEY_MODELS if args.dataset == "kenney" else MODELS)
-    budget = [f"train.max_steps={args.steps}", f"train.batch_size={args.batch}", "train.val_fraction=0.1", "train.seed=0",
-              f"train.warmup_steps={max(1, args.steps // 10)}",
-              f"train.sample_every={args.steps}", f"train.checkpoint_every={args.steps}", f"train.val_every={args.steps}",
-              "train.progress=false", *data_overrides]  # fmt: skip
+    budget = [
+        f"train.max_steps={args.steps}",
+        f"train.batch_size={args.batch}",
+        "train.val_fraction=0.1",
+        "train.seed=0",
+        f"train.warmup_steps={max(1, args.steps // 10)}",
+        f"train.sample_every={args.steps}",
+        f"train.checkpoint_every={args.steps}",
+        f"train.val_every={args.steps}",
+        "train.progress=false",
+        *data_overrides,
+    ]
     trained = {name: _train(runs / name, data, labels, budget, *MODELS[name]) for name in names}
     if args.dataset == "kenney":  # CC0 art: sample grids for the doc (CryptoPunks results stay numbers only)
         for name, run in trained.items():
@@ -74,9 +89,13 @@ def main() -> None:
     judge = _classifier(runs / "classifier", data, labels, data_overrides, args) if conditional else None
     rows = [_score(name, run, judge, args.samples) for name, run in trained.items()]
     results = {
-        "dataset": args.dataset, "data": str(data), "steps": args.steps, "batch_size": args.batch,
-        "classifier": judge.metrics if judge else None, "rows": rows,
-    }  # fmt: skip
+        "dataset": args.dataset,
+        "data": str(data),
+        "steps": args.steps,
+        "batch_size": args.batch,
+        "classifier": judge.metrics if judge else None,
+        "rows": rows,
+    }
     out = ROOT / "benchmarks" / "results" / f"autoencoders_{args.dataset}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
@@ -84,7 +103,9 @@ def main() -> None:
     print(markdown(results))
 
 
-def _train(out: Path, data: Path, labels: Path, budget: list[str], model: str, representation: str, config: dict) -> sf.Run:
+def _train(
+    out: Path, data: Path, labels: Path, budget: list[str], model: str, representation: str, config: dict
+) -> sf.Run:
     if (out / "metrics.json").is_file():
         return sf.load_run(out)
     overrides = [*budget, *(f"{model}.{key}={value}" for key, value in config.items())]
@@ -99,23 +120,36 @@ def _classifier(out: Path, data: Path, labels: Path, data_overrides: list[str], 
         return load_classifier(out)
     options = {key.split(".")[1]: value for key, value in (item.split("=") for item in data_overrides)}
     return train_classifier(
-        data, labels, out, label_column=options.get("label_column"), size=int(options.get("size", 0)) or None,
-        crop=options.get("crop") == "true", val_fraction=0.1, seed=0, progress=False,
-    )  # fmt: skip
+        data,
+        labels,
+        out,
+        label_column=options.get("label_column"),
+        size=int(options.get("size", 0)) or None,
+        crop=options.get("crop") == "true",
+        val_fraction=0.1,
+        seed=0,
+        progress=False,
+    )
 
 
 def _score(name: str, run: sf.Run, judge, samples: int) -> dict:
     metrics = run.metrics
-    _, adherence = run.generate(samples, seed=0, **({"labels": _label_rows(run, samples)} if run.model.is_conditional else {}))
+    _, adherence = run.generate(
+        samples, seed=0, **({"labels": _label_rows(run, samples)} if run.model.is_conditional else {})
+    )
     index_model = run.model.representation == "index"
     bits = metrics["val/loss"] / math.log(2) if index_model else None
     row = {
-        "model": name, "registered": run.config.model, "representation": run.model.representation,
-        "test_pixel_accuracy": metrics["val/pixel_accuracy"], "test_bits_per_pixel": bits,
+        "model": name,
+        "registered": run.config.model,
+        "representation": run.model.representation,
+        "test_pixel_accuracy": metrics["val/pixel_accuracy"],
+        "test_bits_per_pixel": bits,
         "sample_palette_adherence": float(np.mean(adherence)),
         "train_images_per_second": metrics["train_images_per_second"],
-        "parameters": sum(p.numel() for p in run.model.parameters()), "test_sprites": metrics["val_sprites"],
-    }  # fmt: skip
+        "parameters": sum(p.numel() for p in run.model.parameters()),
+        "test_sprites": metrics["val_sprites"],
+    }
     if run.model.is_conditional:
         from spriteforge.metrics.conditional import conditional_accuracy
 
@@ -146,8 +180,10 @@ def _label_rows(run: sf.Run, n: int):
 
 
 def markdown(results: dict) -> str:
-    head = ("| model | repr | test pixel accuracy | test NLL (bits/pixel) | sample palette adherence | "
-            "conditional accuracy | train images/s (CPU) | parameters |")  # fmt: skip
+    head = (
+        "| model | repr | test pixel accuracy | test NLL (bits/pixel) | sample palette adherence | "
+        "conditional accuracy | train images/s (CPU) | parameters |"
+    )
     lines = [head, "|---|---|---|---|---|---|---|---|"]
     for row in results["rows"]:
         bits = "n/a (rgba)" if row["test_bits_per_pixel"] is None else f"{row['test_bits_per_pixel']:.3f}"

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from spriteforge import io
 from spriteforge.convert.pixelize import CONVERTIBLE_SUFFIXES, PixelizeConfig, pixelize, pixelize_file
 
@@ -37,8 +36,12 @@ def main() -> None:
     photos = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in CONVERTIBLE_SUFFIXES)
     images = {p.name: io.read_rgba(p) for p in photos}
     print(f"{len(photos)} photos from {PHOTOS}")
-    pixelize(next(iter(images.values())), PixelizeConfig(palette="auto:16"))  # warm-up: the one-time scikit-learn import
-    print("| size | palette | dither | palette adherence | grid exact | ms per image (pixelize) | ms per image (file to file, x4 preview) |")
+    pixelize(
+        next(iter(images.values())), PixelizeConfig(palette="auto:16")
+    )  # warm-up: the one-time scikit-learn import
+    print(
+        "| size | palette | dither | palette adherence | grid exact | ms per image (pixelize) | ms per image (file to file, x4 preview) |"
+    )
     print("|---|---|---|---|---|---|---|")
     shown = []
     for size in (32, 64):
@@ -54,10 +57,16 @@ def main() -> None:
                 file_ms = (time.perf_counter() - started) / len(photos) * 1000
             outputs = [s.to_rgba()[0] for s in sprites.values()]
             palette_rgba = [{tuple(c) for c in s.palette.colors.tolist()} for s in sprites.values()]
-            adherence = np.mean([np.mean([tuple(p) in colors for p in out.reshape(-1, 4).tolist()])
-                                 for out, colors in zip(outputs, palette_rgba)])  # fmt: skip
+            adherence = np.mean(
+                [
+                    np.mean([tuple(p) in colors for p in out.reshape(-1, 4).tolist()])
+                    for out, colors in zip(outputs, palette_rgba)
+                ]
+            )
             exact = all(grid_exact(out) for out in outputs)
-            print(f"| {size} | {palette} | {dither} | {adherence:.3f} | {'yes' if exact else 'NO'} | {compute_ms:.0f} | {file_ms:.0f} |")
+            print(
+                f"| {size} | {palette} | {dither} | {adherence:.3f} | {'yes' if exact else 'NO'} | {compute_ms:.0f} | {file_ms:.0f} |"
+            )
             if size == 64:
                 shown.append([io.upscale(sprites[name].to_rgba()[0], 3) for name in SHOWN])
     rows = [np.concatenate(_pad(column), axis=0) for column in shown]

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from convert_classical import PHOTOS, ROOT, SHOWN, _pad, _pad_width, grid_exact
 from spriteforge import io
 from spriteforge.convert.pixelize import CONVERTIBLE_SUFFIXES, DITHERS, PixelizeConfig, pixelizer
 from spriteforge.convert.translate import generator_converter
 from spriteforge.engine.run import PALETTE, load_run
+
+from convert_classical import PHOTOS, ROOT, SHOWN, _pad, _pad_width, grid_exact
 
 SCALE = 6  # the picture's nearest-neighbour enlargement
 
@@ -32,9 +32,14 @@ def main(run_dir: Path) -> None:
     photos = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in CONVERTIBLE_SUFFIXES)
     images = {p.name: io.read_rgba(p) for p in photos}
     colors = {tuple(c) for c in run.palette.colors.tolist()}
-    methods = {f"classical {d}": pixelizer(PixelizeConfig(size=size, palette=str(run_dir / PALETTE), dither=d)) for d in DITHERS}
+    methods = {
+        f"classical {d}": pixelizer(PixelizeConfig(size=size, palette=str(run_dir / PALETTE), dither=d))
+        for d in DITHERS
+    }
     methods["cyclegan"] = generator_converter(run_dir, size)
-    print(f"{len(photos)} photos from {PHOTOS}; run {run_dir} ({run.config.model}, {size} px, {len(run.palette) - 1} colours)")
+    print(
+        f"{len(photos)} photos from {PHOTOS}; run {run_dir} ({run.config.model}, {size} px, {len(run.palette) - 1} colours)"
+    )
     print("| method | palette adherence | grid exact | ms per image |")
     print("|---|---|---|---|")
     columns = []
@@ -43,7 +48,9 @@ def main(run_dir: Path) -> None:
         started = time.perf_counter()
         outputs = {photo: convert(rgba).to_rgba()[0] for photo, rgba in images.items()}
         ms = (time.perf_counter() - started) / len(images) * 1000
-        adherence = np.mean([np.mean([tuple(p) in colors for p in out.reshape(-1, 4).tolist()]) for out in outputs.values()])
+        adherence = np.mean(
+            [np.mean([tuple(p) in colors for p in out.reshape(-1, 4).tolist()]) for out in outputs.values()]
+        )
         exact = all(grid_exact(out) for out in outputs.values())
         print(f"| {name} | {adherence:.3f} | {'yes' if exact else 'NO'} | {ms:.1f} |")
         columns.append([io.upscale(outputs[photo], SCALE) for photo in SHOWN])

@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-
 import spriteforge as sf
+import torch
 from spriteforge import io
 from spriteforge.models.diffusion import Diffusion
 
@@ -36,8 +35,12 @@ DATASETS = {
     "cpunks": (DATA / "cpunks/images", 400, ["data.count=2000", "train.val_fraction=0.2"]),
 }
 SAMPLES = 300  # sprites drawn for FID/KID and adherence
-TIMINGS = {"ddim_50": ("ddpm_rgba", {"sampler": "ddim", "steps": 50}), "ddim_20": ("ddpm_rgba", {"sampler": "ddim", "steps": 20}),
-           "discrete_8": ("discrete", {"steps": 8}), "discrete_16": ("discrete", {"steps": 16})}  # fmt: skip
+TIMINGS = {
+    "ddim_50": ("ddpm_rgba", {"sampler": "ddim", "steps": 50}),
+    "ddim_20": ("ddpm_rgba", {"sampler": "ddim", "steps": 20}),
+    "discrete_8": ("discrete", {"steps": 8}),
+    "discrete_16": ("discrete", {"steps": 16}),
+}
 
 
 def device_name() -> str:
@@ -50,8 +53,14 @@ def train(dataset: str, variant: str, out: Path, scale: float) -> sf.Run:
     folder, steps, extra = DATASETS[dataset]
     model, representation = VARIANTS[variant]
     shutil.rmtree(out, ignore_errors=True)
-    overrides = [f"train.max_steps={max(1, round(steps * scale))}", "train.batch_size=64", "train.progress=false",
-                 "train.sample_every=100000", "train.val_every=100000", *extra]  # fmt: skip
+    overrides = [
+        f"train.max_steps={max(1, round(steps * scale))}",
+        "train.batch_size=64",
+        "train.progress=false",
+        "train.sample_every=100000",
+        "train.val_every=100000",
+        *extra,
+    ]
     return sf.train(model, folder, out, overrides=overrides, logger="none", representation=representation, preset="cpu")
 
 
@@ -91,9 +100,12 @@ def pictures(runs: dict[str, sf.Run], held_out: sf.SpriteSet) -> None:
 
 def markdown(dataset: str, results: dict) -> str:
     """The results as the Markdown table of docs/experiments/diffusion.md."""
-    lines = [f"{dataset}, {results['device']}:", "",
-             "| model | parameters | steps x batch | train images/s | adherence before snapping | FID | KID |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"{dataset}, {results['device']}:",
+        "",
+        "| model | parameters | steps x batch | train images/s | adherence before snapping | FID | KID |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for variant, row in results["variants"].items():
         lines.append(
             f"| {variant} | {row['parameters'] / 1e6:.2f}M | {row['steps']} x {row['batch_size']} | {row['train_images_per_second']:.0f} | "
@@ -101,8 +113,12 @@ def markdown(dataset: str, results: dict) -> str:
         )
     timings = results.get("sampling_seconds_16_sprites", {})
     if timings:
-        lines += ["", "| 16 sprites, 16x16 | " + " | ".join(timings) + " |", "|---" * (len(timings) + 1) + "|",
-                  "| seconds | " + " | ".join(f"{v:.3f}" for v in timings.values()) + " |"]  # fmt: skip
+        lines += [
+            "",
+            "| 16 sprites, 16x16 | " + " | ".join(timings) + " |",
+            "|---" * (len(timings) + 1) + "|",
+            "| seconds | " + " | ".join(f"{v:.3f}" for v in timings.values()) + " |",
+        ]
     return "\n".join(lines)
 
 
@@ -120,18 +136,25 @@ def main() -> None:
             run = runs[variant] = train(dataset, variant, args.out / f"{dataset}_{variant}", args.scale)
             wall = time.perf_counter() - started
             held_out = run.training_data().split(run.config.train.val_fraction, seed=run.config.train.seed)[1]
-            evaluation = sf.evaluate(run, held_out, SAMPLES, metrics=("fid", "kid"), bootstrap=0, device="cpu", progress=False)
+            evaluation = sf.evaluate(
+                run, held_out, SAMPLES, metrics=("fid", "kid"), bootstrap=0, device="cpu", progress=False
+            )
             m = run.metrics
             row = {
-                "model": run.config.model, "representation": run.model.representation,
+                "model": run.config.model,
+                "representation": run.model.representation,
                 "parameters": sum(p.numel() for p in run.model.parameters()),
-                "steps": m["steps"], "batch_size": run.config.train.batch_size, "train_sprites": m["train_sprites"],
-                "held_out_sprites": len(held_out), "train_wall_seconds": round(wall, 1),
+                "steps": m["steps"],
+                "batch_size": run.config.train.batch_size,
+                "train_sprites": m["train_sprites"],
+                "held_out_sprites": len(held_out),
+                "train_wall_seconds": round(wall, 1),
                 "train_images_per_second": m["train_images_per_second"],
                 "palette_adherence_before_snapping": round(adherence(run), 4),
-                "fid": round(evaluation.metrics["fid"].value, 2), "kid": round(evaluation.metrics["kid"].value, 4),
+                "fid": round(evaluation.metrics["fid"].value, 2),
+                "kid": round(evaluation.metrics["kid"].value, 4),
                 "fid_kid_samples": SAMPLES,
-            }  # fmt: skip
+            }
             results["variants"][variant] = row
             print(dataset, variant, json.dumps(row), flush=True)
         if dataset == "kenney":

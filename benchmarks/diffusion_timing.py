@@ -12,9 +12,8 @@ import statistics
 import time
 from pathlib import Path
 
-import torch
-
 import spriteforge as sf
+import torch
 
 
 def main() -> None:
@@ -23,8 +22,12 @@ def main() -> None:
     parser.add_argument("--discrete", type=Path, required=True)
     args = parser.parse_args()
     print(f"torch threads: {torch.get_num_threads()}")
-    cases = [(args.ddpm, {"sampler": "ddim", "steps": 50}), (args.ddpm, {"sampler": "ddim", "steps": 20}),
-             (args.discrete, {"steps": 8}), (args.discrete, {"steps": 16})]  # fmt: skip
+    cases = [
+        (args.ddpm, {"sampler": "ddim", "steps": 50}),
+        (args.ddpm, {"sampler": "ddim", "steps": 20}),
+        (args.discrete, {"steps": 8}),
+        (args.discrete, {"steps": 16}),
+    ]
     for path, options in cases:
         run = sf.load_run(path)
         run.generate(16, seed=0, **options)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from spriteforge.bench import sync_device
 from spriteforge.data.sprites import load_sprites
 from spriteforge.engine.config import build_config
@@ -37,7 +36,9 @@ class Variant:
         self.name, self.device = variant, device
         self.options = set(variant.split("+")) - {"plain"}
         if self.options - set(OPTIONS):
-            raise SystemExit(f"--variants: unknown option(s) {sorted(self.options - set(OPTIONS))}; choose from {OPTIONS}")
+            raise SystemExit(
+                f"--variants: unknown option(s) {sorted(self.options - set(OPTIONS))}; choose from {OPTIONS}"
+            )
         sprites = load_sprites("procedural", size=16, count=512)
         config = build_config(model_name, overrides=["data.size=16"], preset=preset)
         torch.manual_seed(0)
@@ -72,7 +73,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per variant and round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--variants", default="plain,fused,channels_last,fused+channels_last,bf16,compile,fused+channels_last+compile")
+    parser.add_argument(
+        "--variants", default="plain,fused,channels_last,fused+channels_last,bf16,compile,fused+channels_last+compile"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     variants = [Variant(args.model, args.preset, name, device) for name in args.variants.split(",")]
@@ -83,13 +86,20 @@ def main() -> None:
         for v in variants:
             rounds[v.name].append(64 * args.steps / v.run(args.steps))
     rows = [
-        {"variant": name, "images_per_second": statistics.median(speeds), "rounds": speeds, "first_5_steps_seconds": first[name]}
+        {
+            "variant": name,
+            "images_per_second": statistics.median(speeds),
+            "rounds": speeds,
+            "first_5_steps_seconds": first[name],
+        }
         for name, speeds in rounds.items()
     ]
     print("| variant | train images/s (median) | slowest-fastest round | first 5 steps (s) |\n|---|---|---|---|")
     for row in rows:
         low, high = min(row["rounds"]), max(row["rounds"])
-        print(f"| {row['variant']} | {row['images_per_second']:,.0f} | {low:,.0f}-{high:,.0f} | {row['first_5_steps_seconds']:.1f} |")
+        print(
+            f"| {row['variant']} | {row['images_per_second']:,.0f} | {low:,.0f}-{high:,.0f} | {row['first_5_steps_seconds']:.1f} |"
+        )
     out = ROOT / "benchmarks" / "results" / f"fast_path_{device.type}.json"
     document = {"model": args.model, "preset": args.preset, "threads": torch.get_num_threads(), "rows": rows}
     write_text(out, json.dumps(document, indent=2) + "\n")

@@ -15,9 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
-import torch
-
 import spriteforge as sf
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +26,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "kenney_vae")
     parser.add_argument("--logger", default="csv")
     args = parser.parse_args()
-    data = Path(os.environ.get("SPRITEFORGE_TEST_DATA", ROOT.parent / "shared" / "data")) / "kenney/tiles/1bit_pack_colored"
+    data = (
+        Path(os.environ.get("SPRITEFORGE_TEST_DATA", ROOT.parent / "shared" / "data"))
+        / "kenney/tiles/1bit_pack_colored"
+    )
     if not data.is_dir():
         raise SystemExit(f"{data}: Kenney tiles not found; set SPRITEFORGE_TEST_DATA to the shared data folder.")
     shutil.rmtree(args.out, ignore_errors=True)
@@ -36,9 +38,15 @@ def main() -> None:
     total = time.perf_counter() - started
     grid = run.sample(64, seed=0).save_grid(ROOT / "docs/images/kenney_vae_samples.png", scale=4)
     m = run.metrics
-    device = "CUDA " + torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+    device = (
+        "CUDA " + torch.cuda.get_device_name()
+        if torch.cuda.is_available()
+        else f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+    )
     print(f"sample grid: {grid}")
-    print("| device | sprites (train/val) | steps x batch | wall time (s) | train images/s | val pixel accuracy | val palette adherence |")
+    print(
+        "| device | sprites (train/val) | steps x batch | wall time (s) | train images/s | val pixel accuracy | val palette adherence |"
+    )
     print("|---|---|---|---|---|---|---|")
     print(
         f"| {device} | {m['train_sprites']}/{m['val_sprites']} | {m['steps']} x {run.config.train.batch_size} | "

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 import spriteforge as sf
 from spriteforge.metrics import fid
 

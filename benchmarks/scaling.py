@@ -29,19 +29,34 @@ def main() -> None:
     args = parser.parse_args()
     by_size = []
     for size in (16, 32, 64):
-        (result,) = run_bench(BenchConfig(["vae"], device=args.device, size=size, count=512, steps=30, warmup=5, baseline=False))
-        by_size.append({"size": size, "train_images_per_second": result.train_images_per_second,
-                        "gflops_per_image": result.train_gflops_per_image, "parameters": result.parameters})  # fmt: skip
+        (result,) = run_bench(
+            BenchConfig(["vae"], device=args.device, size=size, count=512, steps=30, warmup=5, baseline=False)
+        )
+        by_size.append(
+            {
+                "size": size,
+                "train_images_per_second": result.train_images_per_second,
+                "gflops_per_image": result.train_gflops_per_image,
+                "parameters": result.parameters,
+            }
+        )
     by_count = []
     for count in (1000, 4000, 16000):
         started = time.perf_counter()
         sprites = sf.load_sprites("procedural", count=count, size=16)
-        by_count.append({"count": count, "load_seconds": time.perf_counter() - started,
-                         "resident_megabytes": sprites.indices.astype("uint8").nbytes / 2**20})  # fmt: skip
+        by_count.append(
+            {
+                "count": count,
+                "load_seconds": time.perf_counter() - started,
+                "resident_megabytes": sprites.indices.astype("uint8").nbytes / 2**20,
+            }
+        )
     write_text(args.out, json.dumps({"by_size": by_size, "by_count": by_count}, indent=2) + "\n")
     print("| size | parameters (M) | GFLOP per training image | train images/s |\n|---|---|---|---|")
     for row in by_size:
-        print(f"| {row['size']}x{row['size']} | {row['parameters'] / 1e6:.2f} | {row['gflops_per_image']:.3f} | {row['train_images_per_second']:,.0f} |")
+        print(
+            f"| {row['size']}x{row['size']} | {row['parameters'] / 1e6:.2f} | {row['gflops_per_image']:.3f} | {row['train_images_per_second']:,.0f} |"
+        )
     print("\n| sprites | load time (s) | resident dataset (MB) |\n|---|---|---|")
     for row in by_count:
         print(f"| {row['count']:,} | {row['load_seconds']:.1f} | {row['resident_megabytes']:.1f} |")

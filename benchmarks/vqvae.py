@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-
 import spriteforge as sf
+import torch
 from spriteforge import io
 from spriteforge.metrics import recon
 
@@ -38,8 +37,10 @@ MODELS = {  # label -> (model, preset, model settings)
     "vqvae": ("vqvae", None, VQ_TRUNK),
     "pixel_vqvae": ("pixel_vqvae", "reference", VQ_TRUNK),
 }
-PRIORS = {"prior_transformer": ["arch=transformer", "width=64", "layers=2", "heads=4"],
-          "prior_pixelcnn": ["arch=pixelcnn", "width=64", "layers=4"]}  # fmt: skip
+PRIORS = {
+    "prior_transformer": ["arch=transformer", "width=64", "layers=2", "heads=4"],
+    "prior_pixelcnn": ["arch=pixelcnn", "width=64", "layers=4"],
+}
 BATCH = 32
 
 
@@ -49,7 +50,9 @@ def main() -> None:
     parser.add_argument("--prior-steps", type=int, default=300)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "vqvae_bench")
     parser.add_argument("--datasets", default="kenney,cpunks")
-    parser.add_argument("--priors-only", action="store_true", help="keep the trained VQ runs and results; (re)train the priors")
+    parser.add_argument(
+        "--priors-only", action="store_true", help="keep the trained VQ runs and results; (re)train the priors"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     for name in args.datasets.split(","):
@@ -68,34 +71,68 @@ def main() -> None:
 
 def markdown(result: dict) -> str:
     """The result as the Markdown tables of docs/experiments/vqvae.md."""
-    columns = {"val_pixel_accuracy": "pixel acc.", "val_opaque_pixel_accuracy": "opaque pixel acc.", "val_mse": "MSE",
-               "val_ssim": "SSIM", "val_codebook_usage": "codebook usage", "val_perplexity": "code perplexity",
-               "train_images_per_second": "train img/s", "sample_seconds_per_64": "s per 64 samples"}  # fmt: skip
-    rows = [f"{result['dataset']}, {result['steps']} steps x {result['batch_size']}, {result['device']}", "",
-            "| model | " + " | ".join(columns.values()) + " |", "|---" * (len(columns) + 1) + "|"]  # fmt: skip
+    columns = {
+        "val_pixel_accuracy": "pixel acc.",
+        "val_opaque_pixel_accuracy": "opaque pixel acc.",
+        "val_mse": "MSE",
+        "val_ssim": "SSIM",
+        "val_codebook_usage": "codebook usage",
+        "val_perplexity": "code perplexity",
+        "train_images_per_second": "train img/s",
+        "sample_seconds_per_64": "s per 64 samples",
+    }
+    rows = [
+        f"{result['dataset']}, {result['steps']} steps x {result['batch_size']}, {result['device']}",
+        "",
+        "| model | " + " | ".join(columns.values()) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
     for label, entry in result["models"].items():
         if "val_pixel_accuracy" in entry:
             rows.append(f"| {label} | " + " | ".join(str(entry.get(key, "-")) for key in columns) + " |")
     priors = {label: entry for label, entry in result["models"].items() if "val_bits_per_code" in entry}
     if priors:
-        rows += ["", "| prior | trained parameters | val bits per code (uniform) | s per 64 samples |", "|---|---|---|---|"]
+        rows += [
+            "",
+            "| prior | trained parameters | val bits per code (uniform) | s per 64 samples |",
+            "|---|---|---|---|",
+        ]
         for label, entry in priors.items():
-            rows.append(f"| {label} on {entry['on']} | {entry['parameters_trained']} | {entry['val_bits_per_code']} "
-                        f"({entry['uniform_bits_per_code']}) | {entry['sample_seconds_per_64']} |")  # fmt: skip
+            rows.append(
+                f"| {label} on {entry['on']} | {entry['parameters_trained']} | {entry['val_bits_per_code']} "
+                f"({entry['uniform_bits_per_code']}) | {entry['sample_seconds_per_64']} |"
+            )
     return "\n".join(rows)
 
 
 def train_settings(steps: int) -> list[str]:
-    return [f"train.max_steps={steps}", f"train.batch_size={BATCH}", "train.lr=2e-3", "train.num_samples=16", "train.warmup_steps=50",
-            "train.seed=0", "train.val_fraction=0.1", f"train.val_every={steps}", f"train.sample_every={steps}",
-            f"train.checkpoint_every={steps}", "train.progress=false"]  # fmt: skip
+    return [
+        f"train.max_steps={steps}",
+        f"train.batch_size={BATCH}",
+        "train.lr=2e-3",
+        "train.num_samples=16",
+        "train.warmup_steps=50",
+        "train.seed=0",
+        "train.val_fraction=0.1",
+        f"train.val_every={steps}",
+        f"train.sample_every={steps}",
+        f"train.checkpoint_every={steps}",
+        "train.progress=false",
+    ]
 
 
 def benchmark(name: str, source: Path, size: int, args: argparse.Namespace) -> dict:
     folder = args.runs / name
     shutil.rmtree(folder, ignore_errors=True)
-    result: dict = {"dataset": str(source.relative_to(DATA)), "size": size, "steps": args.steps, "batch_size": BATCH, "prior_steps": args.prior_steps,
-                    "device": f"CPU ({os.cpu_count()} cores, {platform.machine()}), shared", "models": {}}  # fmt: skip
+    result: dict = {
+        "dataset": str(source.relative_to(DATA)),
+        "size": size,
+        "steps": args.steps,
+        "batch_size": BATCH,
+        "prior_steps": args.prior_steps,
+        "device": f"CPU ({os.cpu_count()} cores, {platform.machine()}), shared",
+        "models": {},
+    }
     val = None
     for label, (model, preset, settings) in MODELS.items():
         overrides = [*train_settings(args.steps), f"data.size={size}", *[f"{model}.{s}" for s in settings]]
@@ -103,16 +140,20 @@ def benchmark(name: str, source: Path, size: int, args: argparse.Namespace) -> d
             overrides.append(f"vae.kl_warmup_steps={args.steps // 3}")
         started = time.perf_counter()
         run = sf.train(model, source, folder / label, overrides=overrides, logger="none", preset=preset)
-        entry = {"train_seconds": round(time.perf_counter() - started, 1),
-                 "train_images_per_second": run.metrics["train_images_per_second"],
-                 "parameters": sum(p.numel() for p in run.model.parameters())}  # fmt: skip
+        entry = {
+            "train_seconds": round(time.perf_counter() - started, 1),
+            "train_images_per_second": run.metrics["train_images_per_second"],
+            "parameters": sum(p.numel() for p in run.model.parameters()),
+        }
         if val is None:
             val = run.training_data().split(0.1, seed=0)[1]
         entry.update(reconstruction(run, val))
         entry["sample_seconds_per_64"] = sample_seconds(run)
         result["models"][label] = entry
         if name == "kenney":
-            grid = io.comparison_grid(val.subset(slice(0, 32)).to_rgba(), run.reconstruct(val.subset(slice(0, 32))).to_rgba(), scale=4)
+            grid = io.comparison_grid(
+                val.subset(slice(0, 32)).to_rgba(), run.reconstruct(val.subset(slice(0, 32))).to_rgba(), scale=4
+            )
             io.write_png(ROOT / f"docs/images/vqvae_recon_{label}.png", grid)
             run.sample(64, seed=0).save_grid(ROOT / f"docs/images/vqvae_samples_{label}.png", scale=4)
     result["models"].update(train_priors(name, folder, args))
@@ -124,16 +165,21 @@ def train_priors(name: str, folder: Path, args: argparse.Namespace) -> dict:
     entries = {}
     for label, settings in PRIORS.items():
         shutil.rmtree(folder / label, ignore_errors=True)
-        overrides = [*train_settings(args.prior_steps), f"prior.vqvae={folder / 'pixel_vqvae'}", *[f"prior.{s}" for s in settings]]
+        overrides = [
+            *train_settings(args.prior_steps),
+            f"prior.vqvae={folder / 'pixel_vqvae'}",
+            *[f"prior.{s}" for s in settings],
+        ]
         started = time.perf_counter()
         run = sf.train("prior", None, folder / label, overrides=overrides, logger="none")
         entries[label] = {
-            "on": "pixel_vqvae", "train_seconds": round(time.perf_counter() - started, 1),
+            "on": "pixel_vqvae",
+            "train_seconds": round(time.perf_counter() - started, 1),
             "parameters_trained": sum(p.numel() for p in run.model.parameters() if p.requires_grad),
             "val_bits_per_code": run.metrics["val/bits_per_code"],
             "uniform_bits_per_code": round(math.log2(run.model.vqvae.config.num_codes), 3),
             "sample_seconds_per_64": sample_seconds(run),
-        }  # fmt: skip
+        }
         if name == "kenney":
             run.sample(64, seed=0).save_grid(ROOT / f"docs/images/vqvae_samples_{label}.png", scale=4)
     return entries

@@ -69,21 +69,27 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
+    from spriteforge.convert.pixelize import (
+        PixelizeConfig,
+        convert_file,
+        convert_folder,
+        pixelize,
+        pixelize_file,
+        pixelize_folder,
+        pixelizer,
+    )
+    from spriteforge.convert.translate import generator_converter
+    from spriteforge.data.catalog import fetch_dataset
+    from spriteforge.data.crops import image_crops
     from spriteforge.data.labels import LabelSpec
     from spriteforge.data.palette import Palette, QuantizationReport
-    from spriteforge.convert.pixelize import (
-        PixelizeConfig, convert_file, convert_folder, pixelize, pixelize_file, pixelize_folder, pixelizer,
-    )  # fmt: skip
-    from spriteforge.convert.translate import generator_converter
-    from spriteforge.data.crops import image_crops
-    from spriteforge.data.catalog import fetch_dataset
-    from spriteforge.diffusion.gaussian import NoiseSchedule
     from spriteforge.data.sprites import SpriteSet, describe, load_sprites
+    from spriteforge.diffusion.gaussian import NoiseSchedule
     from spriteforge.engine.run import Run, load_run
     from spriteforge.engine.train import resume, train
-    from spriteforge.metrics.evaluate import Evaluation, compare, evaluate
     from spriteforge.errors import SpriteforgeError
-    from spriteforge.models.base import GenerativeModel, ModelConfig, register, registered
-    from spriteforge.nn.quantize import VectorQuantizer
     from spriteforge.metrics.classifier import Classifier, load_classifier, train_classifier
     from spriteforge.metrics.conditional import conditional_accuracy
+    from spriteforge.metrics.evaluate import Evaluation, compare, evaluate
+    from spriteforge.models.base import GenerativeModel, ModelConfig, register, registered
+    from spriteforge.nn.quantize import VectorQuantizer

@@ -89,7 +89,9 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] = print) -> l
         for name, cls in classes.items():
             for preset in [DEFAULT, *(["reference"] if "reference" in cls.presets else [])]:
                 progress(f"{name} ({preset}): training, then sampling")
-                results.append(_bench_one(name, preset, folder, config, device, peak, Path(scratch) / f"{name}-{preset}"))
+                results.append(
+                    _bench_one(name, preset, folder, config, device, peak, Path(scratch) / f"{name}-{preset}")
+                )
     return results
 
 
@@ -172,25 +174,38 @@ def _bench_one(
     )
     achieved = meter.flops_per_image * meter.images_per_second
     return BenchResult(
-        model=name, preset=preset, device=_device_name(device),
+        model=name,
+        preset=preset,
+        device=_device_name(device),
         parameters=sum(p.numel() for p in run.model.parameters()),
         train_images_per_second=meter.images_per_second,
-        baseline_images_per_second=baseline, resident_baseline_images_per_second=resident,
+        baseline_images_per_second=baseline,
+        resident_baseline_images_per_second=resident,
         speedup=meter.images_per_second / baseline if baseline else None,
-        sample16_seconds=latency, sample_sprites_per_second=per_second,
-        peak_memory_mb=memory, memory_kind=memory_kind,
-        train_gflops_per_image=meter.flops_per_image / 1e9, achieved_tflops=achieved / 1e12, peak_tflops=peak / 1e12,
+        sample16_seconds=latency,
+        sample_sprites_per_second=per_second,
+        peak_memory_mb=memory,
+        memory_kind=memory_kind,
+        train_gflops_per_image=meter.flops_per_image / 1e9,
+        achieved_tflops=achieved / 1e12,
+        peak_tflops=peak / 1e12,
         share_of_peak=achieved / peak,
-    )  # fmt: skip
+    )
 
 
 def _train_overrides(config: BenchConfig, device: torch.device) -> list[str]:
     return [
-        f"train.max_steps={max(1, config.warmup) + config.steps}", f"train.batch_size={config.batch_size}",
-        "train.val_fraction=0.0", "train.sample_every=0", "train.checkpoint_every=0", "train.progress=false",
-        f"train.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", "train.devices=1", f"data.size={config.size}",
+        f"train.max_steps={max(1, config.warmup) + config.steps}",
+        f"train.batch_size={config.batch_size}",
+        "train.val_fraction=0.0",
+        "train.sample_every=0",
+        "train.checkpoint_every=0",
+        "train.progress=false",
+        f"train.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}",
+        "train.devices=1",
+        f"data.size={config.size}",
         f"train.compile={str(config.compile).lower()}",
-    ]  # fmt: skip
+    ]
 
 
 def _sampling_speed(run: runfiles.Run) -> tuple[float, float]:
@@ -227,7 +242,12 @@ class PNGFolder(Dataset):
 
 
 def textbook_images_per_second(
-    name: str, preset: str | None, overrides: list[str], data: Path, config: BenchConfig, device: torch.device,
+    name: str,
+    preset: str | None,
+    overrides: list[str],
+    data: Path,
+    config: BenchConfig,
+    device: torch.device,
     resident: bool = False,
 ) -> float:
     """The same model, data and batch size through a plain loop: DataLoader + AdamW + `.item()` every step.
@@ -284,7 +304,9 @@ def _write_dataset(config: BenchConfig, folder: Path) -> Path:
     """The benchmark's sprites as PNG files, so the engine and the textbook loop read exactly the same data."""
     sprites = load_sprites(config.data, size=config.size, count=config.count)
     if len(sprites) < config.batch_size:
-        raise SpriteforgeError(f"--data {config.data}: {len(sprites)} sprites, fewer than one batch of {config.batch_size}.")
+        raise SpriteforgeError(
+            f"--data {config.data}: {len(sprites)} sprites, fewer than one batch of {config.batch_size}."
+        )
     sprites.save_each(folder, prefix="sprite")
     return folder
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -23,14 +23,15 @@ from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics import METRIC_GROUPS
 
 app = typer.Typer(
-    help="Train, evaluate and sample palette-exact generative models of pixel art.\n\n"
-    "Start with:  spriteforge demo",
+    help="Train, evaluate and sample palette-exact generative models of pixel art.\n\nStart with:  spriteforge demo",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
 datasets_app = typer.Typer(help="Named datasets: list, download, inspect.", no_args_is_help=True)
-palette_app = typer.Typer(help="Palettes: extract from sprites, show as a swatch, list the named ones.", no_args_is_help=True)
+palette_app = typer.Typer(
+    help="Palettes: extract from sprites, show as a swatch, list the named ones.", no_args_is_help=True
+)
 classifier_app = typer.Typer(help="The attribute classifier that judges conditional models.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(palette_app, name="palette")
@@ -38,28 +39,34 @@ app.add_typer(classifier_app, name="classifier")
 console = Console(soft_wrap=True)  # long paths stay on one line, so they can be copied
 errors = Console(stderr=True, soft_wrap=True)
 
-DataOption = Annotated[str, typer.Option("--data", help="Folder of sprites, a sprite sheet (with --tile) or a named dataset.")]
-SizeOption = Annotated[Optional[int], typer.Option("--size", min=1, help="Square canvas size; smaller sprites are centred.")]
+DataOption = Annotated[
+    str, typer.Option("--data", help="Folder of sprites, a sprite sheet (with --tile) or a named dataset.")
+]
+SizeOption = Annotated[
+    int | None, typer.Option("--size", min=1, help="Square canvas size; smaller sprites are centred.")
+]
 # Sampling options shared by sample, inpaint and vary; a model refuses the ones it lacks (`spriteforge models`).
-SeedOption = Annotated[Optional[int], typer.Option(help="Random seed (same seed, same sprites).")]
+SeedOption = Annotated[int | None, typer.Option(help="Random seed (same seed, same sprites).")]
 LabelOption = Annotated[
     list[str], typer.Option("--label", help="Conditional runs: a label to ask for (repeatable; name or column=name).")
 ]
 TemperatureOption = Annotated[
-    Optional[float], typer.Option(min=0.0, help="Index models: 0 = most likely colour per pixel; > 0 samples colours.")
+    float | None, typer.Option(min=0.0, help="Index models: 0 = most likely colour per pixel; > 0 samples colours.")
 ]
-GuidanceOption = Annotated[Optional[float], typer.Option(min=0.0, help="Classifier-free guidance scale (diffusion).")]
-SamplerOption = Annotated[Optional[str], typer.Option(help="Sampler, e.g. ddpm | ddim (diffusion).")]
-StepsOption = Annotated[Optional[int], typer.Option(min=1, help="Sampling steps (diffusion, discrete diffusion).")]
-EtaOption = Annotated[Optional[float], typer.Option(min=0.0, help="DDIM eta: 0 deterministic, 1 like DDPM.")]
+GuidanceOption = Annotated[float | None, typer.Option(min=0.0, help="Classifier-free guidance scale (diffusion).")]
+SamplerOption = Annotated[str | None, typer.Option(help="Sampler, e.g. ddpm | ddim (diffusion).")]
+StepsOption = Annotated[int | None, typer.Option(min=1, help="Sampling steps (diffusion, discrete diffusion).")]
+EtaOption = Annotated[float | None, typer.Option(min=0.0, help="DDIM eta: 0 deterministic, 1 like DDPM.")]
 ScaleOption = Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")]
 
 
-def _generation_options(**given: Optional[float | int | str]) -> dict:
+def _generation_options(**given: float | int | str | None) -> dict:
     """The sampling options the user gave (the model checks them), without the ones left unset."""
     return {key: value for key, value in given.items() if value is not None}
-LabelsOption = Annotated[Optional[Path], typer.Option("--labels", help="CSV with a `file` column and label columns.")]
-LabelColumnOption = Annotated[Optional[str], typer.Option(help="Use this one CSV column as a categorical label.")]
+
+
+LabelsOption = Annotated[Path | None, typer.Option("--labels", help="CSV with a `file` column and label columns.")]
+LabelColumnOption = Annotated[str | None, typer.Option(help="Use this one CSV column as a categorical label.")]
 
 
 def main() -> None:
@@ -76,26 +83,42 @@ def main() -> None:
 
 @app.command()
 def train(
-    model: Annotated[Optional[str], typer.Option(help="A registered model (see `spriteforge models`). Default: vae.")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", help="Folder, sprite sheet or named dataset. Default: procedural.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder to create.")] = None,
-    labels: Annotated[Optional[Path], typer.Option(help="CSV with a `file` column and label columns.")] = None,
-    label_column: Annotated[Optional[str], typer.Option(help="Use this one CSV column as a categorical label.")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="YAML config (sections model, data, train, <model>).")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="Override a config key, e.g. --set train.lr=1e-3 (repeatable).")] = [],
-    repr_: Annotated[Optional[str], typer.Option("--repr", help="index (categorical over palette colours) or rgba.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="A registered model (see `spriteforge models`). Default: vae.")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Folder, sprite sheet or named dataset. Default: procedural.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder to create.")] = None,
+    labels: Annotated[Path | None, typer.Option(help="CSV with a `file` column and label columns.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Use this one CSV column as a categorical label.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML config (sections model, data, train, <model>).")] = None,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Override a config key, e.g. --set train.lr=1e-3 (repeatable).")
+    ] = [],
+    repr_: Annotated[
+        str | None, typer.Option("--repr", help="index (categorical over palette colours) or rgba.")
+    ] = None,
     size: SizeOption = None,
-    max_colors: Annotated[Optional[int], typer.Option(min=2, help="Palette size incl. transparent; more colours are quantised.")] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Training steps (train.max_steps).")] = None,
-    tile: Annotated[Optional[int], typer.Option(min=1, help="--data is a sprite sheet: slice it into tiles of this size.")] = None,
+    max_colors: Annotated[
+        int | None, typer.Option(min=2, help="Palette size incl. transparent; more colours are quantised.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Training steps (train.max_steps).")] = None,
+    tile: Annotated[
+        int | None, typer.Option(min=1, help="--data is a sprite sheet: slice it into tiles of this size.")
+    ] = None,
     crop: Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")] = False,
-    logger: Annotated[Optional[str], typer.Option(help="mlflow (default) | tensorboard | csv | none.")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue this run from its last checkpoint.")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="A named model configuration (see `spriteforge models`).")] = None,
-    devices: Annotated[Optional[str], typer.Option(help="Devices per node: auto, a count (2) or ids (0,1).")] = None,
-    num_nodes: Annotated[Optional[int], typer.Option(min=1, help="Machines (with torchrun or SLURM).")] = None,
-    strategy: Annotated[Optional[str], typer.Option(help="Lightning strategy for several devices: ddp | fsdp | auto.")] = None,
-    compile_: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the training step (train.compile).")] = None,
+    logger: Annotated[str | None, typer.Option(help="mlflow (default) | tensorboard | csv | none.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue this run from its last checkpoint.")] = None,
+    preset: Annotated[str | None, typer.Option(help="A named model configuration (see `spriteforge models`).")] = None,
+    devices: Annotated[str | None, typer.Option(help="Devices per node: auto, a count (2) or ids (0,1).")] = None,
+    num_nodes: Annotated[int | None, typer.Option(min=1, help="Machines (with torchrun or SLURM).")] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="Lightning strategy for several devices: ddp | fsdp | auto.")
+    ] = None,
+    compile_: Annotated[
+        bool | None, typer.Option("--compile/--no-compile", help="torch.compile the training step (train.compile).")
+    ] = None,
 ) -> None:
     """Train a model and write a run folder.
 
@@ -106,14 +129,29 @@ def train(
 
     overrides = list(set_)
     flags = {
-        "data.label_column": label_column, "data.size": size, "data.max_colors": max_colors, "train.max_steps": steps,
-        "data.tile": tile, "data.crop": crop or None, "train.devices": devices, "train.num_nodes": num_nodes,
-        "train.strategy": strategy, "train.compile": compile_,
-    }  # fmt: skip
+        "data.label_column": label_column,
+        "data.size": size,
+        "data.max_colors": max_colors,
+        "train.max_steps": steps,
+        "data.tile": tile,
+        "data.crop": crop or None,
+        "train.devices": devices,
+        "train.num_nodes": num_nodes,
+        "train.strategy": strategy,
+        "train.compile": compile_,
+    }
     overrides += [f"{key}={value}" for key, value in flags.items() if value is not None]
     if resume is not None:
-        fixed = {"--model": model, "--data": data, "--out": out, "--labels": labels, "--config": config,
-                 "--repr": repr_, "--logger": logger, "--preset": preset}  # fmt: skip
+        fixed = {
+            "--model": model,
+            "--data": data,
+            "--out": out,
+            "--labels": labels,
+            "--config": config,
+            "--repr": repr_,
+            "--logger": logger,
+            "--preset": preset,
+        }
         given = [flag for flag, value in fixed.items() if value is not None]
         if given:
             raise SpriteforgeError(
@@ -125,9 +163,16 @@ def train(
         if out is None:
             raise SpriteforgeError("give --out RUN_FOLDER for the new run (or --resume RUN to continue one).")
         run = train_run(
-            model, data, out, labels=labels, config_file=config, overrides=overrides, logger=logger,
-            representation=repr_, preset=preset,
-        )  # fmt: skip
+            model,
+            data,
+            out,
+            labels=labels,
+            config_file=config,
+            overrides=overrides,
+            logger=logger,
+            representation=repr_,
+            preset=preset,
+        )
     from spriteforge.engine.train import is_launched_worker
 
     if not is_launched_worker():  # the extra processes of a multi-device run stay quiet
@@ -145,7 +190,9 @@ def _print_metrics(path: Path, metrics: dict) -> None:
 @app.command()
 def sample(
     run: Annotated[Path, typer.Argument(help="A run folder.")],
-    out: Annotated[Path, typer.Option(help="Output PNG (a grid, or a sprite sheet with --sheet).")] = Path("samples.png"),
+    out: Annotated[Path, typer.Option(help="Output PNG (a grid, or a sprite sheet with --sheet).")] = Path(
+        "samples.png"
+    ),
     n: Annotated[int, typer.Option("--n", min=1, help="How many sprites.")] = 64,
     seed: SeedOption = None,
     temperature: TemperatureOption = None,
@@ -154,11 +201,13 @@ def sample(
     sampler: SamplerOption = None,
     steps: StepsOption = None,
     eta: EtaOption = None,
-    top_k: Annotated[Optional[int], typer.Option(min=1, help="Priors: sample only among the k likeliest codes.")] = None,
-    palette: Annotated[Optional[str], typer.Option(help="Re-colour into a named palette or palette file.")] = None,
-    remap: Annotated[str, typer.Option(help="How --palette maps colours: luminance (keeps ramps) or nearest.")] = "luminance",
+    top_k: Annotated[int | None, typer.Option(min=1, help="Priors: sample only among the k likeliest codes.")] = None,
+    palette: Annotated[str | None, typer.Option(help="Re-colour into a named palette or palette file.")] = None,
+    remap: Annotated[
+        str, typer.Option(help="How --palette maps colours: luminance (keeps ramps) or nearest.")
+    ] = "luminance",
     sheet: Annotated[bool, typer.Option(help="Write a transparent sprite sheet instead of a grid.")] = False,
-    each: Annotated[Optional[Path], typer.Option(help="Also write one PNG per sprite into this folder.")] = None,
+    each: Annotated[Path | None, typer.Option(help="Also write one PNG per sprite into this folder.")] = None,
     scale: ScaleOption = 4,
 ) -> None:
     """Sample new sprites from a trained run (`spriteforge models` lists each model's sampling options).
@@ -167,7 +216,9 @@ def sample(
     """
     from spriteforge.engine.run import load_run
 
-    options = _generation_options(temperature=temperature, guidance=guidance, sampler=sampler, steps=steps, eta=eta, top_k=top_k)
+    options = _generation_options(
+        temperature=temperature, guidance=guidance, sampler=sampler, steps=steps, eta=eta, top_k=top_k
+    )
     sprites = load_run(run).sample(n, seed=seed, labels=label, **options)
     if palette is not None:
         sprites = sprites.with_palette(Palette.resolve(palette), remap)
@@ -184,7 +235,9 @@ def sample(
 def reconstruct(
     run: Annotated[Path, typer.Argument(help="A run folder.")],
     data: DataOption,
-    out: Annotated[Path, typer.Option(help="Output PNG: originals and reconstructions in alternate rows.")] = Path("reconstructions.png"),
+    out: Annotated[Path, typer.Option(help="Output PNG: originals and reconstructions in alternate rows.")] = Path(
+        "reconstructions.png"
+    ),
     n: Annotated[int, typer.Option("--n", min=1, help="How many sprites (the first ones).")] = 32,
     size: SizeOption = None,
     scale: ScaleOption = 4,
@@ -197,11 +250,12 @@ def reconstruct(
     Example: spriteforge reconstruct runs/demo --data procedural --n 32 --out recon.png
     """
     from spriteforge.engine.run import load_run
-
     from spriteforge.metrics.recon import pixel_accuracy
 
     trained = load_run(run)
-    originals = load_sprites(data, size=size or trained.model.spec.height, count=n, labels=labels, label_column=label_column)
+    originals = load_sprites(
+        data, size=size or trained.model.spec.height, count=n, labels=labels, label_column=label_column
+    )
     rebuilt = trained.reconstruct(originals)
     accuracy = pixel_accuracy(originals.with_palette(trained.palette, "nearest").indices, rebuilt.indices)
     io.write_png(out, io.comparison_grid(originals.to_rgba(), rebuilt.to_rgba(), scale=scale))
@@ -212,8 +266,10 @@ def reconstruct(
 def encode(
     run: Annotated[Path, typer.Argument(help="A run folder (vqvae, pixel_vqvae, vae, ae).")],
     data: DataOption,
-    out: Annotated[Path, typer.Option(help="Output .npz: codes, files, and labels/label_names when --labels is given.")] = Path("codes.npz"),
-    labels: Annotated[Optional[Path], typer.Option(help="CSV with a `file` column: its labels go into the .npz.")] = None,
+    out: Annotated[
+        Path, typer.Option(help="Output .npz: codes, files, and labels/label_names when --labels is given.")
+    ] = Path("codes.npz"),
+    labels: Annotated[Path | None, typer.Option(help="CSV with a `file` column: its labels go into the .npz.")] = None,
     size: SizeOption = None,
 ) -> None:
     """Export a dataset's code grids (VQ models: (N,h,w) integers) or latents (autoencoders: (N,D)) for other tools.
@@ -233,7 +289,9 @@ def encode(
 def interpolate(
     run: Annotated[Path, typer.Argument(help="A run folder.")],
     out: Annotated[Path, typer.Option(help=".gif (animated) or .png (one row per pair).")] = Path("interpolation.gif"),
-    data: Annotated[Optional[str], typer.Option("--data", help="Sprites to pick the ends from. Default: the run's data.")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Sprites to pick the ends from. Default: the run's data.")
+    ] = None,
     steps: Annotated[int, typer.Option(min=2, help="Sprites along each path, ends included.")] = 8,
     pairs: Annotated[int, typer.Option(min=1, help="How many start/end pairs.")] = 8,
     seed: Annotated[int, typer.Option(help="Which pairs to pick.")] = 0,
@@ -263,9 +321,14 @@ def inpaint(
     run: Annotated[Path, typer.Argument(help="A run folder (ddpm or discrete_diffusion).")],
     image: ImageOption,
     mask: Annotated[
-        Path, typer.Option(help="Mask PNG of the same size: opaque white pixels are regenerated; black or transparent ones are kept exactly.")
+        Path,
+        typer.Option(
+            help="Mask PNG of the same size: opaque white pixels are regenerated; black or transparent ones are kept exactly."
+        ),
     ],
-    out: Annotated[Path, typer.Option(help="Output PNG grid: the sprite, the mask, then the completions.")] = Path("inpainted.png"),
+    out: Annotated[Path, typer.Option(help="Output PNG grid: the sprite, the mask, then the completions.")] = Path(
+        "inpainted.png"
+    ),
     n: Annotated[int, typer.Option("--n", min=1, help="How many completions.")] = 8,
     seed: SeedOption = None,
     label: LabelOption = [],
@@ -295,14 +358,26 @@ def inpaint(
 def vary(
     run: Annotated[Path, typer.Argument(help="A run folder (ddpm or discrete_diffusion).")],
     image: ImageOption,
-    strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="How much may change: ddpm noises to strength*T, discrete re-masks this share of pixels.")] = 0.5,
-    out: Annotated[Path, typer.Option(help="Output PNG grid: the sprite, then its variations.")] = Path("variations.png"),
+    strength: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="How much may change: ddpm noises to strength*T, discrete re-masks this share of pixels.",
+        ),
+    ] = 0.5,
+    out: Annotated[Path, typer.Option(help="Output PNG grid: the sprite, then its variations.")] = Path(
+        "variations.png"
+    ),
     n: Annotated[int, typer.Option("--n", min=1, help="How many variations.")] = 8,
     seed: SeedOption = None,
     label: LabelOption = [],
     guidance: GuidanceOption = None,
     sampler: SamplerOption = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Sampling steps (ddpm: of the full schedule; strength keeps the last share).")] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=1, help="Sampling steps (ddpm: of the full schedule; strength keeps the last share)."),
+    ] = None,
     eta: EtaOption = None,
     temperature: TemperatureOption = None,
     scale: ScaleOption = 4,
@@ -332,7 +407,9 @@ def edit(
     n: Annotated[int, typer.Option("--n", min=1, help="How many sprites without the attribute to edit.")] = 8,
     size: SizeOption = None,
     crop: Annotated[bool, typer.Option(help="Crop sprites larger than the run's size instead of failing.")] = False,
-    out: Annotated[Path, typer.Option(help="Output PNG: originals and edited sprites in alternate rows.")] = Path("edit.png"),
+    out: Annotated[Path, typer.Option(help="Output PNG: originals and edited sprites in alternate rows.")] = Path(
+        "edit.png"
+    ),
     scale: ScaleOption = 4,
 ) -> None:
     """Add an attribute in latent space: code + strength x (mean code with it - mean code without it).
@@ -342,7 +419,9 @@ def edit(
     from spriteforge.engine.run import load_run
 
     trained = load_run(run)
-    sprites = load_sprites(data, size=size or trained.model.spec.height, labels=labels, label_column=label_column, crop=crop)
+    sprites = load_sprites(
+        data, size=size or trained.model.spec.height, labels=labels, label_column=label_column, crop=crop
+    )
     originals, edited = trained.edit(sprites, add, strength=strength, n=n)
     io.write_png(out, io.comparison_grid(originals.to_rgba(), edited.to_rgba(), scale=scale))
     console.print(f"wrote {out}: {len(originals)} sprites, then the same with {add} added (strength {strength})")
@@ -351,7 +430,7 @@ def edit(
 # The same default for eval and compare, so compare reuses what eval cached.
 ALL_METRICS = ",".join(METRIC_GROUPS)
 ClassifierOption = Annotated[
-    Optional[Path], typer.Option(help="Attribute classifier folder (spriteforge classifier train): conditional accuracy.")
+    Path | None, typer.Option(help="Attribute classifier folder (spriteforge classifier train): conditional accuracy.")
 ]
 MetricsOption = Annotated[
     str, typer.Option(help="Comma-separated metric groups: fid,kid,pr,palette,novelty,recon,conditional.")
@@ -363,11 +442,11 @@ def eval_(
     run: Annotated[Path, typer.Argument(help="A run folder.")],
     data: DataOption,
     n: Annotated[int, typer.Option("--n", min=2, help="Samples to draw (and real sprites to reconstruct).")] = 1000,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for metrics.json, report.md and samples.png.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for metrics.json, report.md and samples.png.")] = None,
     metrics: MetricsOption = ALL_METRICS,
     seed: Annotated[int, typer.Option(help="Sampling seed (same seed, same samples).")] = 0,
     bootstrap: Annotated[int, typer.Option(min=0, help="FID bootstrap resamples for its interval (0: none).")] = 10,
-    device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when there is one).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when there is one).")] = None,
     cache: Annotated[bool, typer.Option(help="Reuse RUN/eval/ results computed with the same settings.")] = True,
     classifier: ClassifierOption = None,
 ) -> None:
@@ -380,9 +459,17 @@ def eval_(
 
     chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
     evaluation = evaluate(
-        run, data, n, metrics=chosen, seed=seed, bootstrap=bootstrap, out=out, device=device, use_cache=cache,
+        run,
+        data,
+        n,
+        metrics=chosen,
+        seed=seed,
+        bootstrap=bootstrap,
+        out=out,
+        device=device,
+        use_cache=cache,
         classifier=classifier,
-    )  # fmt: skip
+    )
     table = Table(title=f"{run} vs {data}")
     table.add_column("metric")
     table.add_column("value [95% interval] (n)")
@@ -400,11 +487,13 @@ def compare(
     runs: Annotated[list[Path], typer.Argument(help="Run folders.")],
     data: DataOption,
     n: Annotated[int, typer.Option("--n", min=2, help="Samples per run.")] = 1000,
-    out: Annotated[Path, typer.Option(help="Markdown table (a PNG of samples is written beside it).")] = Path("compare.md"),
+    out: Annotated[Path, typer.Option(help="Markdown table (a PNG of samples is written beside it).")] = Path(
+        "compare.md"
+    ),
     metrics: MetricsOption = ALL_METRICS,
     seed: Annotated[int, typer.Option(help="The same seed for every run.")] = 0,
     bootstrap: Annotated[int, typer.Option(min=0, help="FID bootstrap resamples for its interval (0: none).")] = 10,
-    device: Annotated[Optional[str], typer.Option(help="cpu or cuda.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
     cache: Annotated[bool, typer.Option(help="Reuse RUN/eval/ results computed with the same settings.")] = True,
     classifier: ClassifierOption = None,
 ) -> None:
@@ -416,7 +505,15 @@ def compare(
 
     chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
     _, written = compare_runs(
-        list(runs), data, n, out=out, metrics=chosen, seed=seed, bootstrap=bootstrap, device=device, use_cache=cache,
+        list(runs),
+        data,
+        n,
+        out=out,
+        metrics=chosen,
+        seed=seed,
+        bootstrap=bootstrap,
+        device=device,
+        use_cache=cache,
         classifier=classifier,
     )
     console.print(written.read_text())
@@ -442,11 +539,21 @@ def classifier_train(
     from spriteforge.metrics.classifier import train_classifier
 
     trained = train_classifier(
-        data, labels, out, label_column=label_column, size=size, crop=crop, steps=steps, batch_size=batch_size,
-        val_fraction=val_fraction, seed=seed,
-    )  # fmt: skip
+        data,
+        labels,
+        out,
+        label_column=label_column,
+        size=size,
+        crop=crop,
+        steps=steps,
+        batch_size=batch_size,
+        val_fraction=val_fraction,
+        seed=seed,
+    )
     metrics = trained.metrics
-    table = Table(title=f"classifier {out}: held out {metrics['held_out_sprites']} of {metrics['held_out_sprites'] + metrics['train_sprites']} sprites")
+    table = Table(
+        title=f"classifier {out}: held out {metrics['held_out_sprites']} of {metrics['held_out_sprites'] + metrics['train_sprites']} sprites"
+    )
     table.add_column("label")
     table.add_column("AUC")
     for name, value in metrics["auc"].items():
@@ -462,9 +569,11 @@ def convert(
     out: Annotated[Path, typer.Option(help="Output PNG (or folder, when SOURCE is a folder).")] = Path("pixel.png"),
     size: Annotated[int, typer.Option(min=1, help="Pixels along the longer side of the output.")] = 32,
     palette: Annotated[
-        Optional[str],
-        typer.Option(help="auto:K (k-means, K colours incl. transparent), a named palette or a file. Default: auto:16; "
-                     "with a run as --model, the run's own palette (a palette given re-colours into it)."),
+        str | None,
+        typer.Option(
+            help="auto:K (k-means, K colours incl. transparent), a named palette or a file. Default: auto:16; "
+            "with a run as --model, the run's own palette (a palette given re-colours into it)."
+        ),
     ] = None,
     dither: Annotated[str, typer.Option(help="none | bayer4 | bayer8 | floyd.")] = "none",
     downscale: Annotated[str, typer.Option(help="How a cell becomes one pixel: area | median | edge.")] = "area",
@@ -472,9 +581,11 @@ def convert(
     scale: Annotated[int, typer.Option(min=1, help="Also write a nearest-neighbour preview upscaled this much.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the k-means palette.")] = 0,
     model: Annotated[
-        Optional[str],
-        typer.Option(help="Translate with a trained generator instead: a cyclegan run folder, or a "
-                     "pytorch-CycleGAN-and-pix2pix latest_net_G_A.pth (its output is then pixelized)."),
+        str | None,
+        typer.Option(
+            help="Translate with a trained generator instead: a cyclegan run folder, or a "
+            "pytorch-CycleGAN-and-pix2pix latest_net_G_A.pth (its output is then pixelized)."
+        ),
     ] = None,
 ) -> None:
     """Turn an image (or a folder of them) into pixel art on an exact grid, in a palette.
@@ -489,7 +600,9 @@ def convert(
     if model is not None:
         converter = generator_converter(model, size, palette, dither, seed)
     else:
-        config = PixelizeConfig(size=size, palette=palette or "auto:16", dither=dither, downscale=downscale, outline=outline)
+        config = PixelizeConfig(
+            size=size, palette=palette or "auto:16", dither=dither, downscale=downscale, outline=outline
+        )
         converter = pixelizer(config, seed)
     if source.is_dir():
         console.print(convert_folder(source, out, converter, scale=scale).summary())
@@ -532,7 +645,9 @@ def bench(
     batch_size: Annotated[int, typer.Option(min=1, help="Training batch size.")] = 64,
     count: Annotated[int, typer.Option(min=1, help="Sprites to train on.")] = 1024,
     baseline: Annotated[bool, typer.Option(help="Also time the textbook PyTorch loop (the speed-up column).")] = True,
-    compile_: Annotated[bool, typer.Option("--compile", help="Train through torch.compile (train.compile=true).")] = False,
+    compile_: Annotated[
+        bool, typer.Option("--compile", help="Train through torch.compile (train.compile=true).")
+    ] = False,
     out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("benchmarks/results/bench.json"),
 ) -> None:
     """Measure training and sampling speed of models (default and reference presets) against a textbook loop.
@@ -546,22 +661,41 @@ def bench(
     config = BenchConfig(chosen, data, device, size, count, batch_size, steps, warmup, baseline, compile_)
     results = run_bench(config, progress=lambda line: errors.print(f"[dim]{line}[/]"))
     table = Table(title=f"spriteforge bench: {data}, {size}x{size}, batch {batch_size}, {results[0].device}")
-    columns = ("model", "preset", "params (M)", "train img/s", "textbook img/s", "speed-up", "textbook in memory img/s",
-               "16 sprites (ms)", "sprites/s", "GFLOP/img", "share of peak", "peak memory (MB)")  # fmt: skip
+    columns = (
+        "model",
+        "preset",
+        "params (M)",
+        "train img/s",
+        "textbook img/s",
+        "speed-up",
+        "textbook in memory img/s",
+        "16 sprites (ms)",
+        "sprites/s",
+        "GFLOP/img",
+        "share of peak",
+        "peak memory (MB)",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column in ("model", "preset") else "right")
     for r in results:
         table.add_row(
-            r.model, r.preset, f"{r.parameters / 1e6:.2f}", f"{r.train_images_per_second:,.0f}",
+            r.model,
+            r.preset,
+            f"{r.parameters / 1e6:.2f}",
+            f"{r.train_images_per_second:,.0f}",
             f"{r.baseline_images_per_second:,.0f}" if r.baseline_images_per_second else "-",
             f"{r.speedup:.1f}x" if r.speedup else "-",
             f"{r.resident_baseline_images_per_second:,.0f}" if r.resident_baseline_images_per_second else "-",
-            f"{r.sample16_seconds * 1e3:.0f}", f"{r.sample_sprites_per_second:,.0f}", f"{r.train_gflops_per_image:.3f}",
+            f"{r.sample16_seconds * 1e3:.0f}",
+            f"{r.sample_sprites_per_second:,.0f}",
+            f"{r.train_gflops_per_image:.3f}",
             f"{r.share_of_peak:.1%}",
             f"{r.peak_memory_mb:,.0f} ({r.memory_kind})",
-        )  # fmt: skip
+        )
     console.print(table)
-    console.print(f"matmul peak: {results[0].peak_tflops * 1e3:.1f} GFLOP/s; results written to {write_results(results, out)}")
+    console.print(
+        f"matmul peak: {results[0].peak_tflops * 1e3:.1f} GFLOP/s; results written to {write_results(results, out)}"
+    )
 
 
 @app.command()
@@ -589,7 +723,9 @@ def models() -> None:
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Run folder to write (replaced if it is a previous demo).")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option(help="Run folder to write (replaced if it is a previous demo).")] = Path(
+        "runs/demo"
+    ),
 ) -> None:
     """Train a small VAE on the built-in procedural sprites (offline, about a minute on a CPU).
 
@@ -618,7 +754,11 @@ def datasets_list() -> None:
     for column in ("name", "sprites", "description", "licence", "status"):
         table.add_column(column)
     for name, dataset in catalog.DATASETS.items():
-        status = "built in" if not dataset.downloadable else ("downloaded" if catalog.is_downloaded(name) else "not downloaded")
+        status = (
+            "built in"
+            if not dataset.downloadable
+            else ("downloaded" if catalog.is_downloaded(name) else "not downloaded")
+        )
         table.add_row(name, f"{dataset.count:,}", dataset.description, dataset.license, status)
     console.print(table)
 
@@ -641,10 +781,12 @@ def datasets_inspect(
     data: Annotated[str, typer.Argument(help="A named dataset, folder, or sprite sheet (with --tile).")],
     out: Annotated[Path, typer.Option(help="Contact sheet PNG.")] = Path("contact_sheet.png"),
     size: SizeOption = None,
-    tile: Annotated[Optional[int], typer.Option(min=1, help="Slice a sprite sheet into tiles of this size.")] = None,
-    labels: Annotated[Optional[Path], typer.Option(help="Labels CSV.")] = None,
-    label_column: Annotated[Optional[str], typer.Option(help="Categorical label column.")] = None,
-    max_colors: Annotated[int, typer.Option(min=2, help="Palette size incl. transparent; more colours -> k-means.")] = 256,
+    tile: Annotated[int | None, typer.Option(min=1, help="Slice a sprite sheet into tiles of this size.")] = None,
+    labels: Annotated[Path | None, typer.Option(help="Labels CSV.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Categorical label column.")] = None,
+    max_colors: Annotated[
+        int, typer.Option(min=2, help="Palette size incl. transparent; more colours -> k-means.")
+    ] = 256,
     n: Annotated[int, typer.Option("--n", min=1, help="Sprites on the contact sheet.")] = 256,
 ) -> None:
     """Count, size, palette, colours per sprite and labels of a dataset, and a contact sheet PNG.
@@ -664,9 +806,11 @@ def datasets_inspect(
 def palette_extract(
     data: Annotated[str, typer.Argument(help="A named dataset, folder or sprite sheet (with --tile).")],
     out: Annotated[Path, typer.Option(help="Palette file: .hex, .gpl or .json.")] = Path("palette.hex"),
-    max_colors: Annotated[int, typer.Option(min=2, help="Palette size incl. transparent; more colours -> k-means.")] = 256,
+    max_colors: Annotated[
+        int, typer.Option(min=2, help="Palette size incl. transparent; more colours -> k-means.")
+    ] = 256,
     size: SizeOption = None,
-    tile: Annotated[Optional[int], typer.Option(min=1, help="Slice a sprite sheet into tiles of this size.")] = None,
+    tile: Annotated[int | None, typer.Option(min=1, help="Slice a sprite sheet into tiles of this size.")] = None,
 ) -> None:
     """Extract the exact palette of some sprites (k-means when they have more colours than --max-colors).
 

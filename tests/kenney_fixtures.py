@@ -7,11 +7,18 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 import spriteforge
 
-TINY_VAE = ["vae.channels=[8,16]", "vae.latent_dim=4", "train.batch_size=16", "train.progress=false",
-            "train.max_steps=4", "train.sample_every=4", "train.val_every=4", "data.count=48"]  # fmt: skip
+TINY_VAE = [
+    "vae.channels=[8,16]",
+    "vae.latent_dim=4",
+    "train.batch_size=16",
+    "train.progress=false",
+    "train.max_steps=4",
+    "train.sample_every=4",
+    "train.val_every=4",
+    "data.count=48",
+]
 
 
 PACKS = ("1bit_pack_colored", "tiny_dungeon")
@@ -42,12 +49,26 @@ def kenney_tiles(test_data: Path) -> Path:
     return folder
 
 
-TINY_CYCLEGAN = ["data.count=32", "data.size=16", "data.domain_a_count=16", "train.batch_size=8",
-                 "train.progress=false", "train.max_steps=2", "train.val_every=2", "train.sample_every=0"]  # fmt: skip
+TINY_CYCLEGAN = [
+    "data.count=32",
+    "data.size=16",
+    "data.domain_a_count=16",
+    "train.batch_size=8",
+    "train.progress=false",
+    "train.max_steps=2",
+    "train.val_every=2",
+    "train.sample_every=0",
+]
 
 
-TINY_DISCRETE = ["train.batch_size=16", "train.progress=false", "train.max_steps=3", "train.val_every=3",
-                 "train.sample_every=3", "data.size=16"]  # fmt: skip
+TINY_DISCRETE = [
+    "train.batch_size=16",
+    "train.progress=false",
+    "train.max_steps=3",
+    "train.val_every=3",
+    "train.sample_every=3",
+    "data.size=16",
+]
 
 
 def served_runs(root: Path, test_data: Path) -> Path:
@@ -56,9 +77,23 @@ def served_runs(root: Path, test_data: Path) -> Path:
     root/kenney/discrete: a tiny discrete diffusion model conditioned on the pack (two packs), 3 steps."""
     tiles = kenney_tiles(test_data)
     packs = labelled_packs(test_data, root.parent / f"{root.name}-packs")
-    spriteforge.train("discrete_diffusion", packs, root / "kenney" / "discrete", labels=packs / "labels.csv",
-                      overrides=[*TINY_DISCRETE, "data.label_column=pack"], preset="tiny", logger="none")  # fmt: skip
+    spriteforge.train(
+        "discrete_diffusion",
+        packs,
+        root / "kenney" / "discrete",
+        labels=packs / "labels.csv",
+        overrides=[*TINY_DISCRETE, "data.label_column=pack"],
+        preset="tiny",
+        logger="none",
+    )
     spriteforge.train("vae", tiles, root / "kenney" / "vae", overrides=TINY_VAE, logger="none")
     photos = [f"data.domain_a={test_data / 'photos'}"]
-    spriteforge.train("cyclegan", tiles, root / "kenney" / "cyclegan", overrides=[*TINY_CYCLEGAN, *photos], preset="tiny", logger="none")
+    spriteforge.train(
+        "cyclegan",
+        tiles,
+        root / "kenney" / "cyclegan",
+        overrides=[*TINY_CYCLEGAN, *photos],
+        preset="tiny",
+        logger="none",
+    )
     return root

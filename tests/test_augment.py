@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from spriteforge.data import procedural
 from spriteforge.data.augment import (
     AugmentConfig,
@@ -45,7 +44,9 @@ def test_hflip_flips_some_sprites_exactly_and_keeps_the_others(batch: torch.Tens
     assert _in_range(out)
     # Same multiset of indices per sprite: a flip moves pixels, never changes a colour.
     for i in range(len(batch)):
-        assert torch.equal(torch.bincount(out[i].flatten().long(), minlength=K), torch.bincount(batch[i].flatten().long(), minlength=K))
+        assert torch.equal(
+            torch.bincount(out[i].flatten().long(), minlength=K), torch.bincount(batch[i].flatten().long(), minlength=K)
+        )
 
 
 def test_hflip_is_reproducible_from_its_seed(batch: torch.Tensor) -> None:

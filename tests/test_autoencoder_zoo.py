@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-
 import spriteforge
+import torch
 from spriteforge.data.labels import LabelSpec
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, model_class
@@ -67,7 +66,9 @@ def _spec(labels: LabelSpec | None = ATTRIBUTES) -> DataSpec:
 def _model(name: str, conditioning: str, body: str = "conv", representation: str = INDEX, **extra):
     torch.manual_seed(0)
     cls = model_class(name)
-    config = cls.Config(representation=representation, **{**cls.presets["tiny"], "body": body, "conditioning": conditioning, **extra})
+    config = cls.Config(
+        representation=representation, **{**cls.presets["tiny"], "body": body, "conditioning": conditioning, **extra}
+    )
     return cls(config, _spec())
 
 
@@ -97,7 +98,9 @@ def test_the_requested_labels_reach_the_decoder(name: str, body: str) -> None:
 
 def test_categorical_labels_are_one_hot_in_the_decoder_input() -> None:
     spec = _spec(LabelSpec("categorical", ("tiny_battle", "tiny_dungeon", "roguelike"), "pack"))
-    model = model_class("vae")(model_class("vae").Config(**model_class("vae").presets["tiny"], conditioning="conditional"), spec).eval()
+    model = model_class("vae")(
+        model_class("vae").Config(**model_class("vae").presets["tiny"], conditioning="conditional"), spec
+    ).eval()
     seen = []
     model.decoder.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
     model.sample(3, labels=torch.tensor([2, 0, 1]), generator=torch.Generator().manual_seed(0))
@@ -149,7 +152,9 @@ def test_gumbel_temperature_annealing_schedule() -> None:
     assert model.temperature(500) == pytest.approx(2.0 * math.exp(-0.5))
     assert model.temperature(1000) == pytest.approx(2.0 * math.exp(-1.0))
     assert model.temperature(10_000) == 0.5  # the floor
-    terms = model.train().loss({"indices": torch.zeros(2, 16, 16, dtype=torch.long), "labels": torch.zeros(2, 4), "step": 500})
+    terms = model.train().loss(
+        {"indices": torch.zeros(2, 16, 16, dtype=torch.long), "labels": torch.zeros(2, 4), "step": 500}
+    )
     assert float(terms["tau"]) == pytest.approx(2.0 * math.exp(-0.5))
 
 
@@ -184,40 +189,108 @@ def test_gumbel_prior_draws_uniform_one_hot_categories() -> None:
 
 # ---------------------------------------------------------------------- end to end on real labels
 
-TINY_CONDITIONAL = ["--preset", "tiny", "--steps", 3, "--logger", "none", "--set", "train.batch_size=16",
-                    "--set", "train.progress=false", "--set", "train.sample_every=3"]  # fmt: skip
+TINY_CONDITIONAL = [
+    "--preset",
+    "tiny",
+    "--steps",
+    3,
+    "--logger",
+    "none",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "train.progress=false",
+    "--set",
+    "train.sample_every=3",
+]
 
 
 @pytest.fixture(scope="module")
 def kenney_run(kenney_packs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("kenney_run") / "run"
-    invoke("train", "--model", "vae", "--data", kenney_packs, "--labels", kenney_packs / "labels.csv", "--label-column",
-           "pack", "--out", run, "--set", "vae.conditioning=conditional", *TINY_CONDITIONAL)  # fmt: skip
+    invoke(
+        "train",
+        "--model",
+        "vae",
+        "--data",
+        kenney_packs,
+        "--labels",
+        kenney_packs / "labels.csv",
+        "--label-column",
+        "pack",
+        "--out",
+        run,
+        "--set",
+        "vae.conditioning=conditional",
+        *TINY_CONDITIONAL,
+    )
     return run
 
 
 @pytest.fixture(scope="module")
 def punks_run(punks: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("punks_run") / "run"
-    invoke("train", "--model", "gumbel_vae", "--data", punks / "images", "--labels", punks / "labels.csv", "--out", run,
-           "--set", "gumbel_vae.conditioning=conditional", *TINY_CONDITIONAL)  # fmt: skip
+    invoke(
+        "train",
+        "--model",
+        "gumbel_vae",
+        "--data",
+        punks / "images",
+        "--labels",
+        punks / "labels.csv",
+        "--out",
+        run,
+        "--set",
+        "gumbel_vae.conditioning=conditional",
+        *TINY_CONDITIONAL,
+    )
     return run
 
 
 @pytest.fixture(scope="module")
 def pack_classifier(kenney_packs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("classifiers") / "packs"
-    printed = invoke("classifier", "train", "--data", kenney_packs, "--labels", kenney_packs / "labels.csv", "--label-column",
-                     "pack", "--out", out, "--steps", 30, "--batch-size", 16, "--val-fraction", 0.25)  # fmt: skip
+    printed = invoke(
+        "classifier",
+        "train",
+        "--data",
+        kenney_packs,
+        "--labels",
+        kenney_packs / "labels.csv",
+        "--label-column",
+        "pack",
+        "--out",
+        out,
+        "--steps",
+        30,
+        "--batch-size",
+        16,
+        "--val-fraction",
+        0.25,
+    )
     assert "tiny_dungeon" in printed and "mean_auc" in printed
     return out
 
 
-def test_conditional_run_on_kenney_packs_samples_by_pack(kenney_run: Path, kenney_packs: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_conditional_run_on_kenney_packs_samples_by_pack(
+    kenney_run: Path, kenney_packs: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
     grid = tmp_path / "dungeon.png"
-    assert "wrote 8" in invoke("sample", kenney_run, "--label", "pack=tiny_dungeon", "--n", 8, "--seed", 0, "--out", grid)
+    assert "wrote 8" in invoke(
+        "sample", kenney_run, "--label", "pack=tiny_dungeon", "--n", 8, "--seed", 0, "--out", grid
+    )
     assert grid.is_file()
-    fails(monkeypatch, capsys, "sample", kenney_run, "--label", "pack=castle", "--out", tmp_path / "x.png", mentions=("castle", "tiny_battle", "tiny_dungeon"))
+    fails(
+        monkeypatch,
+        capsys,
+        "sample",
+        kenney_run,
+        "--label",
+        "pack=castle",
+        "--out",
+        tmp_path / "x.png",
+        mentions=("castle", "tiny_battle", "tiny_dungeon"),
+    )
     fails(monkeypatch, capsys, "sample", kenney_run, "--out", tmp_path / "y.png", mentions=("--label", "tiny_dungeon"))
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
     loaded = spriteforge.load_run(kenney_run)
@@ -225,8 +298,20 @@ def test_conditional_run_on_kenney_packs_samples_by_pack(kenney_run: Path, kenne
     both = spriteforge.load_sprites(kenney_packs, labels=kenney_packs / "labels.csv", label_column="pack")
     assert len(loaded.reconstruct(both.subset(slice(0, 4)))) == 4  # the sprites' own labels go in
     assert loaded.interpolate(both.subset([0]), both.subset([30]), steps=3).indices.shape == (3, 16, 16)
-    invoke("reconstruct", kenney_run, "--data", kenney_packs, "--labels", kenney_packs / "labels.csv", "--label-column", "pack",
-           "--n", 4, "--out", tmp_path / "r.png")  # fmt: skip
+    invoke(
+        "reconstruct",
+        kenney_run,
+        "--data",
+        kenney_packs,
+        "--labels",
+        kenney_packs / "labels.csv",
+        "--label-column",
+        "pack",
+        "--n",
+        4,
+        "--out",
+        tmp_path / "r.png",
+    )
     invoke("interpolate", kenney_run, "--pairs", 2, "--steps", 3, "--out", tmp_path / "walk.gif")
     assert (tmp_path / "r.png").is_file() and (tmp_path / "walk.gif").is_file()
 
@@ -234,7 +319,20 @@ def test_conditional_run_on_kenney_packs_samples_by_pack(kenney_run: Path, kenne
 def test_conditional_run_on_cryptopunks_attributes(punks_run: Path, tmp_path: Path) -> None:
     invoke("sample", punks_run, "--label", "female", "--label", "earring", "--n", 4, "--out", tmp_path / "f.png")
     # alien + ape + a top hat: a combination that no punk has.
-    invoke("sample", punks_run, "--label", "alien", "--label", "ape", "--label", "topHat", "--n", 4, "--out", tmp_path / "u.png")
+    invoke(
+        "sample",
+        punks_run,
+        "--label",
+        "alien",
+        "--label",
+        "ape",
+        "--label",
+        "topHat",
+        "--n",
+        4,
+        "--out",
+        tmp_path / "u.png",
+    )
     assert (tmp_path / "u.png").is_file()
 
 
@@ -270,8 +368,16 @@ def test_pack_classifier_on_real_kenney_tiles(pack_classifier: Path, kenney_pack
 def test_attribute_classifier_on_cryptopunks(punks: Path, tmp_path: Path) -> None:
     from spriteforge.metrics.classifier import load_classifier, train_classifier
 
-    trained = train_classifier(punks / "images", punks / "labels.csv", tmp_path / "cls", steps=40, batch_size=32,
-                               channels=[8, 16], val_fraction=0.2, progress=False)  # fmt: skip
+    trained = train_classifier(
+        punks / "images",
+        punks / "labels.csv",
+        tmp_path / "cls",
+        steps=40,
+        batch_size=32,
+        channels=[8, 16],
+        val_fraction=0.2,
+        progress=False,
+    )
     metrics = load_classifier(tmp_path / "cls").metrics
     assert metrics == trained.metrics and metrics["held_out_sprites"] == 40
     assert set(metrics["auc"]) == set(trained.labels.names) and len(metrics["auc"]) == 92
@@ -281,9 +387,23 @@ def test_attribute_classifier_on_cryptopunks(punks: Path, tmp_path: Path) -> Non
         train_classifier(punks / "images", punks / "labels.csv", tmp_path / "cls", steps=1, progress=False)
 
 
-def test_conditional_accuracy_through_eval(kenney_run: Path, kenney_packs: Path, pack_classifier: Path, tmp_path: Path) -> None:
-    printed = invoke("eval", kenney_run, "--data", kenney_packs, "--n", 40, "--metrics", "palette,conditional",
-                     "--classifier", pack_classifier, "--out", tmp_path / "report")  # fmt: skip
+def test_conditional_accuracy_through_eval(
+    kenney_run: Path, kenney_packs: Path, pack_classifier: Path, tmp_path: Path
+) -> None:
+    printed = invoke(
+        "eval",
+        kenney_run,
+        "--data",
+        kenney_packs,
+        "--n",
+        40,
+        "--metrics",
+        "palette,conditional",
+        "--classifier",
+        pack_classifier,
+        "--out",
+        tmp_path / "report",
+    )
     assert "conditional_accuracy" in printed
     import json
 
@@ -293,7 +413,9 @@ def test_conditional_accuracy_through_eval(kenney_run: Path, kenney_packs: Path,
     assert "--classifier" in squash(without)
 
 
-def test_conditional_accuracy_multi_hot_includes_unseen_combinations(punks_run: Path, punks: Path, tmp_path: Path) -> None:
+def test_conditional_accuracy_multi_hot_includes_unseen_combinations(
+    punks_run: Path, punks: Path, tmp_path: Path
+) -> None:
     from spriteforge.metrics.classifier import train_classifier
     from spriteforge.metrics.conditional import conditional_accuracy, label_requests
 
@@ -301,14 +423,18 @@ def test_conditional_accuracy_multi_hot_includes_unseen_combinations(punks_run: 
     requests, unseen = label_requests(run, 50, seed=0)
     existing = {tuple(row) for row in run.training_data().labels.tolist()}
     assert unseen.sum() == 10 and all(tuple(row) not in existing for row in requests[unseen].tolist())
-    judge = train_classifier(punks / "images", punks / "labels.csv", tmp_path / "cls", steps=5, channels=[8, 16], progress=False)
+    judge = train_classifier(
+        punks / "images", punks / "labels.csv", tmp_path / "cls", steps=5, channels=[8, 16], progress=False
+    )
     result = conditional_accuracy(run, judge, n=50, seed=0)
     for key in ("overall", "asked_present", "unasked_absent", "exact", "unseen_overall"):
         assert 0.0 <= result[key]["value"] <= 1.0, key
     assert result["overall"]["n"] == 50 and result["unseen_overall"]["n"] == 10
 
 
-def test_edit_adds_an_attribute_vector(kenney_run: Path, kenney_packs: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_edit_adds_an_attribute_vector(
+    kenney_run: Path, kenney_packs: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
     run = spriteforge.load_run(kenney_run)
     sprites = spriteforge.load_sprites(kenney_packs, labels=kenney_packs / "labels.csv", label_column="pack")
     latent, labels = run.attribute_vector(sprites, "pack=tiny_dungeon")
@@ -317,9 +443,38 @@ def test_edit_adds_an_attribute_vector(kenney_run: Path, kenney_packs: Path, tmp
     originals, edited = run.edit(sprites, "tiny_dungeon", strength=1.0, n=5)
     assert len(originals) == len(edited) == 5 and all(name.startswith("tiny_battle") for name in originals.names)
     out = tmp_path / "edit.png"
-    printed = invoke("edit", kenney_run, "--data", kenney_packs, "--labels", kenney_packs / "labels.csv",
-                     "--label-column", "pack", "--add", "pack=tiny_dungeon", "--n", 4, "--out", out)  # fmt: skip
+    printed = invoke(
+        "edit",
+        kenney_run,
+        "--data",
+        kenney_packs,
+        "--labels",
+        kenney_packs / "labels.csv",
+        "--label-column",
+        "pack",
+        "--add",
+        "pack=tiny_dungeon",
+        "--n",
+        4,
+        "--out",
+        out,
+    )
     assert out.is_file() and "tiny_dungeon" in printed
-    fails(monkeypatch, capsys, "edit", kenney_run, "--data", kenney_packs, "--labels", kenney_packs / "labels.csv",
-          "--label-column", "pack", "--add", "castle", "--out", tmp_path / "bad.png", mentions=("castle", "tiny_battle"))  # fmt: skip
+    fails(
+        monkeypatch,
+        capsys,
+        "edit",
+        kenney_run,
+        "--data",
+        kenney_packs,
+        "--labels",
+        kenney_packs / "labels.csv",
+        "--label-column",
+        "pack",
+        "--add",
+        "castle",
+        "--out",
+        tmp_path / "bad.png",
+        mentions=("castle", "tiny_battle"),
+    )
     assert not (tmp_path / "bad.png").exists()

@@ -7,10 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from spriteforge import cli
 from spriteforge.bench import BenchConfig, run_bench
+from typer.testing import CliRunner
 
 
 def test_bench_measures_engine_baseline_sampling_and_flops(tmp_path: Path) -> None:
@@ -18,10 +17,17 @@ def test_bench_measures_engine_baseline_sampling_and_flops(tmp_path: Path) -> No
     results = run_bench(BenchConfig(["vae"], steps=3, warmup=1, count=40, batch_size=16), progress=lines.append)
     (result,) = results
     assert result.model == "vae" and result.preset == "default" and result.device.startswith("CPU")
-    for value in (result.train_images_per_second, result.baseline_images_per_second,
-                  result.resident_baseline_images_per_second, result.sample16_seconds,
-                  result.sample_sprites_per_second, result.train_gflops_per_image, result.peak_tflops,
-                  result.share_of_peak, result.peak_memory_mb):  # fmt: skip
+    for value in (
+        result.train_images_per_second,
+        result.baseline_images_per_second,
+        result.resident_baseline_images_per_second,
+        result.sample16_seconds,
+        result.sample_sprites_per_second,
+        result.train_gflops_per_image,
+        result.peak_tflops,
+        result.share_of_peak,
+        result.peak_memory_mb,
+    ):
         assert math.isfinite(value) and value > 0
     assert result.speedup == pytest.approx(result.train_images_per_second / result.baseline_images_per_second)
     assert result.parameters > 1000 and any("matmul peak" in line for line in lines)
@@ -29,8 +35,25 @@ def test_bench_measures_engine_baseline_sampling_and_flops(tmp_path: Path) -> No
 
 def test_bench_command_writes_a_table_and_json(tmp_path: Path) -> None:
     out = tmp_path / "results" / "bench.json"
-    result = CliRunner().invoke(cli.app, ["bench", "--models", "ae", "--steps", "2", "--warmup", "1", "--count", "40",
-                                          "--batch-size", "16", "--no-baseline", "--out", str(out)])  # fmt: skip
+    result = CliRunner().invoke(
+        cli.app,
+        [
+            "bench",
+            "--models",
+            "ae",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--count",
+            "40",
+            "--batch-size",
+            "16",
+            "--no-baseline",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "spriteforge bench: procedural" in result.output and "matmul peak" in result.output
     (row,) = json.loads(out.read_text())
@@ -51,7 +74,6 @@ def test_step_meter_stops_at_the_last_step_not_after_the_final_sample_grid(tmp_p
     """The run writer draws a sample grid and writes a checkpoint in on_train_end; that is not training time, so
     the meter's window is already closed when any on_train_end runs (here a probe placed before the meter)."""
     from lightning.pytorch.callbacks import Callback
-
     from spriteforge.bench import StepMeter
     from spriteforge.engine.train import train
 
@@ -62,8 +84,15 @@ def test_step_meter_stops_at_the_last_step_not_after_the_final_sample_grid(tmp_p
             self.seconds_at_end = meter.seconds
 
     probe = Probe()
-    overrides = ["ae.channels=[8,16]", "ae.latent_dim=4", "train.batch_size=8", "train.max_steps=4", "data.count=32",
-                 "train.progress=false", "train.val_fraction=0"]  # fmt: skip
+    overrides = [
+        "ae.channels=[8,16]",
+        "ae.latent_dim=4",
+        "train.batch_size=8",
+        "train.max_steps=4",
+        "data.count=32",
+        "train.progress=false",
+        "train.val_fraction=0",
+    ]
     train("ae", "procedural", tmp_path / "run", overrides=overrides, logger="none", callbacks=[probe, meter])
     assert probe.seconds_at_end > 0 and meter.images == 3 * 8  # steps 2-4 timed, step 1 counted for FLOPs
     assert meter.flops_per_image > 0

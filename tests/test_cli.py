@@ -16,24 +16,29 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from PIL import Image
-from typer.testing import CliRunner
-
 import spriteforge
+from PIL import Image
 from spriteforge import cli, io
 from spriteforge.data.palette import Palette
+from typer.testing import CliRunner
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
 SPRITEFORGE = Path(sys.executable).parent / "spriteforge"
 TINY = [
-    "--set", "vae.channels=[8,16]",
-    "--set", "vae.latent_dim=4",
-    "--set", "train.batch_size=16",
-    "--set", "train.progress=false",
-    "--set", "train.val_every=3",
-    "--set", "train.sample_every=3",
-]  # fmt: skip
+    "--set",
+    "vae.channels=[8,16]",
+    "--set",
+    "vae.latent_dim=4",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "train.progress=false",
+    "--set",
+    "train.val_every=3",
+    "--set",
+    "train.sample_every=3",
+]
 
 runner = CliRunner()
 
@@ -118,7 +123,9 @@ def test_train_writes_a_complete_run(run_dir: Path) -> None:
 
 def test_sample_grid_each_palette_and_seed(run_dir: Path, tmp_path: Path) -> None:
     grid, each = tmp_path / "g.png", tmp_path / "each"
-    output = invoke("sample", run_dir, "--n", 8, "--out", grid, "--seed", 1, "--palette", "pico8", "--each", each, "--scale", 2)
+    output = invoke(
+        "sample", run_dir, "--n", 8, "--out", grid, "--seed", 1, "--palette", "pico8", "--each", each, "--scale", 2
+    )
     assert squash("wrote 8 sprites") in squash(output)
     pico8 = {tuple(c) for c in Palette.named("pico8").colors.tolist()}
     assert _colors(grid) <= pico8 | {io.GRID_BACKGROUND}
@@ -172,7 +179,9 @@ def test_palette_extract(tiles: Path, tmp_path: Path, suffix: str) -> None:
     assert 2 <= len(palette) <= 8
     # The palette is the exact set of colours of the tiles (1-bit pack: few colours, no quantisation needed).
     sprites = spriteforge.load_sprites(tiles)
-    assert palette == sprites.palette or {tuple(c) for c in palette.colors.tolist()} == {tuple(c) for c in sprites.palette.colors.tolist()}
+    assert palette == sprites.palette or {tuple(c) for c in palette.colors.tolist()} == {
+        tuple(c) for c in sprites.palette.colors.tolist()
+    }
 
 
 def test_palette_show_and_list(tmp_path: Path) -> None:
@@ -245,14 +254,36 @@ def test_top_level_help_lists_the_commands() -> None:
 
 def test_missing_data_path(tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "out"
-    fails(monkeypatch, capsys, "train", "--data", tmp_path / "nowhere", "--out", out, "--logger", "none", mentions=("nowhere",))
+    fails(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        tmp_path / "nowhere",
+        "--out",
+        out,
+        "--logger",
+        "none",
+        mentions=("nowhere",),
+    )
     assert not out.exists()
 
 
 def test_empty_data_folder(tmp_path: Path, monkeypatch, capsys) -> None:
     (tmp_path / "empty").mkdir()
     out = tmp_path / "out"
-    fails(monkeypatch, capsys, "train", "--data", tmp_path / "empty", "--out", out, "--logger", "none", mentions=("empty", "no image files"))
+    fails(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        tmp_path / "empty",
+        "--out",
+        out,
+        "--logger",
+        "none",
+        mentions=("empty", "no image files"),
+    )
     assert not out.exists()
 
 
@@ -262,13 +293,37 @@ def test_only_corrupt_or_non_image_files(tmp_path: Path, monkeypatch, capsys) ->
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (folder / "notes.txt").write_text("hello")
     out = tmp_path / "out"
-    fails(monkeypatch, capsys, "train", "--data", folder, "--out", out, "--logger", "none", mentions=("broken.png", "unreadable"))
+    fails(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        folder,
+        "--out",
+        out,
+        "--logger",
+        "none",
+        mentions=("broken.png", "unreadable"),
+    )
     assert not out.exists()
 
 
 def test_sprites_larger_than_size(tiles: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "out"
-    fails(monkeypatch, capsys, "train", "--data", tiles, "--size", 8, "--out", out, "--logger", "none", mentions=("8x8", "--crop"))
+    fails(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        tiles,
+        "--size",
+        8,
+        "--out",
+        out,
+        "--logger",
+        "none",
+        mentions=("8x8", "--crop"),
+    )
     assert not out.exists()
 
 
@@ -281,7 +336,20 @@ def test_labels_csv_missing_sprites(tiles: Path, tmp_path: Path, monkeypatch, ca
     names = sorted(p.name for p in tiles.glob("*.png"))
     csv = _labels_csv(tmp_path / "labels.csv", names[:-3])
     out = tmp_path / "out"
-    fails(monkeypatch, capsys, "train", "--data", tiles, "--labels", csv, "--out", out, "--logger", "none", mentions=("labels.csv", "no row for 3", names[-1]))
+    fails(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        tiles,
+        "--labels",
+        csv,
+        "--out",
+        out,
+        "--logger",
+        "none",
+        mentions=("labels.csv", "no row for 3", names[-1]),
+    )
     assert not out.exists()
 
 
@@ -289,7 +357,20 @@ def test_labels_csv_naming_unknown_files(tiles: Path, tmp_path: Path, monkeypatc
     names = sorted(p.name for p in tiles.glob("*.png"))
     csv = _labels_csv(tmp_path / "labels.csv", [*names, "ghost_sprite.png"])
     out = tmp_path / "out"
-    fails(monkeypatch, capsys, "train", "--data", tiles, "--labels", csv, "--out", out, "--logger", "none", mentions=("labels.csv", "ghost_sprite.png"))
+    fails(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        tiles,
+        "--labels",
+        csv,
+        "--out",
+        out,
+        "--logger",
+        "none",
+        mentions=("labels.csv", "ghost_sprite.png"),
+    )
     assert not out.exists()
 
 
@@ -306,7 +387,9 @@ def test_unknown_set_key(tmp_path: Path, monkeypatch, capsys) -> None:
 
 
 def test_set_without_equals(tmp_path: Path, monkeypatch, capsys) -> None:
-    fails(monkeypatch, capsys, "train", "--set", "train.lr", "--out", tmp_path / "out", mentions=("train.lr", "key=value"))
+    fails(
+        monkeypatch, capsys, "train", "--set", "train.lr", "--out", tmp_path / "out", mentions=("train.lr", "key=value")
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -330,10 +413,18 @@ def test_sample_from_a_folder_that_is_not_a_run(tiles: Path, tmp_path: Path, mon
 def _copy_foreign_checkpoint(run_copy: Path, tmp_path: Path, channels: str) -> None:
     """Put the last.ckpt of a tiny `ae` run (with these channels) into the run under test."""
     other = spriteforge.train(
-        "ae", "procedural", tmp_path / "other",
-        overrides=[f"ae.channels={channels}", "ae.latent_dim=4", "data.count=32", "train.max_steps=2", "train.progress=false"],
+        "ae",
+        "procedural",
+        tmp_path / "other",
+        overrides=[
+            f"ae.channels={channels}",
+            "ae.latent_dim=4",
+            "data.count=32",
+            "train.max_steps=2",
+            "train.progress=false",
+        ],
         logger="none",
-    )  # fmt: skip
+    )
     shutil.copy(other.path / "last.ckpt", run_copy / "last.ckpt")
 
 
@@ -343,7 +434,9 @@ def test_foreign_checkpoint(run_copy: Path, tmp_path: Path, monkeypatch, capsys)
     fails(monkeypatch, capsys, "train", "--resume", run_copy, "--steps", 12, mentions=("last.ckpt", "does not match"))
     after = _files(run_copy)
     assert after.keys() == before.keys()  # no new files (no logs, no partial checkpoint)
-    assert {k: v for k, v in after.items() if k != "config.yaml"} == {k: v for k, v in before.items() if k != "config.yaml"}
+    assert {k: v for k, v in after.items() if k != "config.yaml"} == {
+        k: v for k, v in before.items() if k != "config.yaml"
+    }
 
 
 def test_a_failed_resume_leaves_config_yaml_untouched(run_copy: Path, monkeypatch, capsys) -> None:
@@ -371,7 +464,17 @@ def test_sample_n_zero(run_dir: Path, tmp_path: Path, monkeypatch, capsys) -> No
 
 def test_label_for_an_unconditional_run(run_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "g.png"
-    fails(monkeypatch, capsys, "sample", run_dir, "--label", "female", "--out", out, mentions=("not conditional", "--labels"))
+    fails(
+        monkeypatch,
+        capsys,
+        "sample",
+        run_dir,
+        "--label",
+        "female",
+        "--out",
+        out,
+        mentions=("not conditional", "--labels"),
+    )
     assert not out.exists()
 
 
@@ -385,7 +488,18 @@ def test_negative_size(tiles: Path, tmp_path: Path, monkeypatch, capsys) -> None
     out = tmp_path / "out"
     fails(monkeypatch, capsys, "train", "--data", tiles, "--size", -1, "--out", out, mentions=("--size",))
     assert not out.exists()
-    fails(monkeypatch, capsys, "datasets", "inspect", tiles, "--size", -1, "--out", tmp_path / "c.png", mentions=("--size",))
+    fails(
+        monkeypatch,
+        capsys,
+        "datasets",
+        "inspect",
+        tiles,
+        "--size",
+        -1,
+        "--out",
+        tmp_path / "c.png",
+        mentions=("--size",),
+    )
     assert not (tmp_path / "c.png").exists()
 
 
@@ -413,14 +527,38 @@ def test_output_below_a_file(run_dir: Path, tmp_path: Path, monkeypatch, capsys)
 def test_train_into_an_existing_run(run_dir: Path, monkeypatch, capsys) -> None:
     before = _files(run_dir)
     contents = {name: (run_dir / name).read_bytes() for name in ("config.yaml", "weights.safetensors", "last.ckpt")}
-    fails(monkeypatch, capsys, "train", "--data", "procedural", "--out", run_dir, "--logger", "none", mentions=(run_dir, "already holds a run", "--resume"))
+    fails(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        "procedural",
+        "--out",
+        run_dir,
+        "--logger",
+        "none",
+        mentions=(run_dir, "already holds a run", "--resume"),
+    )
     assert _files(run_dir) == before
     assert {name: (run_dir / name).read_bytes() for name in contents} == contents
 
 
 def test_a_model_that_cannot_handle_the_size_writes_nothing(tiles: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "out"
-    fails(monkeypatch, capsys, "train", "--data", tiles, "--set", "vae.channels=[8,16,32,64,128]", "--out", out, "--logger", "none", mentions=("divisible by 32",))
+    fails(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        tiles,
+        "--set",
+        "vae.channels=[8,16,32,64,128]",
+        "--out",
+        out,
+        "--logger",
+        "none",
+        mentions=("divisible by 32",),
+    )
     assert not out.exists() or not any(out.iterdir()), sorted(p.name for p in out.iterdir())
 
 
@@ -430,7 +568,9 @@ def test_repr_applies_to_the_model_named_in_the_config_file(tmp_path: Path, monk
         "model: ae\nae:\n  channels: [8, 16]\n  latent_dim: 4\ndata:\n  count: 32\n"
         "train:\n  max_steps: 2\n  progress: false\n  logger: none\n"
     )
-    monkeypatch.setattr(sys, "argv", ["spriteforge", "train", "--config", str(config), "--repr", "rgba", "--out", str(tmp_path / "r")])
+    monkeypatch.setattr(
+        sys, "argv", ["spriteforge", "train", "--config", str(config), "--repr", "rgba", "--out", str(tmp_path / "r")]
+    )
     with pytest.raises(SystemExit) as caught:
         cli.main()  # typer exits 0 on success
     assert caught.value.code == 0, capsys.readouterr().err
@@ -440,9 +580,26 @@ def test_repr_applies_to_the_model_named_in_the_config_file(tmp_path: Path, monk
 def test_repr_with_model(tmp_path: Path) -> None:
     out = tmp_path / "r"
     invoke(
-        "train", "--model", "ae", "--repr", "rgba", "--out", out, "--logger", "none", "--steps", 2,
-        "--set", "ae.channels=[8,16]", "--set", "ae.latent_dim=4", "--set", "data.count=32", "--set", "train.progress=false",
-    )  # fmt: skip
+        "train",
+        "--model",
+        "ae",
+        "--repr",
+        "rgba",
+        "--out",
+        out,
+        "--logger",
+        "none",
+        "--steps",
+        2,
+        "--set",
+        "ae.channels=[8,16]",
+        "--set",
+        "ae.latent_dim=4",
+        "--set",
+        "data.count=32",
+        "--set",
+        "train.progress=false",
+    )
     assert spriteforge.load_run(out).model.representation == "rgba"
 
 
@@ -456,8 +613,12 @@ def test_console_script_reports_bad_input_without_traceback(tmp_path: Path) -> N
     env = {**os.environ, "COLUMNS": "200"}
     result = subprocess.run(
         [str(SPRITEFORGE), "palette", "show", str(bad), "--out", str(tmp_path / "s.png")],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert f"{bad}:2" in result.stderr and "not-a-colour" in result.stderr
@@ -485,7 +646,9 @@ def test_demo_never_replaces_a_run_that_is_not_a_demo(run_copy: Path, monkeypatc
 
 def test_sample_remaps_by_nearest_colour(run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "nearest.png"
-    invoke("sample", run_dir, "--n", 4, "--seed", 0, "--palette", "pico8", "--remap", "nearest", "--scale", 1, "--out", out)
+    invoke(
+        "sample", run_dir, "--n", 4, "--seed", 0, "--palette", "pico8", "--remap", "nearest", "--scale", 1, "--out", out
+    )
     pico8 = {tuple(c) for c in io.composite(Palette.named("pico8").colors[None])[0].tolist()}
     grey = tuple(io.composite(np.zeros((1, 4), np.uint8))[0].tolist())
     assert _colors(out) <= pico8 | {grey}
@@ -513,7 +676,9 @@ def test_convert_a_photo_and_a_folder(test_data: Path, tmp_path: Path) -> None:
     invoke("convert", photo, "--size", 24, "--palette", "pico8", "--dither", "bayer4", "--scale", 2, "--out", out)
     image = np.asarray(Image.open(out).convert("RGBA"))
     assert image.shape[:2] == (24, 24)
-    assert {tuple(c) for c in image.reshape(-1, 4).tolist()} <= {tuple(c) for c in Palette.named("pico8").colors.tolist()}
+    assert {tuple(c) for c in image.reshape(-1, 4).tolist()} <= {
+        tuple(c) for c in Palette.named("pico8").colors.tolist()
+    }
     assert (tmp_path / "astronaut_x2.png").is_file()
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -527,8 +692,17 @@ def test_convert_a_photo_and_a_folder(test_data: Path, tmp_path: Path) -> None:
 
 def test_convert_with_an_unknown_palette(test_data: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "x.png"
-    fails(monkeypatch, capsys, "convert", test_data / "photos" / "coins.png", "--palette", "nope", "--out", out,
-          mentions=("nope", "pico8"))  # fmt: skip
+    fails(
+        monkeypatch,
+        capsys,
+        "convert",
+        test_data / "photos" / "coins.png",
+        "--palette",
+        "nope",
+        "--out",
+        out,
+        mentions=("nope", "pico8"),
+    )
     assert not out.exists()
 
 
@@ -550,7 +724,6 @@ def test_convert_refuses_bad_inputs(test_data: Path, tmp_path: Path, monkeypatch
     """Both converters (the pixelizer and a generator .pth): not an image, 1x1, a 50,000 x 50,000 header, a palette
     file with a bad line; exit 2, a message naming the file, nothing written."""
     import torch
-
     from spriteforge.nn.gan import ResnetGenerator
 
     model: list[object] = []
@@ -568,8 +741,18 @@ def test_convert_refuses_bad_inputs(test_data: Path, tmp_path: Path, monkeypatch
     fails(monkeypatch, capsys, "convert", text, *model, "--out", out, mentions=("notes.png", "not a readable image"))
     fails(monkeypatch, capsys, "convert", tiny, *model, "--out", out, mentions=("dot.png", "1x1", "at least 2x2"))
     fails(monkeypatch, capsys, "convert", huge, *model, "--out", out, mentions=("huge.png", "too large"))
-    fails(monkeypatch, capsys, "convert", photo, *model, "--palette", bad_palette, "--out", out,
-          mentions=("bad.hex:2", "not a colour"))  # fmt: skip
+    fails(
+        monkeypatch,
+        capsys,
+        "convert",
+        photo,
+        *model,
+        "--palette",
+        bad_palette,
+        "--out",
+        out,
+        mentions=("bad.hex:2", "not a colour"),
+    )
     assert not out.exists()
 
 
@@ -578,14 +761,50 @@ def test_convert_refuses_a_pth_that_is_not_a_generator(test_data: Path, tmp_path
 
     photo, out = test_data / "photos" / "coins.png", tmp_path / "out.png"
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pth")
-    fails(monkeypatch, capsys, "convert", photo, "--model", tmp_path / "other.pth", "--out", out,
-          mentions=("other.pth", "model.1.weight", "latest_net_G_A.pth"))  # fmt: skip
+    fails(
+        monkeypatch,
+        capsys,
+        "convert",
+        photo,
+        "--model",
+        tmp_path / "other.pth",
+        "--out",
+        out,
+        mentions=("other.pth", "model.1.weight", "latest_net_G_A.pth"),
+    )
     torch.save({"model.1.weight": torch.zeros(8, 3, 7, 7)}, tmp_path / "partial.pth")
-    fails(monkeypatch, capsys, "convert", photo, "--model", tmp_path / "partial.pth", "--out", out,
-          mentions=("partial.pth", "resnet generator"))  # fmt: skip
+    fails(
+        monkeypatch,
+        capsys,
+        "convert",
+        photo,
+        "--model",
+        tmp_path / "partial.pth",
+        "--out",
+        out,
+        mentions=("partial.pth", "resnet generator"),
+    )
     (tmp_path / "junk.pth").write_bytes(b"\x80\x04junk")
-    fails(monkeypatch, capsys, "convert", photo, "--model", tmp_path / "junk.pth", "--out", out,
-          mentions=("junk.pth", "not a readable PyTorch state dict"))  # fmt: skip
-    fails(monkeypatch, capsys, "convert", photo, "--model", tmp_path / "missing", "--out", out,
-          mentions=("missing", "no such run folder"))  # fmt: skip
+    fails(
+        monkeypatch,
+        capsys,
+        "convert",
+        photo,
+        "--model",
+        tmp_path / "junk.pth",
+        "--out",
+        out,
+        mentions=("junk.pth", "not a readable PyTorch state dict"),
+    )
+    fails(
+        monkeypatch,
+        capsys,
+        "convert",
+        photo,
+        "--model",
+        tmp_path / "missing",
+        "--out",
+        out,
+        mentions=("missing", "no such run folder"),
+    )
     assert not out.exists()

@@ -6,7 +6,6 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-
 from spriteforge.engine.config import DataConfig, RunConfig, TrainConfig, build_config, load_config
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import registered
@@ -80,9 +79,7 @@ def test_overrides_are_typed() -> None:
 def test_yaml_file_then_set_overrides(tmp_path: Path) -> None:
     file = _write(
         tmp_path / "c.yaml",
-        "model: ae\n"
-        "train:\n  lr: 0.1\n  batch_size: 8\n"
-        "ae:\n  latent_dim: 5\n  channels: [4, 8]\n",
+        "model: ae\ntrain:\n  lr: 0.1\n  batch_size: 8\nae:\n  latent_dim: 5\n  channels: [4, 8]\n",
     )
     config = build_config(config_file=file, overrides=["train.lr=0.2", "ae.latent_dim=6"])
     assert config.model == "ae"

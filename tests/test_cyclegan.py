@@ -8,13 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import spriteforge
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from torch import nn
-from typer.testing import CliRunner
-
-import spriteforge
 from spriteforge import cli
 from spriteforge.convert.translate import load_pix2pix_generator
 from spriteforge.data.crops import image_crops
@@ -23,13 +20,21 @@ from spriteforge.engine.batches import SpriteBatches
 from spriteforge.engine.config import TrainConfig
 from spriteforge.engine.module import lr_factor
 from spriteforge.errors import SpriteforgeError
+from torch import nn
+from typer.testing import CliRunner
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
 TINY = [
-    "data.count=40", "data.size=16", "data.domain_a_count=24", "train.batch_size=8", "train.progress=false",
-    "train.val_every=3", "train.checkpoint_every=3", "train.sample_every=0",
-]  # fmt: skip
+    "data.count=40",
+    "data.size=16",
+    "data.domain_a_count=24",
+    "train.batch_size=8",
+    "train.progress=false",
+    "train.val_every=3",
+    "train.checkpoint_every=3",
+    "train.sample_every=0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +82,10 @@ def test_training_steps_both_groups_and_resume_continues_exactly(
 
     _train(tiles, photos, tmp_path / "B", 3)  # stops at step 3, then resumes to 6
     resumed = spriteforge.resume(tmp_path / "B", ["train.max_steps=6"])
-    first, second = load_file(str(straight.path / "weights.safetensors")), load_file(str(resumed.path / "weights.safetensors"))
+    first, second = (
+        load_file(str(straight.path / "weights.safetensors")),
+        load_file(str(resumed.path / "weights.safetensors")),
+    )
     differing = [k for k in first if not torch.equal(first[k], second[k])]
     assert not differing  # generators, discriminators and image pools alike
 
@@ -92,7 +100,13 @@ def test_a_two_domain_model_without_its_second_domain_is_refused_before_writing(
 
 def test_bad_schedule_is_refused(tiles: Path, photos: Path, tmp_path: Path) -> None:
     with pytest.raises(SpriteforgeError, match="cosine, linear"):
-        spriteforge.train("cyclegan", tiles, tmp_path / "run", overrides=[*TINY, f"data.domain_a={photos}", "train.schedule=step"], logger="none")
+        spriteforge.train(
+            "cyclegan",
+            tiles,
+            tmp_path / "run",
+            overrides=[*TINY, f"data.domain_a={photos}", "train.schedule=step"],
+            logger="none",
+        )
 
 
 def test_linear_schedule_is_constant_then_decays_to_the_floor() -> None:
@@ -146,7 +160,9 @@ def _colors(path: Path) -> set[tuple[int, ...]]:
     return {tuple(c) for c in np.asarray(Image.open(path).convert("RGBA")).reshape(-1, 4).tolist()}
 
 
-def test_convert_with_a_run_is_palette_exact_on_the_grid(straight: spriteforge.Run, photos: Path, tmp_path: Path) -> None:
+def test_convert_with_a_run_is_palette_exact_on_the_grid(
+    straight: spriteforge.Run, photos: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "coins.png"
     _convert(photos / "coins.png", "--model", straight.path, "--size", 20, "--scale", 3, "--out", out)
     image = np.asarray(Image.open(out).convert("RGBA"))
@@ -168,9 +184,14 @@ def _reference_generator(width: int, blocks: int) -> nn.Sequential:
         def __init__(self, dim: int) -> None:
             super().__init__()
             self.conv_block = nn.Sequential(
-                nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), nn.InstanceNorm2d(dim), nn.ReLU(True),
-                nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), nn.InstanceNorm2d(dim),
-            )  # fmt: skip
+                nn.ReflectionPad2d(1),
+                nn.Conv2d(dim, dim, 3, bias=True),
+                nn.InstanceNorm2d(dim),
+                nn.ReLU(True),
+                nn.ReflectionPad2d(1),
+                nn.Conv2d(dim, dim, 3, bias=True),
+                nn.InstanceNorm2d(dim),
+            )
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x + self.conv_block(x)
@@ -178,14 +199,19 @@ def _reference_generator(width: int, blocks: int) -> nn.Sequential:
     layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, width, 7, bias=True), nn.InstanceNorm2d(width), nn.ReLU(True)]
     for i in range(2):
         m = 2**i
-        layers += [nn.Conv2d(width * m, width * m * 2, 3, stride=2, padding=1, bias=True), nn.InstanceNorm2d(width * m * 2), nn.ReLU(True)]
+        layers += [
+            nn.Conv2d(width * m, width * m * 2, 3, stride=2, padding=1, bias=True),
+            nn.InstanceNorm2d(width * m * 2),
+            nn.ReLU(True),
+        ]
     layers += [Block(width * 4) for _ in range(blocks)]
     for i in range(2):
         m = 2 ** (2 - i)
         layers += [
             nn.ConvTranspose2d(width * m, width * m // 2, 3, stride=2, padding=1, output_padding=1, bias=True),
-            nn.InstanceNorm2d(width * m // 2), nn.ReLU(True),
-        ]  # fmt: skip
+            nn.InstanceNorm2d(width * m // 2),
+            nn.ReLU(True),
+        ]
     layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, 3, 7), nn.Tanh()]
     reference = nn.Module()
     reference.model = nn.Sequential(*layers)
@@ -203,7 +229,9 @@ def test_a_pix2pix_resnet_9blocks_state_dict_loads_and_converts(photos: Path, tm
     with torch.no_grad():
         torch.testing.assert_close(torch.tanh(loaded(x)), reference.model(x))
     out = tmp_path / "camera.png"
-    _convert(photos / "camera.png", "--model", path, "--size", 24, "--palette", "db16", "--dither", "bayer4", "--out", out)
+    _convert(
+        photos / "camera.png", "--model", path, "--size", 24, "--palette", "db16", "--dither", "bayer4", "--out", out
+    )
     assert np.asarray(Image.open(out)).shape[:2] == (24, 24)
     assert _colors(out) <= {tuple(c) for c in Palette.named("db16").colors.tolist()}
 
@@ -222,6 +250,12 @@ def test_each_group_steps_on_its_own_gradients_only(tiles: Path, photos: Path, t
         return original(self, batch)
 
     monkeypatch.setattr(CycleGAN, "loss", watched)
-    spriteforge.train("cyclegan", tiles, tmp_path / "run", preset="tiny", logger="none",
-                      overrides=[*TINY, f"data.domain_a={photos}", "train.max_steps=2", "train.val_every=100"])  # fmt: skip
+    spriteforge.train(
+        "cyclegan",
+        tiles,
+        tmp_path / "run",
+        preset="tiny",
+        logger="none",
+        overrides=[*TINY, f"data.domain_a={photos}", "train.max_steps=2", "train.val_every=100"],
+    )
     assert seen == [("generators", False), ("discriminators", False)] * 2

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import spriteforge
 import torch
 from PIL import Image
-from typer.testing import CliRunner
-
-import spriteforge
 from spriteforge import cli
 from spriteforge.data.labels import LabelSpec
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, model_class
 from tests.kenney_fixtures import labelled_packs
+from typer.testing import CliRunner
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 MODELS = ["ddpm", "discrete_diffusion"]
@@ -98,7 +97,15 @@ def test_inpainting_keeps_unmasked_pixels_exactly(name: str, sprites: spriteforg
     assert int(output.max()) < len(sprites.palette)
     if name == "ddpm":  # the DDPM sampler and guidance go through the same loop
         labels = torch.from_numpy(sprites.labels[::6][:8]).long()
-        again = model.inpaint(indices, mask, labels=labels, generator=torch.Generator().manual_seed(0), steps=3, sampler="ddpm", guidance=2.0)
+        again = model.inpaint(
+            indices,
+            mask,
+            labels=labels,
+            generator=torch.Generator().manual_seed(0),
+            steps=3,
+            sampler="ddpm",
+            guidance=2.0,
+        )
         assert torch.equal(again[~mask], indices[~mask])
 
 
@@ -115,12 +122,40 @@ def test_variations(name: str, sprites: spriteforge.SpriteSet) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_train_resume_sample_inpaint_vary_from_the_command_line(name: str, labelled: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_train_resume_sample_inpaint_vary_from_the_command_line(
+    name: str, labelled: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
     out = tmp_path / "run"
-    tiny = ["--preset", "tiny", "--set", "train.batch_size=16", "--set", "train.progress=false",
-            "--set", "train.num_samples=4"]  # fmt: skip
-    invoke("train", "--model", name, "--data", labelled, "--labels", labelled / "labels.csv", "--label-column", "pack",
-           "--size", 16, "--steps", 2, "--logger", "none", "--out", out, *tiny)  # fmt: skip
+    tiny = [
+        "--preset",
+        "tiny",
+        "--set",
+        "train.batch_size=16",
+        "--set",
+        "train.progress=false",
+        "--set",
+        "train.num_samples=4",
+    ]
+    invoke(
+        "train",
+        "--model",
+        name,
+        "--data",
+        labelled,
+        "--labels",
+        labelled / "labels.csv",
+        "--label-column",
+        "pack",
+        "--size",
+        16,
+        "--steps",
+        2,
+        "--logger",
+        "none",
+        "--out",
+        out,
+        *tiny,
+    )
     run = spriteforge.load_run(out)
     assert run.config.train.ema and run.model.is_conditional
     invoke("train", "--resume", out, "--steps", 3)
@@ -134,16 +169,47 @@ def test_train_resume_sample_inpaint_vary_from_the_command_line(name: str, label
     mask[8:, :, :3] = 255  # white: regenerate the bottom half
     Image.fromarray(mask).save(tmp_path / "mask.png")
     inpainted = tmp_path / "inpainted.png"
-    invoke("inpaint", out, "--image", sprite, "--mask", tmp_path / "mask.png", "--n", 3, "--steps", 2, "--seed", 0, "--out", inpainted)
+    invoke(
+        "inpaint",
+        out,
+        "--image",
+        sprite,
+        "--mask",
+        tmp_path / "mask.png",
+        "--n",
+        3,
+        "--steps",
+        2,
+        "--seed",
+        0,
+        "--out",
+        inpainted,
+    )
     assert Image.open(inpainted).size[0] > 0
-    completions = spriteforge.load_run(out).inpaint(np.asarray(Image.open(sprite).convert("RGBA")), mask[..., 0] > 0, 3, seed=0, steps=2)
+    completions = spriteforge.load_run(out).inpaint(
+        np.asarray(Image.open(sprite).convert("RGBA")), mask[..., 0] > 0, 3, seed=0, steps=2
+    )
     original = run.palette.index(np.asarray(Image.open(sprite).convert("RGBA")))
     assert (completions.indices[:, :8] == original[:8]).all()
     invoke("vary", out, "--image", sprite, "--strength", 0.5, "--n", 2, "--steps", 2, "--out", tmp_path / "vary.png")
     # A mask of another size is a clear error, and nothing is written.
     Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(tmp_path / "small.png")
     bad = tmp_path / "bad.png"
-    monkeypatch.setattr(sys, "argv", ["spriteforge", "inpaint", str(out), "--image", str(sprite), "--mask", str(tmp_path / "small.png"), "--out", str(bad)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "spriteforge",
+            "inpaint",
+            str(out),
+            "--image",
+            str(sprite),
+            "--mask",
+            str(tmp_path / "small.png"),
+            "--out",
+            str(bad),
+        ],
+    )
     with pytest.raises(SystemExit) as caught:
         cli.main()
     assert caught.value.code == 2 and "8x8" in capsys.readouterr().err and not bad.exists()

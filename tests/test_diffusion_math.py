@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from spriteforge.diffusion import NoiseSchedule, masked_after, masking_ratio
 
 

@@ -16,17 +16,39 @@ from pathlib import Path
 import pytest
 
 SPRITEFORGE = Path(sys.executable).parent / "spriteforge"
-TINY = ["--set", "vae.channels=[8,16]", "--set", "vae.latent_dim=4", "--set", "train.batch_size=16",
-        "--set", "data.count=160", "--set", "train.val_every=10", "--set", "train.sample_every=10",
-        "--set", "train.checkpoint_every=10", "--set", "train.progress=false", "--set", "train.accelerator=cpu",
-        "--set", "train.lr=3e-3", "--logger", "csv"]  # fmt: skip
+TINY = [
+    "--set",
+    "vae.channels=[8,16]",
+    "--set",
+    "vae.latent_dim=4",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "data.count=160",
+    "--set",
+    "train.val_every=10",
+    "--set",
+    "train.sample_every=10",
+    "--set",
+    "train.checkpoint_every=10",
+    "--set",
+    "train.progress=false",
+    "--set",
+    "train.accelerator=cpu",
+    "--set",
+    "train.lr=3e-3",
+    "--logger",
+    "csv",
+]
 DDP = ["--devices", "2", "--strategy", "ddp"]
 
 
 def spriteforge(*args: object, timeout: int = 300) -> subprocess.CompletedProcess:
     launcher_vars = ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
     env = {k: v for k, v in os.environ.items() if k not in launcher_vars}
-    result = subprocess.run([str(SPRITEFORGE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+    result = subprocess.run(
+        [str(SPRITEFORGE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -47,15 +69,23 @@ def logged_losses(run: Path) -> dict[int, float]:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("ddp")
     spriteforge("train", "--model", "vae", "--data", "procedural", "--steps", 30, *TINY, "--out", root / "single")
-    result = spriteforge("train", "--model", "vae", "--data", "procedural", "--steps", 30, *TINY, *DDP, "--out", root / "ddp")
+    result = spriteforge(
+        "train", "--model", "vae", "--data", "procedural", "--steps", 30, *TINY, *DDP, "--out", root / "ddp"
+    )
     return {"single": root / "single", "ddp": root / "ddp", "root": root, "ddp_output": result.stdout}
 
 
 def test_ddp_writes_one_run_folder_from_rank_zero(runs: dict) -> None:
     run = runs["ddp"]
     assert sorted(p.name for p in runs["root"].iterdir()) == ["ddp", "single"]
-    assert {"config.yaml", "weights.safetensors", "last.ckpt", "metrics.json", "palette.hex"} <= {p.name for p in run.iterdir()}
-    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000010.png", "step_000020.png", "step_000030.png"]
+    assert {"config.yaml", "weights.safetensors", "last.ckpt", "metrics.json", "palette.hex"} <= {
+        p.name for p in run.iterdir()
+    }
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "step_000010.png",
+        "step_000020.png",
+        "step_000030.png",
+    ]
     assert runs["ddp_output"].count("next: spriteforge sample") == 1  # rank 1 prints nothing
 
 
@@ -81,9 +111,16 @@ def test_ddp_run_resumes(runs: dict) -> None:
 
 @pytest.mark.parametrize(
     "env, worker",
-    [({}, False), ({"RANK": "0", "LOCAL_RANK": "0"}, False), ({"LOCAL_RANK": "1"}, True), ({"RANK": "3"}, True),
-     ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, True), ({"SLURM_PROCID": "5"}, True), ({"SLURM_PROCID": "0"}, False)],
-)  # fmt: skip
+    [
+        ({}, False),
+        ({"RANK": "0", "LOCAL_RANK": "0"}, False),
+        ({"LOCAL_RANK": "1"}, True),
+        ({"RANK": "3"}, True),
+        ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, True),
+        ({"SLURM_PROCID": "5"}, True),
+        ({"SLURM_PROCID": "0"}, False),
+    ],
+)
 def test_only_global_rank_zero_is_not_a_worker(monkeypatch: pytest.MonkeyPatch, env: dict, worker: bool) -> None:
     from spriteforge.engine.train import is_launched_worker
 

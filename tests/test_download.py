@@ -13,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from spriteforge.data.download import cache_dir, download, sha256_file
 from spriteforge.errors import SpriteforgeError
 

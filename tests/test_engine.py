@@ -16,11 +16,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import pytest
+import spriteforge
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-
-import spriteforge
 from spriteforge import io
 from spriteforge.data.palette import Palette
 from spriteforge.engine import module as module_file
@@ -32,7 +31,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::Deprecat
 VAE_TINY = ["vae.channels=[8,16]", "vae.latent_dim=4", "train.batch_size=16", "train.progress=false"]
 AE_TINY = ["ae.channels=[8,16]", "ae.latent_dim=4", "train.batch_size=16", "train.progress=false"]
 # Resume tests: 64 procedural sprites (58 train = 3 batches of 16 per epoch), checkpoints every 10 steps.
-RESUME = [*AE_TINY, "data.count=64", "train.checkpoint_every=10", "train.val_every=5", "train.warmup_steps=3", "train.sample_every=0"]
+RESUME = [
+    *AE_TINY,
+    "data.count=64",
+    "train.checkpoint_every=10",
+    "train.val_every=5",
+    "train.warmup_steps=3",
+    "train.sample_every=0",
+]
 FLAT_LR = ["train.min_lr_ratio=1.0"]  # constant learning rate after warm-up: the schedule does not depend on max_steps
 
 
@@ -130,7 +136,9 @@ def test_run_folder_contents(kenney_run: spriteforge.Run) -> None:
 
 
 def test_no_partial_checkpoint_or_temporary_file_remains(kenney_run: spriteforge.Run) -> None:
-    leftovers = [p.name for p in kenney_run.path.iterdir() if p.name.startswith(".") or p.name.endswith((".tmp", ".partial"))]
+    leftovers = [
+        p.name for p in kenney_run.path.iterdir() if p.name.startswith(".") or p.name.endswith((".tmp", ".partial"))
+    ]
     assert leftovers == []
     assert not (kenney_run.path / ".last.ckpt.partial").exists()
 
@@ -189,7 +197,10 @@ def test_palette_swap(kenney_run: spriteforge.Run) -> None:
 
 def test_run_files_follow_the_umask_like_other_files(kenney_run: spriteforge.Run) -> None:
     reference = stat.S_IMODE((kenney_run.path / "palette.hex").stat().st_mode)
-    modes = {name: stat.S_IMODE((kenney_run.path / name).stat().st_mode) for name in ("config.yaml", "metrics.json", "weights.safetensors")}
+    modes = {
+        name: stat.S_IMODE((kenney_run.path / name).stat().st_mode)
+        for name in ("config.yaml", "metrics.json", "weights.safetensors")
+    }
     assert modes == {name: reference for name in modes}
 
 
@@ -217,7 +228,9 @@ def test_load_run_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 def test_load_run_with_corrupt_weights(run_copy: Path, damage: str) -> None:
     weights = run_copy / "weights.safetensors"
     data = weights.read_bytes()
-    weights.write_bytes({"garbage": b"\x00\xffnot safetensors" * 100, "truncated": data[: len(data) // 2], "empty": b""}[damage])
+    weights.write_bytes(
+        {"garbage": b"\x00\xffnot safetensors" * 100, "truncated": data[: len(data) // 2], "empty": b""}[damage]
+    )
     with pytest.raises(SpriteforgeError) as caught:
         spriteforge.load_run(run_copy)
     assert "weights.safetensors" in str(caught.value)
@@ -262,7 +275,11 @@ def test_resume_with_a_corrupt_checkpoint(run_copy: Path, damage: str) -> None:
 def test_resume_with_a_foreign_checkpoint(run_copy: Path, tmp_path: Path) -> None:
     # An AE with one level fewer: its checkpoint holds other tensor names than the run's VAE.
     other = spriteforge.train(
-        "ae", "procedural", tmp_path / "other", overrides=[*AE_TINY, "ae.channels=[8]", "data.count=32", "train.max_steps=2"], logger="none"
+        "ae",
+        "procedural",
+        tmp_path / "other",
+        overrides=[*AE_TINY, "ae.channels=[8]", "data.count=32", "train.max_steps=2"],
+        logger="none",
     )
     shutil.copy(other.path / "last.ckpt", run_copy / "last.ckpt")
     with pytest.raises(SpriteforgeError) as caught:
@@ -272,7 +289,11 @@ def test_resume_with_a_foreign_checkpoint(run_copy: Path, tmp_path: Path) -> Non
 
 def test_resume_with_a_foreign_checkpoint_of_the_same_layout(run_copy: Path, tmp_path: Path) -> None:
     other = spriteforge.train(
-        "ae", "procedural", tmp_path / "other", overrides=[*AE_TINY, "data.count=32", "train.max_steps=2"], logger="none"
+        "ae",
+        "procedural",
+        tmp_path / "other",
+        overrides=[*AE_TINY, "data.count=32", "train.max_steps=2"],
+        logger="none",
     )
     shutil.copy(other.path / "last.ckpt", run_copy / "last.ckpt")
     with pytest.raises(SpriteforgeError) as caught:
@@ -342,12 +363,16 @@ def test_resume_loses_nothing(flat_pair: tuple[Path, Path]) -> None:
     assert equal, differing
     state_a, state_b = _ckpt(a / "last.ckpt"), _ckpt(b / "last.ckpt")
     assert state_a["loops"]["fit_loop"]["state_dict"] == state_b["loops"]["fit_loop"]["state_dict"]
-    for group_a, group_b in zip(state_a["optimizer_states"][0]["state"].values(), state_b["optimizer_states"][0]["state"].values()):
+    for group_a, group_b in zip(
+        state_a["optimizer_states"][0]["state"].values(), state_b["optimizer_states"][0]["state"].values()
+    ):
         assert torch.equal(group_a["exp_avg"], group_b["exp_avg"])
     assert state_a["lr_schedulers"][0]["last_epoch"] == state_b["lr_schedulers"][0]["last_epoch"] == 20
 
 
-def test_resume_after_ctrl_c_loses_nothing(flat_pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_after_ctrl_c_loses_nothing(
+    flat_pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, _ = flat_pair
     original = module_file.SpriteModule.training_step
 
@@ -360,7 +385,9 @@ def test_resume_after_ctrl_c_loses_nothing(flat_pair: tuple[Path, Path], tmp_pat
     handler = signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises(SystemExit):  # Lightning shuts down gracefully and exits after Ctrl-C
-            spriteforge.train("ae", "procedural", tmp_path / "B", overrides=[*RESUME, *FLAT_LR, "train.max_steps=20"], logger="none")
+            spriteforge.train(
+                "ae", "procedural", tmp_path / "B", overrides=[*RESUME, *FLAT_LR, "train.max_steps=20"], logger="none"
+            )
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores further Ctrl-C after the first
     monkeypatch.setattr(module_file.SpriteModule, "training_step", original)
@@ -410,7 +437,14 @@ def test_ema_weights_are_saved_as_the_run_weights(tmp_path: Path) -> None:
         "vae",
         "procedural",
         tmp_path / "ema",
-        overrides=[*VAE_TINY, "data.count=32", "train.max_steps=6", "train.ema=true", "train.ema_decay=0.8", "train.val_every=3"],
+        overrides=[
+            *VAE_TINY,
+            "data.count=32",
+            "train.max_steps=6",
+            "train.ema=true",
+            "train.ema_decay=0.8",
+            "train.val_every=3",
+        ],
         logger="none",
     )
     weights = load_file(str(run.path / "weights.safetensors"))
@@ -427,7 +461,9 @@ def test_ema_weights_are_saved_as_the_run_weights(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- atomic checkpoints
 
 
-def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
     original = L.Trainer.save_checkpoint
 
@@ -442,7 +478,11 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tmp_path: Path,
     out = tmp_path / "atomic"
     with pytest.raises(OSError):
         spriteforge.train(
-            "ae", "procedural", out, overrides=[*AE_TINY, "data.count=32", "train.max_steps=10", "train.checkpoint_every=3"], logger="none"
+            "ae",
+            "procedural",
+            out,
+            overrides=[*AE_TINY, "data.count=32", "train.max_steps=10", "train.checkpoint_every=3"],
+            logger="none",
         )
     assert calls[0] == ".last.ckpt.partial"  # written beside, then renamed
     assert _ckpt(out / "last.ckpt")["global_step"] == 3  # the first, complete checkpoint survives
@@ -565,10 +605,10 @@ def test_csv_log_keeps_earlier_rows_across_a_resume(tmp_path: Path) -> None:
 
 
 def _module(overrides: list[str]) -> module_file.SpriteModule:
+    from spriteforge.data.sprites import load_sprites
     from spriteforge.engine.batches import SpriteBatches
     from spriteforge.engine.config import build_config
     from spriteforge.engine.run import build_model, data_spec
-    from spriteforge.data.sprites import load_sprites
 
     sprites = load_sprites("procedural", size=16, count=16)
     config = build_config("vae", overrides=[*VAE_TINY, *overrides])
@@ -608,8 +648,16 @@ def test_compiled_training_trains(tmp_path: Path) -> None:
     from torch._dynamo.utils import counters
 
     counters.clear()
-    overrides = [*AE_TINY, "data.count=64", "train.max_steps=12", "train.val_every=100", "train.sample_every=0",
-                 "train.compile=true", "train.lr=5e-3", "train.warmup_steps=0"]  # fmt: skip
+    overrides = [
+        *AE_TINY,
+        "data.count=64",
+        "train.max_steps=12",
+        "train.val_every=100",
+        "train.sample_every=0",
+        "train.compile=true",
+        "train.lr=5e-3",
+        "train.warmup_steps=0",
+    ]
     run = spriteforge.train("ae", "procedural", tmp_path / "compiled", overrides=overrides, logger="csv")
     assert counters["frames"]["ok"] >= 1  # dynamo captured the loss
     with (run.path / "logs" / "metrics.csv").open() as handle:

@@ -8,16 +8,20 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import spriteforge
 from spriteforge.cli import main
 from spriteforge.metrics import evaluate as evaluation_module
 from spriteforge.metrics.stats import Estimate
 
 TINY = [
-    "vae.channels=[8,16]", "vae.latent_dim=4", "data.count=96", "train.max_steps=6", "train.batch_size=16",
-    "train.val_every=3", "train.progress=false",
-]  # fmt: skip
+    "vae.channels=[8,16]",
+    "vae.latent_dim=4",
+    "data.count=96",
+    "train.max_steps=6",
+    "train.batch_size=16",
+    "train.val_every=3",
+    "train.progress=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +52,19 @@ def test_evaluate_scores_every_group_and_writes_a_report(runs, tiles: Path, tmp_
     index_run, _ = runs
     evaluation = spriteforge.evaluate(index_run, tiles, n=24, out=tmp_path / "report", use_cache=False, progress=False)
     metrics = evaluation.metrics
-    for name in ("fid", "kid", "precision", "recall", "palette_adherence", "colors_per_sprite", "copies",
-                 "nearest_distance", "recon_pixel_accuracy", "recon_mse", "recon_ssim"):  # fmt: skip
+    for name in (
+        "fid",
+        "kid",
+        "precision",
+        "recall",
+        "palette_adherence",
+        "colors_per_sprite",
+        "copies",
+        "nearest_distance",
+        "recon_pixel_accuracy",
+        "recon_mse",
+        "recon_ssim",
+    ):
         assert isinstance(metrics[name], Estimate), name
     assert metrics["fid"].value > 0 and metrics["fid"].n == 24
     assert metrics["fid"].low is not None and metrics["fid"].low <= metrics["fid"].value * 1.5
@@ -110,12 +125,35 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, *args: object) -> int:
 
 def test_cli_eval_and_compare(runs, tiles: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     index_run, rgba_run = runs
-    code = run_cli(monkeypatch, "eval", index_run.path, "--data", tiles, "--n", 8, "--metrics", "palette,novelty",
-                   "--out", tmp_path / "r")  # fmt: skip
+    code = run_cli(
+        monkeypatch,
+        "eval",
+        index_run.path,
+        "--data",
+        tiles,
+        "--n",
+        8,
+        "--metrics",
+        "palette,novelty",
+        "--out",
+        tmp_path / "r",
+    )
     assert code == 0 and "palette_adherence" in capsys.readouterr().out
     assert (tmp_path / "r" / "report.md").is_file()
-    code = run_cli(monkeypatch, "compare", index_run.path, rgba_run.path, "--data", tiles, "--n", 8,
-                   "--metrics", "palette", "--out", tmp_path / "c.md")  # fmt: skip
+    code = run_cli(
+        monkeypatch,
+        "compare",
+        index_run.path,
+        rgba_run.path,
+        "--data",
+        tiles,
+        "--n",
+        8,
+        "--metrics",
+        "palette",
+        "--out",
+        tmp_path / "c.md",
+    )
     assert code == 0 and "# Comparison" in capsys.readouterr().out
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.linalg
-
 import spriteforge as sf
 from spriteforge import io
 from spriteforge.data.palette import Palette

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from spriteforge.data.labels import CATEGORICAL, MULTI_HOT, LabelSpec
 from spriteforge.errors import SpriteforgeError
 

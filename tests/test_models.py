@@ -15,18 +15,16 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import pytest
-import torch
-
 import spriteforge
+import torch
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine.batches import SpriteBatches
 from spriteforge.engine.config import TrainConfig
 from spriteforge.engine.module import SpriteModule
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import CAPABILITIES, DataSpec, GenerativeModel, config_fields, model_class, registered
-from spriteforge.nn.pixels import INDEX, RGBA, PaletteCodec
 from spriteforge.models.vae import VAE, VAEConfig
-
+from spriteforge.nn.pixels import INDEX, RGBA, PaletteCodec
 
 CASES = [(name, rep) for name, cls in registered().items() for rep in cls.representations]
 IDS = [f"{name}-{rep}" for name, rep in CASES]
@@ -245,7 +243,9 @@ def test_autoencoder_size_check_counts_levels(procedural: SpriteSet) -> None:
         VAE(VAEConfig(latent_dim=4, channels=[]), spec)
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(registered()) if "rgba_loss" in config_fields(registered()[n].Config)])
+@pytest.mark.parametrize(
+    "name", [n for n in sorted(registered()) if "rgba_loss" in config_fields(registered()[n].Config)]
+)
 def test_rgba_losses(name: str, procedural: SpriteSet) -> None:
     for rgba_loss in ("mse", "bce"):
         model = build(name, RGBA, procedural, rgba_loss=rgba_loss)
@@ -339,7 +339,9 @@ def test_kl_warmup_step_zero_loss_is_reconstruction_only(procedural: SpriteSet) 
     pixels = procedural.size[0] * procedural.size[1]
     torch.manual_seed(1)
     halfway = {k: v.detach() for k, v in model.loss({**batch, "step": 50}).items()}
-    assert float(halfway["loss"]) == pytest.approx(float(halfway["recon"]) + 0.5 * float(halfway["kl"]) / pixels, rel=1e-5)
+    assert float(halfway["loss"]) == pytest.approx(
+        float(halfway["recon"]) + 0.5 * float(halfway["kl"]) / pixels, rel=1e-5
+    )
     torch.manual_seed(1)
     full = {k: v.detach() for k, v in model.loss({**batch, "step": 100}).items()}
     assert float(full["loss"]) == pytest.approx(float(full["recon"]) + float(full["kl"]) / pixels, rel=1e-5)
@@ -424,11 +426,21 @@ def test_the_mlp_body_follows_the_contract(kenney: SpriteSet, name: str, represe
 def test_the_mlp_body_trains_on_any_size(tmp_path: Path) -> None:
     """No halving: a 12x12 canvas, impossible for the default conv body, works with the mlp body."""
     run = spriteforge.train(
-        "vae", "procedural", tmp_path / "mlp",
-        overrides=["vae.body=mlp", "vae.hidden=[64,32]", "vae.latent_dim=4", "data.size=12", "data.count=48",
-                   "train.max_steps=6", "train.batch_size=16", "train.progress=false"],
+        "vae",
+        "procedural",
+        tmp_path / "mlp",
+        overrides=[
+            "vae.body=mlp",
+            "vae.hidden=[64,32]",
+            "vae.latent_dim=4",
+            "data.size=12",
+            "data.count=48",
+            "train.max_steps=6",
+            "train.batch_size=16",
+            "train.progress=false",
+        ],
         logger="none",
-    )  # fmt: skip
+    )
     assert run.model.spec.height == 12
     sprites = run.sample(4, seed=0)
     assert sprites.size == (12, 12) and int(sprites.indices.max()) < len(sprites.palette)

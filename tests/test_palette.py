@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from spriteforge.data import palette as palette_module
 from spriteforge.data.palette import ALPHA_THRESHOLD, Palette, QuantizationReport
 from spriteforge.errors import SpriteforgeError

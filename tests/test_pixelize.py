@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from spriteforge import io
 from spriteforge.convert.pixelize import (
     DITHERS,

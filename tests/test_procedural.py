@@ -1,15 +1,19 @@
 """Tests of the procedural sprite dataset: API contract, determinism, and the pixel-art properties it promises."""
 
-
 import numpy as np
 import pytest
-
 from spriteforge.data.procedural import KINDS, MIRRORED_KINDS, OUTLINE, PALETTE_RGBA, generate
 
 # Sizes the properties are checked at: the smallest allowed, odd ones (no centre line between pixels), the main
 # one, and large ones. Counts are multiples of len(KINDS) so every kind is covered equally.
-SIZES_AND_COUNTS = [(8, 60 * len(KINDS)), (9, 30 * len(KINDS)), (16, 60 * len(KINDS)), (17, 30 * len(KINDS)),
-                    (32, 12 * len(KINDS)), (64, 3 * len(KINDS))]  # fmt: skip
+SIZES_AND_COUNTS = [
+    (8, 60 * len(KINDS)),
+    (9, 30 * len(KINDS)),
+    (16, 60 * len(KINDS)),
+    (17, 30 * len(KINDS)),
+    (32, 12 * len(KINDS)),
+    (64, 3 * len(KINDS)),
+]
 
 
 @pytest.fixture(scope="module", params=SIZES_AND_COUNTS, ids=lambda p: f"size{p[0]}")
@@ -168,4 +172,3 @@ def test_non_integer_arguments_raise_type_error() -> None:
         generate(2.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         generate(4, size=16.0)  # type: ignore[arg-type]
-

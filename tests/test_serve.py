@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-
 from spriteforge.serve.app import create_app
 from spriteforge.serve.images import Limits
 from spriteforge.serve.library import RunLibrary, UnknownRun
@@ -64,7 +63,11 @@ def test_list_runs_describes_model_palette_and_capabilities(client: TestClient) 
     assert [run["name"] for run in runs] == ["kenney/cyclegan", "kenney/discrete", "kenney/vae"]
     assert "translate" in runs[0]["capabilities"]
     discrete = runs[1]
-    assert discrete["conditional"] and discrete["labels"] == {"kind": "categorical", "names": ["1bit_pack_colored", "tiny_dungeon"], "column": "pack"}
+    assert discrete["conditional"] and discrete["labels"] == {
+        "kind": "categorical",
+        "names": ["1bit_pack_colored", "tiny_dungeon"],
+        "column": "pack",
+    }
     assert {"inpaint", "vary"} <= set(discrete["capabilities"]) and "guidance" in discrete["sample_options"]
     run = runs[2]
     assert run["model"] == "vae" and run["size"] == [16, 16] and run["grid"] is True
@@ -117,7 +120,9 @@ def test_sample_formats_are_palette_exact_and_seeded(client: TestClient, runs: P
     assert grid.headers["content-type"] == "image/png" and decode(grid.content).shape[0] % 2 == 0
     sheet = decode(client.post(f"{RUN}/sample", json={"n": 6, "seed": 3, "format": "sheet", "scale": 1}).content)
     assert sheet.shape == (32, 48, 4) and np.array_equal(sheet[:16, :16], sprites[0])
-    archive = zipfile.ZipFile(bytes_io.BytesIO(client.post(f"{RUN}/sample", json={"n": 6, "seed": 3, "format": "zip", "scale": 1}).content))
+    archive = zipfile.ZipFile(
+        bytes_io.BytesIO(client.post(f"{RUN}/sample", json={"n": 6, "seed": 3, "format": "zip", "scale": 1}).content)
+    )
     assert len(archive.namelist()) == 6 and np.array_equal(decode(archive.read("sprite_0005.png")), sprites[5])
 
 
@@ -127,7 +132,9 @@ def test_sample_without_seed_returns_the_seed_it_used(client: TestClient) -> Non
 
 
 def test_sample_in_another_palette(client: TestClient) -> None:
-    gameboy = {tuple(int(h[i : i + 2], 16) for i in (1, 3, 5, 7)) for h in client.get("/api/v1/palettes").json()["gameboy"]}
+    gameboy = {
+        tuple(int(h[i : i + 2], 16) for i in (1, 3, 5, 7)) for h in client.get("/api/v1/palettes").json()["gameboy"]
+    }
     result = sample_json(client, n=4, seed=0, palette="gameboy")
     assert {tuple(p) for b64 in result["sprites"] for p in decode(b64).reshape(-1, 4)} <= gameboy
 
@@ -164,9 +171,21 @@ def test_sample_by_label_with_guidance(client: TestClient) -> None:
 
 
 def test_vary_a_sprite(client: TestClient) -> None:
-    sprite = client.post(f"{DISCRETE}/sample", json={"n": 1, "seed": 1, "labels": ["tiny_dungeon"], "format": "json"}).json()["sprites"][0]
-    result = client.post(f"{DISCRETE}/vary", json={"sprite": sprite, "n": 3, "seed": 0, "strength": 0.5, "steps": 3,
-                                                   "labels": ["tiny_dungeon"], "format": "json"}).json()  # fmt: skip
+    sprite = client.post(
+        f"{DISCRETE}/sample", json={"n": 1, "seed": 1, "labels": ["tiny_dungeon"], "format": "json"}
+    ).json()["sprites"][0]
+    result = client.post(
+        f"{DISCRETE}/vary",
+        json={
+            "sprite": sprite,
+            "n": 3,
+            "seed": 0,
+            "strength": 0.5,
+            "steps": 3,
+            "labels": ["tiny_dungeon"],
+            "format": "json",
+        },
+    ).json()
     assert result["seed"] == 0 and len(result["sprites"]) == 3
     assert all(decode(b64).shape == (16, 16, 4) for b64 in result["sprites"])
     error_of(client.post(f"{RUN}/vary", json={"sprite": sprite}), 400, "cannot vary")
@@ -174,12 +193,20 @@ def test_vary_a_sprite(client: TestClient) -> None:
 
 
 def test_inpaint_keeps_the_unmasked_pixels_exactly(client: TestClient) -> None:
-    sprite = client.post(f"{DISCRETE}/sample", json={"n": 1, "seed": 2, "labels": ["tiny_dungeon"], "format": "json"}).json()["sprites"][0]
+    sprite = client.post(
+        f"{DISCRETE}/sample", json={"n": 1, "seed": 2, "labels": ["tiny_dungeon"], "format": "json"}
+    ).json()["sprites"][0]
     mask = np.zeros((16, 16, 4), np.uint8)
     mask[..., 3] = 255
     mask[:8, :, :3] = 255  # regenerate the top half
-    body = {"sprite": sprite, "mask": base64.b64encode(png(mask)).decode(), "n": 3, "seed": 0, "labels": ["tiny_dungeon"],
-            "format": "json"}  # fmt: skip
+    body = {
+        "sprite": sprite,
+        "mask": base64.b64encode(png(mask)).decode(),
+        "n": 3,
+        "seed": 0,
+        "labels": ["tiny_dungeon"],
+        "format": "json",
+    }
     result = client.post(f"{DISCRETE}/inpaint", json=body).json()
     original = decode(sprite)
     for b64 in result["sprites"]:
@@ -252,7 +279,9 @@ def test_reconstruct_bad_sprites(client: TestClient, sprites: list, status: int,
 def test_too_many_sprites_and_too_many_frames(client: TestClient) -> None:
     sprite = sample_json(client, n=1, seed=0)["sprites"][0]
     error_of(client.post(f"{RUN}/reconstruct", json={"sprites": [sprite] * 33}), 422, "limit of 32")
-    error_of(client.post(f"{RUN}/interpolate", json={"first": sprite, "second": sprite, "steps": 2000}), 422, "steps=2000")
+    error_of(
+        client.post(f"{RUN}/interpolate", json={"first": sprite, "second": sprite, "steps": 2000}), 422, "steps=2000"
+    )
 
 
 # ---------------------------------------------------------------------- convert
@@ -276,20 +305,38 @@ def test_convert_an_uploaded_photo(client: TestClient, photo: bytes) -> None:
     assert response.status_code == 200 and image.shape == (48, 48, 4)
     pico8 = {tuple(int(h[i : i + 2], 16) for i in (1, 3, 5, 7)) for h in client.get("/api/v1/palettes").json()["pico8"]}
     assert {tuple(p) for p in image.reshape(-1, 4)} <= pico8
-    as_json = client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"size": "16", "format": "json"}).json()
+    as_json = client.post(
+        "/api/v1/convert", files={"file": ("a.png", photo)}, data={"size": "16", "format": "json"}
+    ).json()
     assert as_json["width"] == 16 and decode(as_json["image"]).shape == (16, 16, 4)
 
 
 def test_convert_with_a_cyclegan_run(client: TestClient, photo: bytes) -> None:
-    palette = {tuple(int(h[i : i + 2], 16) for i in (1, 3, 5, 7)) for h in client.get("/api/v1/runs/kenney/cyclegan").json()["palette"]}
-    response = client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"size": "16", "model": "kenney/cyclegan"})
+    palette = {
+        tuple(int(h[i : i + 2], 16) for i in (1, 3, 5, 7))
+        for h in client.get("/api/v1/runs/kenney/cyclegan").json()["palette"]
+    }
+    response = client.post(
+        "/api/v1/convert", files={"file": ("a.png", photo)}, data={"size": "16", "model": "kenney/cyclegan"}
+    )
     image = decode(response.content)
     assert response.status_code == 200 and image.shape == (16, 16, 4)
     assert {tuple(p) for p in image.reshape(-1, 4)} <= palette | {(0, 0, 0, 0)}
-    error_of(client.post("/api/v1/convert", files={"file": ("a.png", photo)},
-                         data={"model": "kenney/cyclegan", "dither": "floyd"}), 400, "nothing to dither")  # fmt: skip
-    error_of(client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"model": "../x"}), 404, "no run named")
-    error_of(client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"model": "kenney/vae"}), 400, "cannot translate")
+    error_of(
+        client.post(
+            "/api/v1/convert", files={"file": ("a.png", photo)}, data={"model": "kenney/cyclegan", "dither": "floyd"}
+        ),
+        400,
+        "nothing to dither",
+    )
+    error_of(
+        client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"model": "../x"}), 404, "no run named"
+    )
+    error_of(
+        client.post("/api/v1/convert", files={"file": ("a.png", photo)}, data={"model": "kenney/vae"}),
+        400,
+        "cannot translate",
+    )
 
 
 def _huge_header_png(width: int, height: int) -> bytes:
@@ -317,11 +364,15 @@ def _huge_header_png(width: int, height: int) -> bytes:
         (None, {"palette": "auto:x"}, 400, ("auto:K",)),
     ],
 )
-def test_convert_bad_input(client: TestClient, photo: bytes, upload, fields: dict, status: int, mentions: tuple) -> None:
+def test_convert_bad_input(
+    client: TestClient, photo: bytes, upload, fields: dict, status: int, mentions: tuple
+) -> None:
     response = client.post("/api/v1/convert", files={"file": ("in.png", upload or photo)}, data=fields)
     error_of(response, status, *mentions)
 
 
 def test_convert_a_one_pixel_image(client: TestClient) -> None:
-    response = client.post("/api/v1/convert", files={"file": ("dot.png", png(np.full((1, 1, 4), 200, np.uint8)))}, data={"size": "8"})
+    response = client.post(
+        "/api/v1/convert", files={"file": ("dot.png", png(np.full((1, 1, 4), 200, np.uint8)))}, data={"size": "8"}
+    )
     error_of(response, 400, "1x1")

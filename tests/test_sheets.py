@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from spriteforge.data import catalog
 from spriteforge.data.palette import ALPHA_THRESHOLD
 from spriteforge.data.sheets import Tile, clear_transparent, is_uniform, slice_sheet
@@ -21,9 +20,7 @@ from spriteforge.data.sprites import load_sprites
 from spriteforge.errors import SpriteforgeError
 
 # Parametrising needs the pack list at collection time, before the `test_data` fixture exists: same lookup rule.
-_DATA = Path(
-    os.environ.get("SPRITEFORGE_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
-)
+_DATA = Path(os.environ.get("SPRITEFORGE_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 def _sources() -> list[dict[str, str]]:

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from spriteforge.data.labels import CATEGORICAL, MULTI_HOT
 from spriteforge.data.palette import ALPHA_THRESHOLD, Palette
 from spriteforge.data.sprites import SpriteSet, describe, load_sprites

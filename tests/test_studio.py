@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from tests.conftest import REPO_ROOT
 from tests.kenney_fixtures import served_runs
 
@@ -37,7 +36,6 @@ def screenshots() -> Path:
 @pytest.fixture(scope="module")
 def server(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import uvicorn
-
     from spriteforge.serve.app import create_app
 
     given = os.environ.get("SPRITEFORGE_STUDIO_RUNS")
@@ -75,7 +73,9 @@ def page(server: str, screenshots: Path):
 def test_gallery_lists_the_runs_with_their_grids(page, screenshots: Path) -> None:
     page.wait_for_selector(".card h2")
     assert "vae" in page.inner_text("#run-cards")
-    page.wait_for_function("[...document.querySelectorAll('.card img')].every(img => img.complete && img.naturalWidth > 0)")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.card img')].every(img => img.complete && img.naturalWidth > 0)"
+    )
     page.screenshot(path=str(screenshots / "gallery.png"), full_page=True)
 
 
@@ -121,7 +121,9 @@ def test_labels_variations_and_inpainting(page, screenshots: Path) -> None:
     page.check(f"#label-choices input[value='{choices[-1]}']")
     page.fill("#n", "8")
     page.click("#generate-button")
-    page.wait_for_function("document.querySelectorAll('#sprites img').length === 8 && !document.querySelector('#busy:not([hidden])')")
+    page.wait_for_function(
+        "document.querySelectorAll('#sprites img').length === 8 && !document.querySelector('#busy:not([hidden])')"
+    )
     page.click("#sprites img:nth-child(1)")
     page.click("#kept img:nth-child(1)")
     page.click("#vary-button")
@@ -159,7 +161,9 @@ def test_convert_a_photo_side_by_side(page, screenshots: Path, test_data: Path, 
     page.set_input_files("#convert-file", str(photo))
     page.fill("#convert-size", "32")
     page.select_option("#convert-palette", "pico8")
-    cyclegans = page.eval_on_selector_all("#convert-model option", "options => options.map(o => o.value).filter(v => v)")
+    cyclegans = page.eval_on_selector_all(
+        "#convert-model option", "options => options.map(o => o.value).filter(v => v)"
+    )
     if cyclegans:  # the tiny served folder has one; a folder given by SPRITEFORGE_STUDIO_RUNS may not
         page.select_option("#convert-model", cyclegans[0])
     page.click("#convert-button")

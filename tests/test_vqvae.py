@@ -10,18 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from typer.testing import CliRunner
-
 import spriteforge as sf
+import torch
 from spriteforge.cli import app
 from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics import recon
 from spriteforge.models.base import DataSpec
 from spriteforge.models.priors import Prior, PriorConfig
-from spriteforge.models.vqvae import PixelVQVAE, VQVAE, VQVAEConfig
+from spriteforge.models.vqvae import VQVAE, PixelVQVAE, VQVAEConfig
 from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN
 from spriteforge.nn.quantize import VectorQuantizer
+from typer.testing import CliRunner
 
 # Tiny runs; 4-sprite sample grids, since a prior draws its 8x8 codes one network pass at a time.
 TINY = ["train.max_steps=4", "train.batch_size=16", "train.progress=false", "train.num_samples=4", "data.count=48"]
@@ -53,7 +52,9 @@ def spec(kenney_dir: Path) -> DataSpec:
 
 @pytest.fixture(scope="module")
 def vq_run(kenney_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> sf.Run:
-    return sf.train("vqvae", kenney_dir, tmp_path_factory.mktemp("vq") / "vq", overrides=TINY, logger="none", preset="tiny")
+    return sf.train(
+        "vqvae", kenney_dir, tmp_path_factory.mktemp("vq") / "vq", overrides=TINY, logger="none", preset="tiny"
+    )
 
 
 # ---------------------------------------------------------------------- the quantiser
@@ -200,10 +201,19 @@ def test_an_attribute_conditioned_transformer_prior(spec: DataSpec) -> None:
 
 
 def test_a_trained_prior_keeps_its_vqvae_frozen_and_self_contained(vq_run: sf.Run, tmp_path: Path) -> None:
-    prior = sf.train("prior", None, tmp_path / "prior", overrides=[*TINY[:4], f"prior.vqvae={vq_run.path}"],
-                     logger="none", preset="tiny")  # fmt: skip
+    prior = sf.train(
+        "prior",
+        None,
+        tmp_path / "prior",
+        overrides=[*TINY[:4], f"prior.vqvae={vq_run.path}"],
+        logger="none",
+        preset="tiny",
+    )
     # Data, size and palette came from the VQ-VAE run; its weights are in the prior's, unchanged by training.
-    assert prior.config.data.source == vq_run.config.data.source and prior.palette.colors.tolist() == vq_run.palette.colors.tolist()
+    assert (
+        prior.config.data.source == vq_run.config.data.source
+        and prior.palette.colors.tolist() == vq_run.palette.colors.tolist()
+    )
     for name, tensor in vq_run.model.state_dict().items():
         assert torch.equal(prior.model.vqvae.state_dict()[name], tensor), name
     assert "val/bits_per_code" in prior.metrics
@@ -219,9 +229,14 @@ def test_a_trained_prior_keeps_its_vqvae_frozen_and_self_contained(vq_run: sf.Ru
 
 def test_a_conditional_pixelcnn_prior_samples_by_label(vq_run: sf.Run, row_labels: Path, tmp_path: Path) -> None:
     prior = sf.train(
-        "prior", None, tmp_path / "cond", labels=row_labels, logger="none", preset="tiny",
+        "prior",
+        None,
+        tmp_path / "cond",
+        labels=row_labels,
+        logger="none",
+        preset="tiny",
         overrides=[*TINY[:4], f"prior.vqvae={vq_run.path}", "prior.arch=pixelcnn", "data.label_column=row"],
-    )  # fmt: skip
+    )
     assert prior.model.is_conditional and prior.model.labels is not None
     sprites = prior.sample(3, seed=0, labels=["r0"])
     assert sprites.size == (16, 16)
@@ -233,21 +248,70 @@ def test_a_conditional_pixelcnn_prior_samples_by_label(vq_run: sf.Run, row_label
 def test_cli_trains_samples_and_encodes(vq_run: sf.Run, kenney_dir: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     prior_dir = tmp_path / "prior"
-    result = runner.invoke(app, ["train", "--model", "prior", "--preset", "tiny", "--set", f"prior.vqvae={vq_run.path}",
-                                 "--set", "prior.arch=pixelcnn", "--steps", "3", "--set", "train.batch_size=16",
-                                 "--set", "train.progress=false", "--set", "train.num_samples=4", "--logger", "none",
-                                 "--out", str(prior_dir)])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--model",
+            "prior",
+            "--preset",
+            "tiny",
+            "--set",
+            f"prior.vqvae={vq_run.path}",
+            "--set",
+            "prior.arch=pixelcnn",
+            "--steps",
+            "3",
+            "--set",
+            "train.batch_size=16",
+            "--set",
+            "train.progress=false",
+            "--set",
+            "train.num_samples=4",
+            "--logger",
+            "none",
+            "--out",
+            str(prior_dir),
+        ],
+    )
     assert result.exit_code == 0, result.output
     pixel_dir = tmp_path / "pvq"
-    common = ["--steps", "3", "--set", "train.batch_size=16", "--set", "data.count=48", "--set", "train.progress=false",
-              "--set", "train.num_samples=4"]
-    result = runner.invoke(app, ["train", "--model", "pixel_vqvae", "--preset", "tiny", "--data", str(kenney_dir),
-                                 *common, "--logger", "none", "--out", str(pixel_dir)])  # fmt: skip
+    common = [
+        "--steps",
+        "3",
+        "--set",
+        "train.batch_size=16",
+        "--set",
+        "data.count=48",
+        "--set",
+        "train.progress=false",
+        "--set",
+        "train.num_samples=4",
+    ]
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--model",
+            "pixel_vqvae",
+            "--preset",
+            "tiny",
+            "--data",
+            str(kenney_dir),
+            *common,
+            "--logger",
+            "none",
+            "--out",
+            str(pixel_dir),
+        ],
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["train", "--resume", str(pixel_dir), "--set", "train.max_steps=5"])
     assert result.exit_code == 0, result.output
     assert sf.load_run(pixel_dir).metrics["steps"] == 5
-    result = runner.invoke(app, ["sample", str(prior_dir), "--n", "4", "--seed", "0", "--top-k", "4", "--out", str(tmp_path / "s.png")])
+    result = runner.invoke(
+        app, ["sample", str(prior_dir), "--n", "4", "--seed", "0", "--top-k", "4", "--out", str(tmp_path / "s.png")]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "s.png").is_file()
     out = tmp_path / "codes.npz"
@@ -258,7 +322,9 @@ def test_cli_trains_samples_and_encodes(vq_run: sf.Run, kenney_dir: Path, tmp_pa
     sprites = sf.load_sprites(kenney_dir, size=16)
     assert codes.shape == (len(sprites), 8, 8) and codes.dtype == np.int64 and len(files) == len(sprites)
     assert np.array_equal(codes[:5], vq_run.encode(sprites.subset(slice(0, 5))))
-    result = runner.invoke(app, ["encode", str(vq_run.path), "--data", str(kenney_dir), "--out", str(tmp_path / "c.txt")])
+    result = runner.invoke(
+        app, ["encode", str(vq_run.path), "--data", str(kenney_dir), "--out", str(tmp_path / "c.txt")]
+    )
     assert result.exit_code != 0 and "npz" in str(result.exception)
     with pytest.raises(SpriteforgeError, match="discrete codes"):
         vq_run.interpolate(sprites.subset([0]), sprites.subset([1]))
@@ -268,6 +334,8 @@ def test_encode_exports_vae_latents_with_labels(kenney_dir: Path, row_labels: Pa
     run = sf.train("vae", kenney_dir, tmp_path / "vae", overrides=TINY, logger="none", preset="tiny")
     sprites = sf.load_sprites(kenney_dir, size=16, labels=row_labels, label_column="row")
     with np.load(run.encode_dataset(sprites, tmp_path / "z.npz")) as saved:
-        assert saved["codes"].shape == (len(sprites), run.model.config.latent_dim) and saved["codes"].dtype == np.float32
+        assert (
+            saved["codes"].shape == (len(sprites), run.model.config.latent_dim) and saved["codes"].dtype == np.float32
+        )
         assert saved["labels"].shape == (len(sprites),) and "r0" in saved["label_names"].tolist()
         assert saved["files"][0] == sprites.names[0]

@@ -108,9 +108,7 @@ def pixelize(rgba: np.ndarray, config: PixelizeConfig, seed: int = 0) -> SpriteS
     return _pixelize(rgba, config, resolve_palette(config.palette), seed)
 
 
-def pixelize_file(
-    path: str | Path, out: str | Path, config: PixelizeConfig, scale: int = 1, seed: int = 0
-) -> Path:
+def pixelize_file(path: str | Path, out: str | Path, config: PixelizeConfig, scale: int = 1, seed: int = 0) -> Path:
     """Pixelize one image file into the exact-size PNG `out` (a folder gets `<stem>.png`); returns its path.
 
     With `scale` > 1, a nearest-neighbour preview `<stem>_x{scale}.png` is written beside it as well.

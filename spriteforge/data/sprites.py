@@ -190,7 +190,9 @@ def _read_source(
         sheet = io.read_rgba(path)
         tiles = slice_sheet(sheet, tile, tile_height, spacing, margin, alpha_threshold, name=str(path))
         if not tiles:
-            raise SpriteforgeError(f"{path}: every tile is empty. Check the tile size, spacing and margin (--tile, data.spacing, data.margin).")
+            raise SpriteforgeError(
+                f"{path}: every tile is empty. Check the tile size, spacing and margin (--tile, data.spacing, data.margin)."
+            )
         return [t.rgba for t in tiles], [f"r{t.row:02d}c{t.col:02d}" for t in tiles], []
     files = io.list_images(path)
     images, names, skipped = [], [], []
@@ -202,9 +204,7 @@ def _read_source(
             skipped.append(file.relative_to(path).as_posix())
     if not images:
         found = f"{len(skipped)} unreadable image file(s), e.g. {skipped[0]}" if skipped else "no image files"
-        raise SpriteforgeError(
-            f"{path}: {found}. Point --data at a folder of {', '.join(io.IMAGE_SUFFIXES)} sprites."
-        )
+        raise SpriteforgeError(f"{path}: {found}. Point --data at a folder of {', '.join(io.IMAGE_SUFFIXES)} sprites.")
     return images, names, skipped
 
 
@@ -276,4 +276,3 @@ def describe(sprites: SpriteSet) -> dict[str, object]:
     if sprites.label_spec is not None and sprites.labels is not None:
         info["labels"] = sprites.label_spec.counts(sprites.labels)
     return info
-

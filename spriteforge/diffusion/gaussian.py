@@ -96,10 +96,12 @@ class NoiseSchedule:
         x_prev = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps
         return x_prev + sigma * noise if eta > 0 and noise is not None else x_prev
 
-    def ddpm_step(self, x0: torch.Tensor, x_t: torch.Tensor, t: int, t_prev: int, noise: torch.Tensor | None) -> torch.Tensor:
+    def ddpm_step(
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: int, t_prev: int, noise: torch.Tensor | None
+    ) -> torch.Tensor:
         """Ancestral sampling from the posterior q(x_{t_prev} | x_t, x_0) with the respaced beta = 1 - a_t/a_prev:
-            mean = sqrt(a_prev) beta / (1 - a_t) x_0 + sqrt(1 - beta) (1 - a_prev) / (1 - a_t) x_t
-            var  = (1 - a_prev) / (1 - a_t) beta   (beta-tilde; no noise on the last step)."""
+        mean = sqrt(a_prev) beta / (1 - a_t) x_0 + sqrt(1 - beta) (1 - a_prev) / (1 - a_t) x_t
+        var  = (1 - a_prev) / (1 - a_t) beta   (beta-tilde; no noise on the last step)."""
         a_t, a_prev = (self.alpha_bar(torch.tensor([s]), x0) for s in (t, t_prev))
         beta = 1 - a_t / a_prev
         mean = a_prev.sqrt() * beta / (1 - a_t) * x0 + (1 - beta).sqrt() * (1 - a_prev) / (1 - a_t) * x_t

@@ -63,8 +63,12 @@ class TrainConfig:
     ema: bool = False  # keep an exponential moving average of the weights (saved as the run's weights)
     ema_decay: float = 0.999
     precision: str = "auto"  # auto = bf16 autocast on CUDA, 32 on CPU; or any Lightning precision string
-    channels_last: bool = True  # conv weights (and so activations) in NHWC: faster convolutions (benchmarks/fast_path.py)
-    compile: bool = False  # torch.compile the training loss (forward and backward); pays nothing on CPU (docs/decisions.md)
+    channels_last: bool = (
+        True  # conv weights (and so activations) in NHWC: faster convolutions (benchmarks/fast_path.py)
+    )
+    compile: bool = (
+        False  # torch.compile the training loss (forward and backward); pays nothing on CPU (docs/decisions.md)
+    )
     seed: int = 0
     val_fraction: float = 0.1
     val_every: int = 250  # steps between validations
@@ -166,7 +170,9 @@ def _parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, str]:
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise SpriteforgeError(f"--set {item!r}: expected key=value, e.g. --set train.lr=1e-3 or --set vae.beta=0.5.")
+            raise SpriteforgeError(
+                f"--set {item!r}: expected key=value, e.g. --set train.lr=1e-3 or --set vae.beta=0.5."
+            )
         parsed[key.strip()] = value.strip()
     return parsed
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ from PIL import Image
 
 from spriteforge.engine.config import RunConfig
 from spriteforge.engine.run import write_text
-from spriteforge.io import atomic_path
 from spriteforge.errors import SpriteforgeError
+from spriteforge.io import atomic_path
 
 EXPERIMENT = "spriteforge"
 

@@ -14,7 +14,6 @@ from spriteforge.engine.batches import SpriteBatches
 from spriteforge.engine.config import TrainConfig
 from spriteforge.models.base import GenerativeModel
 
-
 SCHEDULES = ("cosine", "linear")  # train.schedule: the learning rate's shape after warm-up (see lr_factor)
 
 
@@ -56,7 +55,11 @@ class SpriteModule(L.LightningModule):
     and Lightning's manual optimisation: each step updates the groups in turn, each on its own loss."""
 
     def __init__(
-        self, model: GenerativeModel, train_config: TrainConfig, train_batches: SpriteBatches, val_batches: SpriteBatches | None
+        self,
+        model: GenerativeModel,
+        train_config: TrainConfig,
+        train_batches: SpriteBatches,
+        val_batches: SpriteBatches | None,
     ) -> None:
         super().__init__()
         if train_config.channels_last:
@@ -179,7 +182,9 @@ class SpriteModule(L.LightningModule):
             metrics["val/pixel_accuracy"] = (predicted == batch["indices"]).float().mean()
             metrics["val/palette_adherence"] = model.codec.adherence(output, model.representation)
         # Every rank validates the whole (small) set; sync_dist averages them, so rank 0 logs the same value.
-        self.log_dict(metrics, batch_size=batch["indices"].shape[0], prog_bar=False, sync_dist=self.trainer.world_size > 1)
+        self.log_dict(
+            metrics, batch_size=batch["indices"].shape[0], prog_bar=False, sync_dist=self.trainer.world_size > 1
+        )
 
 
 def rng_state() -> dict[str, Any]:
@@ -207,7 +212,9 @@ def _adamw(parameters: Any, config: TrainConfig, settings: dict[str, Any]) -> to
     weight_decay = options.pop("weight_decay")
     # fused: one kernel for the whole update (CPU and CUDA); 4x faster than the per-tensor loop on this CPU.
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], fused=True, **options
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        fused=True,
+        **options,
     )
 
 

@@ -143,7 +143,9 @@ class Run:
         unknown = sorted(set(opts) - set(self.model.sample_options))
         if unknown:
             known = ", ".join(self.model.sample_options) or "none"
-            raise SpriteforgeError(f"model {self.config.model!r} has no sampling option {', '.join(unknown)} (it has: {known}).")
+            raise SpriteforgeError(
+                f"model {self.config.model!r} has no sampling option {', '.join(unknown)} (it has: {known})."
+            )
 
     @torch.no_grad()
     def inpaint(
@@ -166,7 +168,9 @@ class Run:
                 "draw the mask at the sprite's size."
             )
         rows = torch.from_numpy(np.ascontiguousarray(mask, dtype=bool)).to(self.device).expand_as(indices)
-        output = self.model.inpaint(indices, rows, labels=self.label_rows(labels, n), generator=self._generator(seed), **opts)
+        output = self.model.inpaint(
+            indices, rows, labels=self.label_rows(labels, n), generator=self._generator(seed), **opts
+        )
         return self._sprites(output)
 
     @torch.no_grad()
@@ -183,7 +187,9 @@ class Run:
         """n variations of one sprite (`image` (H,W,4) uint8 RGBA): 0 < strength <= 1, how much may change."""
         self._require("vary")
         indices = self._sprite_rows(image, n, opts)
-        output = self.model.vary(indices, strength, labels=self.label_rows(labels, n), generator=self._generator(seed), **opts)
+        output = self.model.vary(
+            indices, strength, labels=self.label_rows(labels, n), generator=self._generator(seed), **opts
+        )
         return self._sprites(output)
 
     def _sprite_rows(self, image: np.ndarray, n: int, opts: dict[str, Any]) -> torch.Tensor:
@@ -273,7 +279,10 @@ class Run:
         self.model.eval()
         batches = _batches(self._indices_of(sprites), self.labels_of(sprites), batch_size)
         to_indices = self.model.codec.to_indices
-        rebuilt = [to_indices(self.model.reconstruct(chunk, **labels), self.model.representation).cpu() for chunk, labels in batches]
+        rebuilt = [
+            to_indices(self.model.reconstruct(chunk, **labels), self.model.representation).cpu()
+            for chunk, labels in batches
+        ]
         return self._sprites(torch.cat(rebuilt))
 
     @torch.no_grad()
@@ -310,8 +319,10 @@ class Run:
         start = self.model.encode(self._indices_of(first), **_given(first_labels))
         end = self.model.encode(self._indices_of(second), **_given(second_labels))
         if not start.is_floating_point():
-            raise SpriteforgeError(f"{self.path}: a {self.config.model} encodes sprites as discrete codes, which have no "
-                                   "straight line between them; interpolate a vae or ae run instead.")
+            raise SpriteforgeError(
+                f"{self.path}: a {self.config.model} encodes sprites as discrete codes, which have no "
+                "straight line between them; interpolate a vae or ae run instead."
+            )
         weights = torch.linspace(0, 1, steps, device=self.device)[None, :, None]  # (1,S,1)
         path = torch.lerp(start[:, None], end[:, None], weights).flatten(0, 1)  # (pairs*S, D)
         labels = None
@@ -352,7 +363,9 @@ class Run:
         return latent, (rows[has].mean(0) - rows[~has].mean(0)) if self.model.is_conditional else None
 
     @torch.no_grad()
-    def edit(self, sprites: SpriteSet, attribute: str, strength: float = 1.0, n: int = 8) -> tuple[SpriteSet, SpriteSet]:
+    def edit(
+        self, sprites: SpriteSet, attribute: str, strength: float = 1.0, n: int = 8
+    ) -> tuple[SpriteSet, SpriteSet]:
         """("add earring") The first n sprites without `attribute`, and the same sprites decoded from their code plus
         `strength` x the attribute vector (a conditional model's labels move the same way, kept in [0,1])."""
         latent, label_shift = self.attribute_vector(sprites, attribute)
@@ -361,7 +374,9 @@ class Run:
         originals = sprites.subset(without)
         labels = self.labels_of(originals)
         codes = self.model.encode(self._indices_of(originals), **_given(labels)) + strength * latent  # (n,D)
-        moved = None if label_shift is None else (label_matrix(labels, self.labels) + strength * label_shift).clamp(0, 1)
+        moved = (
+            None if label_shift is None else (label_matrix(labels, self.labels) + strength * label_shift).clamp(0, 1)
+        )
         output = self.model.decode(codes, **_given(moved))
         return originals, self._sprites(self.model.codec.to_indices(output, self.model.representation))
 
@@ -384,7 +399,9 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     """Rebuild a trained model from RUN/config.yaml, palette.hex, labels.json and weights.safetensors."""
     path = Path(path)
     if not (path / CONFIG).is_file():
-        raise SpriteforgeError(f"{path}: not a spriteforge run (no {CONFIG}). Give the folder `spriteforge train --out` wrote.")
+        raise SpriteforgeError(
+            f"{path}: not a spriteforge run (no {CONFIG}). Give the folder `spriteforge train --out` wrote."
+        )
     config = load_config(path / CONFIG)
     palette = Palette.load(path / PALETTE)
     labels = _read_json(path / LABELS, LabelSpec.from_json)
@@ -404,7 +421,9 @@ def _read_json(path: Path, parse: Any) -> Any:
     try:
         return parse(path.read_text(encoding="utf-8"))
     except (ValueError, KeyError, TypeError) as error:
-        raise SpriteforgeError(f"{path}: not valid ({error}). Restore it from the run's training, or delete it.") from None
+        raise SpriteforgeError(
+            f"{path}: not valid ({error}). Restore it from the run's training, or delete it."
+        ) from None
 
 
 def _read_weights(path: Path, model: GenerativeModel) -> dict[str, torch.Tensor]:

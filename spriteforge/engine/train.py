@@ -160,12 +160,24 @@ def _prepare(out: Path, config: RunConfig, sprites: SpriteSet, callbacks: Sequen
     domain_a = _domain_a(config, model, sprites.size[0])
     num_colors = len(sprites.palette)
     train_batches = SpriteBatches(
-        train_set.indices, train_set.labels, min(train_cfg.batch_size, len(train_set)), num_colors=num_colors,
-        shuffle=True, seed=train_cfg.seed, augment_config=config.data.augment, drop_last=True, domain_a=domain_a,
+        train_set.indices,
+        train_set.labels,
+        min(train_cfg.batch_size, len(train_set)),
+        num_colors=num_colors,
+        shuffle=True,
+        seed=train_cfg.seed,
+        augment_config=config.data.augment,
+        drop_last=True,
+        domain_a=domain_a,
     )
     val_batches = (
         SpriteBatches(
-            val_set.indices, val_set.labels, train_cfg.batch_size, num_colors=num_colors, shuffle=False, domain_a=domain_a
+            val_set.indices,
+            val_set.labels,
+            train_cfg.batch_size,
+            num_colors=num_colors,
+            shuffle=False,
+            domain_a=domain_a,
         )
         if len(val_set)
         else None
@@ -174,7 +186,12 @@ def _prepare(out: Path, config: RunConfig, sprites: SpriteSet, callbacks: Sequen
     writer = RunWriter(out, train_cfg.checkpoint_every, train_cfg.sample_every, train_cfg.num_samples, train_set.labels)
     logger = make_logger(train_cfg.logger, out)
     trainer = _trainer(
-        train_cfg, logger, [writer, *callbacks], len(train_batches), val_batches is not None, out,
+        train_cfg,
+        logger,
+        [writer, *callbacks],
+        len(train_batches),
+        val_batches is not None,
+        out,
         module.automatic_optimization,
     )
     return _Session(out, config, sprites, train_set, val_set, module, trainer, writer)
@@ -317,7 +334,12 @@ class RunWriter(Callback):
     every M steps, the inference weights at the end, and training speed."""
 
     def __init__(
-        self, out: Path, checkpoint_every: int, sample_every: int, num_samples: int, label_pool: np.ndarray | None = None
+        self,
+        out: Path,
+        checkpoint_every: int,
+        sample_every: int,
+        num_samples: int,
+        label_pool: np.ndarray | None = None,
     ) -> None:
         self.out = out
         self.checkpoint_every = checkpoint_every
@@ -350,7 +372,9 @@ class RunWriter(Callback):
     def on_train_batch_start(self, trainer: L.Trainer, module: SpriteModule, batch: Any, batch_idx: int) -> None:
         self._step_started = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: L.Trainer, module: SpriteModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, module: SpriteModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self.step_seconds += time.perf_counter() - self._step_started
         self.images += int(batch["indices"].shape[0]) * trainer.world_size  # every rank trains on its own batch
         step = trainer.global_step

@@ -56,7 +56,9 @@ class AttributeNet(nn.Module):
     def __init__(self, size: int, labels: int, channels: list[int]) -> None:
         super().__init__()
         if not channels or size % 2 ** len(channels):
-            raise SpriteforgeError(f"classifier: {size}x{size} sprites cannot be halved {len(channels)} times (channels={channels}).")
+            raise SpriteforgeError(
+                f"classifier: {size}x{size} sprites cannot be halved {len(channels)} times (channels={channels})."
+            )
         side = size // 2 ** len(channels)
         self.features = nn.Sequential(DownStack(4, channels), nn.Flatten())  # (B, C*side*side): where matters
         self.head = nn.Linear(channels[-1] * side * side, labels)
@@ -80,7 +82,9 @@ class Classifier:
     def probabilities(self, sprites: SpriteSet, batch_size: int = 512) -> np.ndarray:
         """(N,L): softmax over classes (categorical) or one sigmoid per attribute (multi-hot)."""
         if sprites.size != (self.size, self.size):
-            raise SpriteforgeError(f"the classifier was trained on {self.size}x{self.size} sprites, not {sprites.size[1]}x{sprites.size[0]}.")
+            raise SpriteforgeError(
+                f"the classifier was trained on {self.size}x{self.size} sprites, not {sprites.size[1]}x{sprites.size[0]}."
+            )
         self.net.eval()
         rgba = torch.from_numpy(sprites.to_rgba()).permute(0, 3, 1, 2).float() / 255.0  # (N,4,H,W)
         device = next(self.net.parameters()).device
@@ -129,12 +133,16 @@ def train_classifier(
     config = config or ClassifierConfig()
     unknown = sorted(set(overrides) - set(asdict(config)))
     if unknown:
-        raise SpriteforgeError(f"classifier: unknown setting(s) {', '.join(unknown)}; known: {', '.join(asdict(config))}.")
+        raise SpriteforgeError(
+            f"classifier: unknown setting(s) {', '.join(unknown)}; known: {', '.join(asdict(config))}."
+        )
     config = ClassifierConfig(**{**asdict(config), **overrides})
     sprites = load_sprites(data, size=size, crop=crop, labels=labels, label_column=label_column)
     train_set, held_out = sprites.split(config.val_fraction, seed=config.seed)
     if not len(held_out):
-        raise SpriteforgeError(f"{data}: too few sprites ({len(sprites)}) to hold any out; use more, or a larger val_fraction.")
+        raise SpriteforgeError(
+            f"{data}: too few sprites ({len(sprites)}) to hold any out; use more, or a larger val_fraction."
+        )
     torch.manual_seed(config.seed)
     spec = sprites.label_spec
     net = AttributeNet(sprites.size[0], len(spec), config.channels)
@@ -148,9 +156,14 @@ def train_classifier(
 def _fit(net: AttributeNet, sprites: SpriteSet, spec: LabelSpec, config: ClassifierConfig, progress: bool) -> None:
     """AdamW with cosine decay over seeded shuffled batches; the sprites go in as RGBA of their palette."""
     batches = SpriteBatches(
-        sprites.indices, sprites.labels, min(config.batch_size, len(sprites)), num_colors=len(sprites.palette),
-        shuffle=True, seed=config.seed, drop_last=True,
-    )  # fmt: skip
+        sprites.indices,
+        sprites.labels,
+        min(config.batch_size, len(sprites)),
+        num_colors=len(sprites.palette),
+        shuffle=True,
+        seed=config.seed,
+        drop_last=True,
+    )
     colors = torch.from_numpy(sprites.palette.colors.copy()).float() / 255.0  # (K,4)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
@@ -183,10 +196,11 @@ def held_out_metrics(classifier: Classifier, sprites: SpriteSet) -> dict[str, An
     aucs = {name: auc(probabilities[:, i], truth[:, i]) for i, name in enumerate(spec.names)}
     defined = [value for value in aucs.values() if value is not None]
     return {
-        "held_out_sprites": len(sprites), **metrics,
+        "held_out_sprites": len(sprites),
+        **metrics,
         "mean_auc": float(np.mean(defined)) if defined else None,
         "auc": aucs,  # None where the held-out set has only positives or only negatives
-    }  # fmt: skip
+    }
 
 
 def auc(scores: np.ndarray, truth: np.ndarray) -> float | None:
@@ -217,7 +231,9 @@ def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> Cla
     """A classifier folder written by `train_classifier` / `spriteforge classifier train`."""
     path = Path(path)
     if not (path / CONFIG).is_file():
-        raise SpriteforgeError(f"{path}: not a classifier (no {CONFIG}). Give the folder `spriteforge classifier train --out` wrote.")
+        raise SpriteforgeError(
+            f"{path}: not a classifier (no {CONFIG}). Give the folder `spriteforge classifier train --out` wrote."
+        )
     document = json.loads((path / CONFIG).read_text(encoding="utf-8"))
     config = ClassifierConfig(**document["config"])
     labels = LabelSpec.from_json((path / runfiles.LABELS).read_text(encoding="utf-8"))

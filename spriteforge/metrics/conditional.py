@@ -29,13 +29,18 @@ UNSEEN_SHARE = 0.2  # multi-hot: share of requests that are combinations absent 
 THRESHOLD = 0.5
 
 
-def conditional_accuracy(run: Run, classifier: Classifier | None = None, n: int = 1000, seed: int = 0) -> dict[str, Any]:
+def conditional_accuracy(
+    run: Run, classifier: Classifier | None = None, n: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """{"available": True, "overall": Estimate dict, ..., "per_label": {name: Estimate dict}} for a conditional run
     judged by `classifier`; {"available": False, "reason": ...} when it cannot be measured."""
     if not is_conditional(run):
         return {"available": False, "reason": "the run is not conditional"}
     if classifier is None:
-        return {"available": False, "reason": "needs an attribute classifier: give --classifier CLS (spriteforge classifier train)"}
+        return {
+            "available": False,
+            "reason": "needs an attribute classifier: give --classifier CLS (spriteforge classifier train)",
+        }
     if classifier.labels.kind != run.labels.kind or classifier.labels.names != run.labels.names:
         raise SpriteforgeError(
             f"the classifier knows {classifier.labels.kind} labels {', '.join(classifier.labels.names[:6])}..., the run "
@@ -73,16 +78,22 @@ def label_requests(run: Run, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]
 
 def _categorical(probabilities: np.ndarray, requests: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:
     right = probabilities.argmax(1) == requests
-    per_label = {name: mean_estimate(right[requests == i]).to_dict() for i, name in enumerate(names) if (requests == i).any()}
+    per_label = {
+        name: mean_estimate(right[requests == i]).to_dict() for i, name in enumerate(names) if (requests == i).any()
+    }
     return {"available": True, "overall": mean_estimate(right).to_dict(), "per_label": per_label}
 
 
-def _multi_hot(probabilities: np.ndarray, requests: np.ndarray, unseen: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:
+def _multi_hot(
+    probabilities: np.ndarray, requests: np.ndarray, unseen: np.ndarray, names: tuple[str, ...]
+) -> dict[str, Any]:
     asked, found = requests > 0.5, probabilities > THRESHOLD  # (n,L) each
     present = (found & asked).sum(1) / np.maximum(asked.sum(1), 1)  # (n,) asked attributes found
     absent = (~found & ~asked).sum(1) / np.maximum((~asked).sum(1), 1)  # (n,) unasked attributes not found
     balanced = (present + absent) / 2
-    per_label = {name: mean_estimate(found[asked[:, i], i]).to_dict() for i, name in enumerate(names) if asked[:, i].any()}
+    per_label = {
+        name: mean_estimate(found[asked[:, i], i]).to_dict() for i, name in enumerate(names) if asked[:, i].any()
+    }
     result = {
         "available": True,
         "overall": mean_estimate(balanced).to_dict(),

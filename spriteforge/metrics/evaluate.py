@@ -40,15 +40,26 @@ SHOWN_SAMPLES = 64
 # Which way is better, for marking the best run per column (metrics not listed have no better direction).
 LOWER_IS_BETTER = {"fid", "kid", "colors_per_sprite_tv", "copies", "near_copies", "recon_mse"}
 HIGHER_IS_BETTER = {
-    "precision", "recall", "palette_adherence", "recon_pixel_accuracy", "recon_opaque_pixel_accuracy", "recon_ssim",
-    "conditional_accuracy", "conditional_asked_present", "conditional_unasked_absent", "conditional_exact",
+    "precision",
+    "recall",
+    "palette_adherence",
+    "recon_pixel_accuracy",
+    "recon_opaque_pixel_accuracy",
+    "recon_ssim",
+    "conditional_accuracy",
+    "conditional_asked_present",
+    "conditional_unasked_absent",
+    "conditional_exact",
     "conditional_unseen_accuracy",
-}  # fmt: skip
+}
 # conditional.conditional_accuracy's keys -> metric names in the report
 CONDITIONAL_METRICS = {
-    "overall": "conditional_accuracy", "asked_present": "conditional_asked_present",
-    "unasked_absent": "conditional_unasked_absent", "exact": "conditional_exact", "unseen_overall": "conditional_unseen_accuracy",
-}  # fmt: skip
+    "overall": "conditional_accuracy",
+    "asked_present": "conditional_asked_present",
+    "unasked_absent": "conditional_unasked_absent",
+    "exact": "conditional_exact",
+    "unseen_overall": "conditional_unseen_accuracy",
+}
 
 
 @dataclass(frozen=True)
@@ -137,16 +148,22 @@ def evaluate(
     if use_cache and cache_file.is_file():
         evaluation = Evaluation.from_json(cache_file.read_text())
     else:
-        evaluation = _compute(trained, real, str(data) if not isinstance(data, SpriteSet) else "SpriteSet", settings, device, progress)
+        evaluation = _compute(
+            trained, real, str(data) if not isinstance(data, SpriteSet) else "SpriteSet", settings, device, progress
+        )
         runfiles.write_text(cache_file, evaluation.to_json())
     if out is not None:
         write_report(evaluation, trained, Path(out))
     return evaluation
 
 
-def _compute(run: Run, real: SpriteSet, data_name: str, settings: EvalSettings, device: str | None, progress: bool) -> Evaluation:
+def _compute(
+    run: Run, real: SpriteSet, data_name: str, settings: EvalSettings, device: str | None, progress: bool
+) -> Evaluation:
     started = time.perf_counter()
-    samples, adherence = run.generate(settings.n, seed=settings.seed, labels=requested_labels(run, settings.n, settings.seed))
+    samples, adherence = run.generate(
+        settings.n, seed=settings.seed, labels=requested_labels(run, settings.n, settings.seed)
+    )
     evaluation = Evaluation(str(run.path), data_name, settings)
     chosen = set(settings.metrics)
     if chosen & {"fid", "kid", "pr"}:
@@ -304,14 +321,24 @@ def compare(
     trained = [load_run(path, device=_device(device)) for path in runs]
     evaluations = [
         evaluate(
-            r, data, n, metrics=metrics, seed=seed, bootstrap=bootstrap, device=device, use_cache=use_cache,
-            progress=progress, classifier=classifier,
+            r,
+            data,
+            n,
+            metrics=metrics,
+            seed=seed,
+            bootstrap=bootstrap,
+            device=device,
+            use_cache=use_cache,
+            progress=progress,
+            classifier=classifier,
         )
         for r in trained
     ]
     grid = out.with_suffix(".png")
     shown = min(16, n)
-    rows = np.concatenate([r.sample(shown, seed=seed, labels=requested_labels(r, shown, seed)).to_rgba() for r in trained])
+    rows = np.concatenate(
+        [r.sample(shown, seed=seed, labels=requested_labels(r, shown, seed)).to_rgba() for r in trained]
+    )
     io.write_png(grid, io.make_grid(rows, columns=shown, scale=3))
     runfiles.write_text(out, comparison_markdown(evaluations, grid.name))
     return evaluations, out
@@ -323,13 +350,21 @@ def comparison_markdown(evaluations: list[Evaluation], grid_name: str) -> str:
     names = [name for name in shared if not name.startswith(REAL_PREFIX)]
     best = {name: _best(name, [e.metrics[name].value for e in evaluations]) for name in names}
     first = evaluations[0]
-    lines = [f"# Comparison on `{first.data}`", "", f"{first.settings.n} samples per run, seed {first.settings.seed}; "
-             "**bold** = best in its column (where a direction applies; ties are all bold).", "",
-             "| run | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]  # fmt: skip
+    lines = [
+        f"# Comparison on `{first.data}`",
+        "",
+        f"{first.settings.n} samples per run, seed {first.settings.seed}; "
+        "**bold** = best in its column (where a direction applies; ties are all bold).",
+        "",
+        "| run | " + " | ".join(names) + " |",
+        "|" + "---|" * (len(names) + 1),
+    ]
     for index, evaluation in enumerate(evaluations):
         cells = [_cell(evaluation.metrics[name].value, index in best[name]) for name in names]
         lines.append(f"| `{evaluation.run}` | " + " | ".join(cells) + " |")
-    reference = [f"{name[len(REAL_PREFIX):]} {first.metrics[name].value:.4g}" for name in shared if name.startswith(REAL_PREFIX)]
+    reference = [
+        f"{name[len(REAL_PREFIX) :]} {first.metrics[name].value:.4g}" for name in shared if name.startswith(REAL_PREFIX)
+    ]
     if reference:
         lines += ["", "Real data: " + ", ".join(reference) + "."]
     lines += ["", f"One row of samples per run, in the order of the table: ![samples]({grid_name})", ""]

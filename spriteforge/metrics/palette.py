@@ -7,7 +7,6 @@ measure exactly those, per sprite, on palette indices (index 0 = transparent, ev
 
 from __future__ import annotations
 
-
 import numpy as np
 from scipy import ndimage
 
@@ -78,8 +77,6 @@ def silhouette_stats(sprites: Sprites, resamples: int = DEFAULT_BOOTSTRAP, seed:
         "components": _component_counts(opaque),
     }
     return {name: mean_estimate(values, resamples, seed) for name, values in per_sprite.items()}
-
-
 
 
 def _bbox_areas(opaque: np.ndarray) -> np.ndarray:

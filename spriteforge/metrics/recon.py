@@ -30,9 +30,7 @@ SSIM_BACKGROUND = np.array(GRID_BACKGROUND[:3], dtype=np.float64) / 255.0
 _SSIM_BATCH = 256  # sprites per filtering: bounds memory to ~(256, 15, 64, 64) float64 = 126 MB
 
 
-def pixel_accuracy(
-    original: Sprites, rebuilt: Sprites, resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0
-) -> Estimate:
+def pixel_accuracy(original: Sprites, rebuilt: Sprites, resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> Estimate:
     """Share of pixels whose palette index is rebuilt exactly, per sprite (background included)."""
     matches, _ = _index_matches(original, rebuilt)
     return mean_estimate(matches.mean(axis=(1, 2)), resamples, seed)

@@ -7,9 +7,9 @@ the engine and the contract tests find it here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch

@@ -66,14 +66,20 @@ class CycleGAN(GenerativeModel):
     def prerequisites(cls, data: Path, workdir: Path, overrides: list[str]) -> list[str]:
         """Alone, the sprite folder also serves as domain A: any folder of images will do for timing a training step."""
         return [f"data.domain_a={data}"]
+
     presets = {
         "tiny": {"width": 8, "disc_width": 8, "blocks": 1, "pool_size": 4},
         "reference": {"width": 64, "disc_width": 64, "blocks": 0, "pool_size": 50},
     }
     train_defaults = {
-        "lr": 2e-4, "weight_decay": 0.0, "warmup_steps": 0, "schedule": "linear", "min_lr_ratio": 0.0,
-        "grad_clip": 0.0, "batch_size": 16,
-    }  # fmt: skip
+        "lr": 2e-4,
+        "weight_decay": 0.0,
+        "warmup_steps": 0,
+        "schedule": "linear",
+        "min_lr_ratio": 0.0,
+        "grad_clip": 0.0,
+        "batch_size": 16,
+    }
 
     def __init__(self, config: CycleGANConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
@@ -130,7 +136,9 @@ class CycleGAN(GenerativeModel):
     def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The loss of one parameter group (batch["group"], default "generators")."""
         if "domain_a" not in batch:
-            raise SpriteforgeError("cyclegan: the batch has no 'domain_a' images; train with --set data.domain_a=FOLDER")
+            raise SpriteforgeError(
+                "cyclegan: the batch has no 'domain_a' images; train with --set data.domain_a=FOLDER"
+            )
         real_a, indices = batch["domain_a"], batch["indices"]  # (B,4,H,W) in [0,1], (B,H,W)
         group = batch.get("group", GROUPS[0])
         if group not in GROUPS:

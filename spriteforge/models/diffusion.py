@@ -63,9 +63,15 @@ class Denoiser(GenerativeModel):
             raise SpriteforgeError(f"label_dropout {config.label_dropout}: choose a share in [0, 1).")
         labels = spec.labels if config.conditional else None
         self.unet = UNet(
-            in_channels, out_channels, list(config.channels), config.blocks_per_level, config.attention_levels,
-            config.heads, config.dropout, labels,
-        )  # fmt: skip
+            in_channels,
+            out_channels,
+            list(config.channels),
+            config.blocks_per_level,
+            config.attention_levels,
+            config.heads,
+            config.dropout,
+            labels,
+        )
 
     @property
     def is_conditional(self) -> bool:
@@ -103,17 +109,33 @@ class Diffusion(Denoiser):
         "guidance": "classifier-free guidance scale (1 = plain conditional, default; 3 is typical)",
     }
     presets = {
-        "tiny": {"channels": [8, 16], "blocks_per_level": 1, "heads": 2, "dropout": 0.0, "timesteps": 10, "schedule": "cosine"},
+        "tiny": {
+            "channels": [8, 16],
+            "blocks_per_level": 1,
+            "heads": 2,
+            "dropout": 0.0,
+            "timesteps": 10,
+            "schedule": "cosine",
+        },
         # Small enough to train and sample on a laptop CPU (benchmarks/diffusion.py, docs/experiments/diffusion.md).
         "cpu": {"channels": [32, 64, 64], "blocks_per_level": 1, "attention_levels": 1, "dropout": 0.0},
         # The Kenney VAE/VQ-VAE/diffusion comparison's U-Net: 7.3M parameters, 1000-step linear schedule.
-        "reference": {"channels": [64, 128, 144], "blocks_per_level": 2, "attention_levels": 1, "timesteps": 1000,
-                      "schedule": "linear", "prediction": "eps"},
-    }  # fmt: skip
+        "reference": {
+            "channels": [64, 128, 144],
+            "blocks_per_level": 2,
+            "attention_levels": 1,
+            "timesteps": 1000,
+            "schedule": "linear",
+            "prediction": "eps",
+        },
+    }
 
     def __init__(self, config: DiffusionConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
-        for key, value, choices in (("schedule", config.schedule, SCHEDULES), ("prediction", config.prediction, PREDICTIONS)):
+        for key, value, choices in (
+            ("schedule", config.schedule, SCHEDULES),
+            ("prediction", config.prediction, PREDICTIONS),
+        ):
             if value not in choices:
                 raise SpriteforgeError(f"{key} {value!r}: choose one of {', '.join(choices)}.")
         if config.timesteps < 2:
@@ -123,7 +145,9 @@ class Diffusion(Denoiser):
         # decoded by the nearest code, so the network works in ceil(log2 K) continuous channels.
         bits = max(1, math.ceil(math.log2(spec.num_colors)))
         powers = 2 ** torch.arange(bits)
-        self.register_buffer("codes", ((torch.arange(spec.num_colors)[:, None] // powers) % 2).float() * 2 - 1, persistent=False)
+        self.register_buffer(
+            "codes", ((torch.arange(spec.num_colors)[:, None] // powers) % 2).float() * 2 - 1, persistent=False
+        )
         channels = bits if config.representation == INDEX else 4
         self._build_unet(config, spec, channels, channels)
 
@@ -185,21 +209,33 @@ class Diffusion(Denoiser):
 
     @torch.no_grad()
     def inpaint(
-        self, indices: torch.Tensor, mask: torch.Tensor, *, labels: torch.Tensor | None = None,
-        generator: torch.Generator | None = None, **opts: Any,
-    ) -> torch.Tensor:  # fmt: skip
+        self,
+        indices: torch.Tensor,
+        mask: torch.Tensor,
+        *,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        **opts: Any,
+    ) -> torch.Tensor:
         """(B,H,W) sprites, (B,H,W) mask (True = regenerate) -> (B,H,W) indices, unmasked pixels unchanged."""
         x0 = self.encode_pixels(indices)
         x = self._noise(x0.shape, generator)
         known = (x0, ~mask.bool()[:, None])
-        result = self.decode_pixels(self._denoise(x, self._timesteps(opts, 1.0), labels, generator, known=known, **opts))
+        result = self.decode_pixels(
+            self._denoise(x, self._timesteps(opts, 1.0), labels, generator, known=known, **opts)
+        )
         return torch.where(mask.bool(), result, indices.long())  # the known pixels, bit-exact
 
     @torch.no_grad()
     def vary(
-        self, indices: torch.Tensor, strength: float, *, labels: torch.Tensor | None = None,
-        generator: torch.Generator | None = None, **opts: Any,
-    ) -> torch.Tensor:  # fmt: skip
+        self,
+        indices: torch.Tensor,
+        strength: float,
+        *,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        **opts: Any,
+    ) -> torch.Tensor:
         """(B,H,W) -> (B,H,W) variations: noise to the step strength*T (of the sampling steps), denoise from there."""
         timesteps = self._timesteps(opts, strength)
         x0 = self.encode_pixels(indices)
@@ -211,7 +247,9 @@ class Diffusion(Denoiser):
         """The sampling timesteps; a strength < 1 keeps the last strength share of them (as diffusers' img2img)."""
         steps = int(opts.get("steps") or min(50, self.schedule.timesteps))
         if not 1 <= steps <= self.schedule.timesteps:
-            raise SpriteforgeError(f"--steps {steps}: choose between 1 and the {self.schedule.timesteps} training timesteps.")
+            raise SpriteforgeError(
+                f"--steps {steps}: choose between 1 and the {self.schedule.timesteps} training timesteps."
+            )
         if not 0.0 < strength <= 1.0:
             raise SpriteforgeError(f"--strength {strength}: choose a value in (0, 1].")
         timesteps = self.schedule.set_timesteps(steps)
@@ -221,10 +259,17 @@ class Diffusion(Denoiser):
         return torch.randn(shape, generator=generator, device=self.codes.device)
 
     def _denoise(
-        self, x: torch.Tensor, timesteps: list[int], labels: torch.Tensor | None, generator: torch.Generator | None,
-        known: tuple[torch.Tensor, torch.Tensor] | None = None, sampler: str = "ddim", eta: float = 0.0,
-        guidance: float = 1.0, steps: int | None = None,
-    ) -> torch.Tensor:  # fmt: skip
+        self,
+        x: torch.Tensor,
+        timesteps: list[int],
+        labels: torch.Tensor | None,
+        generator: torch.Generator | None,
+        known: tuple[torch.Tensor, torch.Tensor] | None = None,
+        sampler: str = "ddim",
+        eta: float = 0.0,
+        guidance: float = 1.0,
+        steps: int | None = None,
+    ) -> torch.Tensor:
         """x at timesteps[0] -> x_0 estimate (B,C,H,W), clipped to [-1,1]. known = (x_0 of the sprite, (B,1,H,W)
         True where kept): those pixels are replaced by the original noised to the current step, every step."""
         self.check_labels(labels)

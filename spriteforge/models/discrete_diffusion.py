@@ -56,7 +56,9 @@ class DiscreteDiffusion(Denoiser):
         self.mask_token = spec.num_colors  # K: the absorbing state
         self._build_unet(config, spec, spec.num_colors + 1, spec.num_colors)
 
-    def _logits(self, tokens: torch.Tensor, labels: torch.Tensor | None, guidance: float = 1.0, drop: torch.Tensor | None = None) -> torch.Tensor:
+    def _logits(
+        self, tokens: torch.Tensor, labels: torch.Tensor | None, guidance: float = 1.0, drop: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B,H,W) tokens in 0..K -> (B,K,H,W) logits over palette colours; the step is the masked share."""
         masked = (tokens == self.mask_token).flatten(1).float().mean(1) * STEP_SCALE  # (B,)
         x = F.one_hot(tokens, self.mask_token + 1).permute(0, 3, 1, 2).float()
@@ -86,17 +88,27 @@ class DiscreteDiffusion(Denoiser):
 
     @torch.no_grad()
     def inpaint(
-        self, indices: torch.Tensor, mask: torch.Tensor, *, labels: torch.Tensor | None = None,
-        generator: torch.Generator | None = None, **opts: Any,
-    ) -> torch.Tensor:  # fmt: skip
+        self,
+        indices: torch.Tensor,
+        mask: torch.Tensor,
+        *,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        **opts: Any,
+    ) -> torch.Tensor:
         """(B,H,W) sprites, (B,H,W) mask (True = regenerate) -> (B,H,W): known tokens are never touched."""
         return self._unmask(torch.where(mask.bool(), self.mask_token, indices.long()), labels, generator, **opts)
 
     @torch.no_grad()
     def vary(
-        self, indices: torch.Tensor, strength: float, *, labels: torch.Tensor | None = None,
-        generator: torch.Generator | None = None, **opts: Any,
-    ) -> torch.Tensor:  # fmt: skip
+        self,
+        indices: torch.Tensor,
+        strength: float,
+        *,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        **opts: Any,
+    ) -> torch.Tensor:
         """(B,H,W) -> (B,H,W): re-mask a random share `strength` of each sprite's pixels and unmask them again."""
         if not 0.0 < strength <= 1.0:
             raise SpriteforgeError(f"--strength {strength}: choose a value in (0, 1].")
@@ -107,15 +119,22 @@ class DiscreteDiffusion(Denoiser):
         return self.inpaint(indices, mask, labels=labels, generator=generator, **opts)
 
     def _unmask(
-        self, tokens: torch.Tensor, labels: torch.Tensor | None, generator: torch.Generator | None,
-        steps: int | None = None, temperature: float | None = None, guidance: float = 1.0,
-    ) -> torch.Tensor:  # fmt: skip
+        self,
+        tokens: torch.Tensor,
+        labels: torch.Tensor | None,
+        generator: torch.Generator | None,
+        steps: int | None = None,
+        temperature: float | None = None,
+        guidance: float = 1.0,
+    ) -> torch.Tensor:
         """MaskGIT decoding: (B,H,W) tokens with some = K -> (B,H,W) indices, in `steps` parallel steps."""
         self.check_labels(labels)
         steps = 8 if steps is None else int(steps)
         temperature = 1.0 if temperature is None else float(temperature)
         if steps < 1 or temperature < 0 or guidance < 0:
-            raise SpriteforgeError(f"--steps {steps} must be >= 1, --temperature {temperature} and --guidance {guidance} >= 0.")
+            raise SpriteforgeError(
+                f"--steps {steps} must be >= 1, --temperature {temperature} and --guidance {guidance} >= 0."
+            )
         b = tokens.shape[0]
         flat = tokens.flatten(1)  # (B,N) a view: writes go to tokens
         masked = int((flat == self.mask_token).sum(1).max())
@@ -127,7 +146,9 @@ class DiscreteDiffusion(Denoiser):
             logits = self._logits(tokens, labels, guidance).float().flatten(2).transpose(1, 2)  # (B,N,K)
             log_probs = F.log_softmax(logits / max(temperature, 1e-6), dim=-1)
             if temperature > 0:
-                chosen = torch.multinomial(log_probs.exp().view(-1, logits.shape[-1]), 1, generator=generator).view(b, -1)
+                chosen = torch.multinomial(log_probs.exp().view(-1, logits.shape[-1]), 1, generator=generator).view(
+                    b, -1
+                )
             else:
                 chosen = logits.argmax(-1)
             confidence = log_probs.gather(-1, chosen[..., None])[..., 0]  # (B,N)

@@ -109,7 +109,9 @@ class Prior(GenerativeModel):
             raise SpriteforgeError(f"prior.vqvae={config.vqvae}: not a run folder (no {CONFIG}). Train a vqvae first.")
         vq_run = load_config(folder / CONFIG)
         if not hasattr(model_class(vq_run.model), "latent_shape"):
-            raise SpriteforgeError(f"prior.vqvae={config.vqvae} is a {vq_run.model!r} run; give a vqvae or pixel_vqvae run.")
+            raise SpriteforgeError(
+                f"prior.vqvae={config.vqvae} is a {vq_run.model!r} run; give a vqvae or pixel_vqvae run."
+            )
         if run.data.source == DataConfig.source:  # no --data: the VQ-VAE's sprites, with its labels unless given
             own_labels = {"labels": run.data.labels, "label_column": run.data.label_column} if run.data.labels else {}
             run.data = DataConfig(**{**vars(vq_run.data), **own_labels})
@@ -152,9 +154,14 @@ class Prior(GenerativeModel):
 
     @torch.no_grad()
     def sample_codes(
-        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
-        temperature: float = 1.0, top_k: int | None = None,
-    ) -> torch.Tensor:  # fmt: skip
+        self,
+        n: int,
+        *,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+    ) -> torch.Tensor:
         """(n,h,w) codes drawn in raster order; each step reruns the network on the grid drawn so far."""
         condition = self._condition(labels, n)
         height, width = self.vqvae.latent_shape
@@ -181,7 +188,9 @@ class Prior(GenerativeModel):
         return self.codec.to_indices(output, INDEX) if self.representation == INDEX else output
 
 
-def _draw(logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None) -> torch.Tensor:
+def _draw(
+    logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
+) -> torch.Tensor:
     """(n,K) logits -> (n,) codes: argmax at temperature 0, else softmax(logits / T) over the top k."""
     if temperature <= 0:
         return logits.argmax(1)

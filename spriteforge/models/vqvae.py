@@ -188,6 +188,13 @@ class PixelVQVAE(VQVAE):
     presets = {
         "tiny": VQVAE.presets["tiny"],
         # The paper's quantiser: K=256, D=32, EMA 0.99, commitment 0.25, with all its pixel-art options on.
-        "reference": {"num_codes": 256, "code_dim": 32, "ema_decay": 0.99, "commitment": 0.25, "kernel": 2,
-                      "adapter": True, "pixelsight": True},
-    }  # fmt: skip
+        "reference": {
+            "num_codes": 256,
+            "code_dim": 32,
+            "ema_decay": 0.99,
+            "commitment": 0.25,
+            "kernel": 2,
+            "adapter": True,
+            "pixelsight": True,
+        },
+    }

@@ -31,14 +31,18 @@ class LabelEmbedding(nn.Module):
 class CausalTransformer(nn.Module):
     """Pre-norm causal transformer over the h*w codes, with learned positions."""
 
-    def __init__(self, num_codes: int, shape: tuple[int, int], width: int, layers: int, heads: int, dropout: float) -> None:
+    def __init__(
+        self, num_codes: int, shape: tuple[int, int], width: int, layers: int, heads: int, dropout: float
+    ) -> None:
         super().__init__()
         self.shape = shape
         length = shape[0] * shape[1]
         self.tokens = nn.Embedding(num_codes, width)
         self.start = nn.Parameter(torch.zeros(width))  # the first input; the condition is added to it
         self.positions = nn.Parameter(torch.randn(length, width) * 0.02)
-        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout, activation="gelu", batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            width, heads, 4 * width, dropout, activation="gelu", batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, num_codes)
@@ -57,7 +61,9 @@ class _MaskedConv(nn.Conv2d):
     """A convolution whose last kernel row (vertical) or column (horizontal) is zeroed when `exclusive`: the first
     layer must not see the current position."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int], padding: tuple[int, int], exclusive: bool, axis: int) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, kernel: tuple[int, int], padding: tuple[int, int], exclusive: bool, axis: int
+    ) -> None:
         super().__init__(c_in, c_out, kernel, padding=padding)
         mask = torch.ones_like(self.weight)
         if exclusive:

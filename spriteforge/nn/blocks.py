@@ -43,7 +43,11 @@ class UpStack(nn.Module):
         reversed_channels = list(reversed(channels))
         layers: list[nn.Module] = []
         for c_in, c_out in zip(reversed_channels, [*reversed_channels[1:], reversed_channels[-1]]):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), conv_norm_act(c_in, c_out), conv_norm_act(c_out, c_out)]
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                conv_norm_act(c_in, c_out),
+                conv_norm_act(c_out, c_out),
+            ]
         layers.append(nn.Conv2d(reversed_channels[-1], out_channels, 3, padding=1))
         self.layers = nn.Sequential(*layers)
 

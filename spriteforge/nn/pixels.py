@@ -70,7 +70,9 @@ class PaletteCodec(nn.Module):
         rgba outputs are rounded to 8 bits first, as they would be when written to a PNG."""
         if output.dim() == 3 or representation == INDEX:
             return torch.ones(output.shape[0], device=output.device)
-        pixels = (output.float().clamp(0, 1) * 255).round().permute(0, 2, 3, 1)  # (B,H,W,4), float32: bf16 cannot hold 8-bit steps
+        pixels = (
+            (output.float().clamp(0, 1) * 255).round().permute(0, 2, 3, 1)
+        )  # (B,H,W,4), float32: bf16 cannot hold 8-bit steps
         palette = (self.colors * 255).round()  # (K,4)
         exact = (pixels[..., None, :] == palette).all(dim=-1).any(dim=-1)  # (B,H,W)
         return exact.float().flatten(1).mean(1)

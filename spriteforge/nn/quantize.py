@@ -23,12 +23,22 @@ class VectorQuantizer(nn.Module):
     the codebook loss. restart_after = 0 disables dead-code restarts."""
 
     def __init__(
-        self, num_codes: int, dim: int, commitment: float = 0.25, ema_decay: float = 0.99, restart_after: int = 100,
+        self,
+        num_codes: int,
+        dim: int,
+        commitment: float = 0.25,
+        ema_decay: float = 0.99,
+        restart_after: int = 100,
         epsilon: float = 1e-5,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         self.num_codes, self.dim = num_codes, dim
-        self.commitment, self.ema_decay, self.restart_after, self.epsilon = commitment, ema_decay, restart_after, epsilon
+        self.commitment, self.ema_decay, self.restart_after, self.epsilon = (
+            commitment,
+            ema_decay,
+            restart_after,
+            epsilon,
+        )
         initial = torch.randn(num_codes, dim) / dim**0.5  # (K,D), the scale of a unit-variance encoder output / sqrt(D)
         if ema_decay > 0:
             self.register_buffer("codebook", initial)

@@ -127,7 +127,11 @@ class UNet(nn.Module):
                 self.down.append(nn.Conv2d(width, width, 3, stride=2, padding=1))  # halves H and W
                 skips.append(width)
         self.middle = nn.ModuleList(
-            [ResBlock(width, width, embed_dim, dropout), SelfAttention(width, heads_for[width]), ResBlock(width, width, embed_dim, dropout)]
+            [
+                ResBlock(width, width, embed_dim, dropout),
+                SelfAttention(width, heads_for[width]),
+                ResBlock(width, width, embed_dim, dropout),
+            ]
         )
         self.up = nn.ModuleList()
         for level, c in reversed(list(enumerate(channels))):
@@ -135,7 +139,9 @@ class UNet(nn.Module):
                 self.up.append(self._block(width + skips.pop(), c, embed_dim, dropout, attends[level], heads_for[c]))
                 width = c
             if level > 0:
-                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width, 3, padding=1)))
+                self.up.append(
+                    nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width, 3, padding=1))
+                )
         self.head = nn.Sequential(group_norm(width), nn.SiLU(), nn.Conv2d(width, out_channels, 3, padding=1))
         nn.init.zeros_(self.head[-1].weight)  # starts as the zero function: a stable first step
         nn.init.zeros_(self.head[-1].bias)
@@ -158,7 +164,9 @@ class UNet(nn.Module):
         for layer in self.middle:
             h = layer(h, emb)
         for layer in self.up:
-            h = self._run_layer(layer, torch.cat([h, skips.pop()], dim=1) if isinstance(layer, nn.ModuleList) else h, emb)
+            h = self._run_layer(
+                layer, torch.cat([h, skips.pop()], dim=1) if isinstance(layer, nn.ModuleList) else h, emb
+            )
         return self.head(h)
 
     @staticmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -41,20 +41,30 @@ class GenerationRequest(BaseModel):
     """What every generating request shares: count, seed, labels and the model's sampling options."""
 
     n: int = Field(16, ge=1)
-    seed: Optional[int] = Field(None, ge=0, description="Same seed, same sprites; omitted: a random one, returned in json.")
-    labels: list[str] = Field(default_factory=list, description='Label names, e.g. ["female", "earring"] or ["pack=tiny_dungeon"].')
-    temperature: Optional[float] = Field(None, ge=0)
-    guidance: Optional[float] = Field(None, ge=0)
-    sampler: Optional[str] = None
-    steps: Optional[int] = Field(None, ge=1)
-    eta: Optional[float] = Field(None, ge=0)
-    top_k: Optional[int] = Field(None, ge=1)
+    seed: int | None = Field(
+        None, ge=0, description="Same seed, same sprites; omitted: a random one, returned in json."
+    )
+    labels: list[str] = Field(
+        default_factory=list, description='Label names, e.g. ["female", "earring"] or ["pack=tiny_dungeon"].'
+    )
+    temperature: float | None = Field(None, ge=0)
+    guidance: float | None = Field(None, ge=0)
+    sampler: str | None = None
+    steps: int | None = Field(None, ge=1)
+    eta: float | None = Field(None, ge=0)
+    top_k: int | None = Field(None, ge=1)
     format: Format = "png"
     scale: int = Field(4, ge=1)
 
     def options(self) -> dict[str, Any]:
-        given = {"temperature": self.temperature, "guidance": self.guidance, "sampler": self.sampler,
-                 "steps": self.steps, "eta": self.eta, "top_k": self.top_k}  # fmt: skip
+        given = {
+            "temperature": self.temperature,
+            "guidance": self.guidance,
+            "sampler": self.sampler,
+            "steps": self.steps,
+            "eta": self.eta,
+            "top_k": self.top_k,
+        }
         return {key: value for key, value in given.items() if value is not None}
 
     def check(self, limits: Limits) -> int:
@@ -66,7 +76,7 @@ class GenerationRequest(BaseModel):
 
 
 class SampleRequest(GenerationRequest):
-    palette: Optional[str] = Field(None, description="A named palette (GET /api/v1/palettes); omitted: the run's own.")
+    palette: str | None = Field(None, description="A named palette (GET /api/v1/palettes); omitted: the run's own.")
     remap: Literal["luminance", "nearest"] = "luminance"
 
 
@@ -126,8 +136,10 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
 
     @app.get("/api/v1/palettes", summary="The named palettes, as hex colours (index 0 is transparent)")
     def palettes() -> dict[str, list[str]]:
-        return {name: [f"#{r:02x}{g:02x}{b:02x}{a:02x}" for r, g, b, a in Palette.named(name).colors.tolist()]
-                for name in Palette.names()}  # fmt: skip
+        return {
+            name: [f"#{r:02x}{g:02x}{b:02x}{a:02x}" for r, g, b, a in Palette.named(name).colors.tolist()]
+            for name in Palette.names()
+        }
 
     @app.get("/api/v1/runs/{name:path}/grid", summary="The last sample grid written during training (PNG)")
     def training_grid(name: str) -> FileResponse:
@@ -156,9 +168,13 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
         run = library.get(name)
         sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
         options = {"seed": seed, "labels": request.labels, **request.options()}
-        return _render(run.vary(sprite, request.strength, request.n, **options), request.format, request.scale, {"seed": seed})
+        return _render(
+            run.vary(sprite, request.strength, request.n, **options), request.format, request.scale, {"seed": seed}
+        )
 
-    @app.post("/api/v1/runs/{name:path}/inpaint", summary="Regenerate the masked pixels of a sprite, keep the rest exactly")
+    @app.post(
+        "/api/v1/runs/{name:path}/inpaint", summary="Regenerate the masked pixels of a sprite, keep the rest exactly"
+    )
     def inpaint(name: str, request: InpaintRequest) -> Response:
         seed = request.check(limits)
         run = library.get(name)
@@ -167,7 +183,9 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
         options = {"seed": seed, "labels": request.labels, **request.options()}
         return _render(run.inpaint(sprite, mask, request.n, **options), request.format, request.scale, {"seed": seed})
 
-    @app.post("/api/v1/runs/{name:path}/reconstruct", summary="Encode and decode sprites: originals, then reconstructions")
+    @app.post(
+        "/api/v1/runs/{name:path}/reconstruct", summary="Encode and decode sprites: originals, then reconstructions"
+    )
     def reconstruct(name: str, request: SpritesRequest) -> Response:
         check_at_most("sprites", len(request.sprites), limits.max_sprites, " sprites per request")
         check_at_most("scale", request.scale, limits.max_scale)
@@ -188,7 +206,9 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
         if request.format == "gif":
             return Response(gif_bytes(frames), media_type="image/gif")
         if request.format == "png":
-            return Response(png_bytes(io.make_grid(path.to_rgba(), columns=len(path), scale=request.scale)), media_type="image/png")
+            return Response(
+                png_bytes(io.make_grid(path.to_rgba(), columns=len(path), scale=request.scale)), media_type="image/png"
+            )
         return JSONResponse({"gif": to_base64(gif_bytes(frames)), "sprites": _each_base64(path)})
 
 
@@ -200,11 +220,13 @@ def _add_convert_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> No
     def convert(
         file: UploadFile = File(..., description="The image to convert"),
         size: int = Form(32, ge=1),
-        palette: Optional[str] = Form(None, description="auto:K or a named palette (default auto:16, or a run's own)"),
+        palette: str | None = Form(None, description="auto:K or a named palette (default auto:16, or a run's own)"),
         dither: str = Form("none"),
         downscale: str = Form("area"),
         outline: bool = Form(False),
-        model: Optional[str] = Form(None, description="A cyclegan run (GET /api/v1/runs) instead of the classical pixelizer"),
+        model: str | None = Form(
+            None, description="A cyclegan run (GET /api/v1/runs) instead of the classical pixelizer"
+        ),
         scale: int = Form(1, ge=1),
         format: Literal["png", "json"] = Form("png"),
     ) -> Response:
@@ -217,15 +239,23 @@ def _add_convert_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> No
                 raise SpriteforgeError(f"dither {dither!r}: a cyclegan run outputs palette indices; nothing to dither.")
             converter = run_converter(library.get(model), size, palette)
         else:
-            options = PixelizeConfig(size=size, palette=palette or "auto:16", dither=dither, downscale=downscale, outline=outline)
+            options = PixelizeConfig(
+                size=size, palette=palette or "auto:16", dither=dither, downscale=downscale, outline=outline
+            )
             converter = pixelizer(options)
         name = file.filename or "upload"
         sprite = converter(convertible(decode_upload(file.file.read(limits.max_upload_bytes + 1), limits, name), name))
         picture = io.upscale(sprite.to_rgba()[0], scale)
         if format == "png":
             return Response(png_bytes(picture), media_type="image/png")
-        return JSONResponse({"image": to_base64(png_bytes(picture)), "width": sprite.size[1], "height": sprite.size[0],
-                             "colors": len(sprite.palette)})  # fmt: skip
+        return JSONResponse(
+            {
+                "image": to_base64(png_bytes(picture)),
+                "width": sprite.size[1],
+                "height": sprite.size[0],
+                "colors": len(sprite.palette),
+            }
+        )
 
 
 def _named_palette(name: str) -> Palette:
@@ -263,6 +293,6 @@ def _render(sprites: SpriteSet, fmt: str, scale: int, extra: dict[str, Any]) -> 
     if fmt == "zip":
         return Response(zip_of_pngs(io.upscale(rgba, scale)), media_type="application/zip")
     grid = to_base64(png_bytes(io.make_grid(rgba, scale=scale)))
-    return JSONResponse({"grid": grid, "sprites": _each_base64(sprites), "width": sprites.size[1],
-                         "height": sprites.size[0], **extra})  # fmt: skip
-
+    return JSONResponse(
+        {"grid": grid, "sprites": _each_base64(sprites), "width": sprites.size[1], "height": sprites.size[0], **extra}
+    )

@@ -85,7 +85,9 @@ def decode_upload(data: bytes, limits: Limits, what: str) -> np.ndarray:
             image.seek(0)
             return np.asarray(image.convert("RGBA"), dtype=np.uint8).copy()
     except Image.DecompressionBombError as error:  # PIL's own guard fires on opening, before our size check
-        raise LimitError(f"{what}: over this server's limit of {limits.max_image_pixels} pixels per image ({error}).", 413) from None
+        raise LimitError(
+            f"{what}: over this server's limit of {limits.max_image_pixels} pixels per image ({error}).", 413
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise SpriteforgeError(f"{what}: not a readable image ({error}); send a PNG, GIF, BMP, WebP or JPEG.") from None
 

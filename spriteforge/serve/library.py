@@ -66,14 +66,15 @@ class RunLibrary:
             "data": run.config.data.source,
             "size": [model.spec.width, model.spec.height],
             "palette": ["#" + "".join(f"{v:02x}" for v in color) for color in run.palette.colors.tolist()],
-            "labels": None if run.labels is None else {"kind": run.labels.kind, "names": list(run.labels.names),
-                                                         "column": run.labels.column},
+            "labels": None
+            if run.labels is None
+            else {"kind": run.labels.kind, "names": list(run.labels.names), "column": run.labels.column},
             "conditional": model.is_conditional,
             "capabilities": ["sample", *model.capabilities()],
             "sample_options": dict(model.sample_options),
             "metrics": run.metrics,
             "grid": latest_grid(run.path) is not None,
-        }  # fmt: skip
+        }
 
 
 def latest_grid(path: Path) -> Path | None:
