@@ -19,6 +19,8 @@ from PIL import Image, UnidentifiedImageError
 from spriteforge.errors import SpriteforgeError
 
 IMAGE_SUFFIXES = (".png", ".gif", ".bmp", ".webp")
+# Besides the formats sprites come in, photos: what the pixelizer and the photo domain of two-domain models read.
+CONVERTIBLE_SUFFIXES = (*IMAGE_SUFFIXES, ".jpg", ".jpeg")
 # Grid background: a mid grey, so both dark outlines and light highlights stay visible.
 GRID_BACKGROUND = (96, 96, 96, 255)
 # Larger images are refused from their header, before decoding: a damaged or hostile file can claim 50,000 x 50,000

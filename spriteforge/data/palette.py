@@ -35,7 +35,8 @@ ALPHA_THRESHOLD = 128
 """Pixels with alpha below this are transparent (index 0); at or above it they are colours."""
 
 _TRANSPARENT = np.zeros((1, 4), dtype=np.uint8)
-_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # Rec. 601 luma, the classic weights pixel-art tools use.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+"""Rec. 601 luma weights of R, G and B: the classic ones pixel-art tools use."""
 _CHUNK_ELEMENTS = 1 << 22  # Bounds the (colours x candidates) distance matrix to a few tens of MB per chunk.
 # Full k-means on photo-like inputs (~400k distinct colours, k=255) takes minutes; mini-batch takes seconds.
 # Pixel art stays far below this, where full k-means is well under a second.
@@ -249,9 +250,9 @@ class Palette:
 
     def luminance(self) -> np.ndarray:
         """(K,) Rec. 601 luma of each colour's RGB, in 0..255; index 0 gets -1 so that it sorts first."""
-        luma = _luma(self.colors)
-        luma[0] = -1.0
-        return luma
+        values = luma(self.colors)
+        values[0] = -1.0
+        return values
 
     def remap_to(self, target: Palette, method: str = "luminance") -> np.ndarray:
         """A (K,) int64 table from this palette's indices to `target`'s; 0 always maps to 0.
@@ -355,12 +356,16 @@ def _unique_colors(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return _unpack(packed), inverse.ravel(), counts
 
 
-def _luma(colors: np.ndarray) -> np.ndarray:
-    return colors[:, :3] @ _LUMA_WEIGHTS
+def luma(colors: np.ndarray) -> np.ndarray:
+    """(..., 3) RGB or (..., 4) RGBA colours -> (...) Rec. 601 luma, on the colours' own scale (0..255 or 0..1).
+
+    float32 colours give float32 luma (the pixelizer's images); anything else float64."""
+    weights = LUMA_WEIGHTS.astype(np.float32) if colors.dtype == np.float32 else LUMA_WEIGHTS
+    return colors[..., :3] @ weights
 
 
 def _sorted_by_luminance(colors: np.ndarray) -> np.ndarray:
-    return colors[np.lexsort((_pack(colors), _luma(colors)))]
+    return colors[np.lexsort((_pack(colors), luma(colors)))]
 
 
 def _nearest(colors: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -422,8 +427,8 @@ def _remap_nearest(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 def _remap_luminance(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Source colour ranks (by luminance) scaled onto target ranks, keeping the darkest and lightest ends aligned."""
     ranks = np.empty(len(source), dtype=np.int64)
-    ranks[np.lexsort((_pack(source), _luma(source)))] = np.arange(len(source))
-    target_order = np.lexsort((_pack(target), _luma(target)))
+    ranks[np.lexsort((_pack(source), luma(source)))] = np.arange(len(source))
+    target_order = np.lexsort((_pack(target), luma(target)))
     scale = (len(target) - 1) / max(len(source) - 1, 1)
     return target_order[np.rint(ranks * scale).astype(np.int64)]
 
