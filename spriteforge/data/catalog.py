@@ -3,6 +3,7 @@
 A downloaded dataset is fetched into the cache (see data/download.py: atomic, resumable, sha256-checked), then
 prepared into a plain folder (PNG files + labels.csv) that the ordinary folder loader reads. The decoded pixels
 are checked against a sha256 too, so a mirror or a re-zipped archive is accepted exactly when its sprites match.
+This module knows the datasets and their files only; `spriteforge.data.sprites.load_named` makes SpriteSets of them.
 """
 
 from __future__ import annotations
@@ -22,10 +23,7 @@ from PIL import Image
 from rich.progress import track
 
 from spriteforge import io
-from spriteforge.data import procedural
 from spriteforge.data.download import cache_dir, download
-from spriteforge.data.labels import CATEGORICAL, LabelSpec
-from spriteforge.data.palette import Palette
 from spriteforge.data.sheets import clear_transparent
 from spriteforge.errors import SpriteforgeError
 
@@ -217,37 +215,3 @@ def fetch_dataset(name: str, progress: bool = True) -> Path:
     dataset.prepare(dataset, files, folder)  # type: ignore[misc]  # downloadable datasets all have one
     (folder / READY_MARKER).write_text("ok\n")  # written last: a half-prepared folder is redone next time
     return folder
-
-
-def load(
-    name: str,
-    *,
-    size: int | None = None,
-    count: int | None = None,
-    seed: int = 0,
-    max_colors: int = 256,
-    palette: Palette | str | None = None,
-) -> SpriteSet:  # noqa: F821  (imported in the body: sprites.py imports this module)
-    """A named dataset as a SpriteSet (downloading it first if needed)."""
-    from spriteforge.data.sprites import SpriteSet, load_sprites
-
-    dataset = get(name)
-    if not dataset.downloadable:
-        side = size or PROCEDURAL_DEFAULT_SIZE
-        try:
-            indices, kinds = procedural.generate(count or dataset.count, side, seed)
-        except ValueError as error:
-            raise SpriteforgeError(f"procedural: {error}") from None
-        sprites = SpriteSet(
-            indices,
-            Palette(procedural.PALETTE_RGBA, name="procedural"),
-            labels=kinds,
-            label_spec=LabelSpec(CATEGORICAL, tuple(procedural.KINDS), "kind"),
-        )
-        chosen = Palette.resolve(palette) if isinstance(palette, str) else palette
-        return sprites.with_palette(chosen, "nearest") if chosen is not None else sprites
-    folder = fetch_dataset(name)
-    options = dict(size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
-    if dataset.sheet_tile:
-        return load_sprites(folder / "sheet.png", tile=dataset.sheet_tile, **options)
-    return load_sprites(folder / "images", labels=folder / "labels.csv", **options)

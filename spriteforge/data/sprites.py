@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from spriteforge import io
-from spriteforge.data.labels import LabelSpec, read_labels_csv
+from spriteforge.data import catalog, procedural
+from spriteforge.data.labels import CATEGORICAL, LabelSpec, read_labels_csv
 from spriteforge.data.palette import ALPHA_THRESHOLD, Palette, QuantizationReport
 from spriteforge.data.sheets import clear_transparent, slice_sheet
 from spriteforge.errors import SpriteforgeError
@@ -147,8 +148,6 @@ def load_sprites(
     instead of extracting one. labels / label_column: a CSV with a `file` column, see data/labels.py.
     count: keep at most this many sprites (the first ones; a named procedural dataset generates this many).
     """
-    from spriteforge.data import catalog
-
     if size is not None and size < 1:
         raise SpriteforgeError(f"--size {size}: the canvas size must be a positive number of pixels.")
     if count is not None and count < 1:
@@ -160,7 +159,7 @@ def load_sprites(
                 f"{source} is a named dataset with its own layout and labels: drop --labels/--tile, "
                 "or point --data at a folder."
             )
-        return catalog.load(str(source), size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
+        return load_named(str(source), size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
     images, names, skipped = _read_source(path, tile, tile_height, spacing, margin, alpha_threshold)
     beyond_count = names[count:] if count is not None else []
     if count is not None:
@@ -173,6 +172,38 @@ def load_sprites(
         spec, values = read_labels_csv(Path(labels), [path / n for n in names], label_column, left_out)
         spriteset.labels, spriteset.label_spec = values, spec
     return spriteset
+
+
+def load_named(
+    name: str,
+    *,
+    size: int | None = None,
+    count: int | None = None,
+    seed: int = 0,
+    max_colors: int = 256,
+    palette: Palette | str | None = None,
+) -> SpriteSet:
+    """A named dataset of the catalog (data/catalog.py) as a SpriteSet, downloading it first if needed."""
+    dataset = catalog.get(name)
+    if not dataset.downloadable:
+        side = size or catalog.PROCEDURAL_DEFAULT_SIZE
+        try:
+            indices, kinds = procedural.generate(count or dataset.count, side, seed)
+        except ValueError as error:
+            raise SpriteforgeError(f"procedural: {error}") from None
+        sprites = SpriteSet(
+            indices,
+            Palette(procedural.PALETTE_RGBA, name="procedural"),
+            labels=kinds,
+            label_spec=LabelSpec(CATEGORICAL, tuple(procedural.KINDS), "kind"),
+        )
+        chosen = Palette.resolve(palette) if isinstance(palette, str) else palette
+        return sprites.with_palette(chosen, "nearest") if chosen is not None else sprites
+    folder = catalog.fetch_dataset(name)
+    options = dict(size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
+    if dataset.sheet_tile:
+        return load_sprites(folder / "sheet.png", tile=dataset.sheet_tile, **options)
+    return load_sprites(folder / "images", labels=folder / "labels.csv", **options)
 
 
 def _read_source(
