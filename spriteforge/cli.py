@@ -219,9 +219,7 @@ def sample(
     options = _generation_options(
         temperature=temperature, guidance=guidance, sampler=sampler, steps=steps, eta=eta, top_k=top_k
     )
-    sprites = load_run(run).sample(n, seed=seed, labels=label, **options)
-    if palette is not None:
-        sprites = sprites.with_palette(Palette.resolve(palette), remap)
+    sprites = load_run(run).sample(n, seed=seed, labels=label, palette=palette, remap=remap, **options)
     if sheet:
         sprites.save_sheet(out, scale=scale)
     else:

@@ -193,6 +193,9 @@ def test_palette_swap(kenney_run: spriteforge.Run) -> None:
     # The swap keeps the shapes: transparent pixels stay transparent.
     plain = kenney_run.sample(8, seed=1)
     np.testing.assert_array_equal(sprites.indices == 0, plain.indices == 0)
+    # Run.sample re-colours exactly as SpriteSet.with_palette does, with either remap method.
+    nearest = kenney_run.sample(8, seed=1, palette="gameboy", remap="nearest")
+    np.testing.assert_array_equal(nearest.indices, plain.with_palette(gameboy, "nearest").indices)
 
 
 def test_run_files_follow_the_umask_like_other_files(kenney_run: spriteforge.Run) -> None:

@@ -123,8 +123,11 @@ class Palette:
         return cls._parse(Path(str(resource)), resource.read_text(encoding="utf-8"))
 
     @classmethod
-    def resolve(cls, spec: str) -> Palette:
-        """A shipped palette name or a palette file path, as given to the CLI's ``--palette NAME|FILE``."""
+    def resolve(cls, spec: Palette | str) -> Palette:
+        """A shipped palette name or a palette file path, as given to the CLI's ``--palette NAME|FILE``; a Palette
+        is returned as it is."""
+        if isinstance(spec, Palette):
+            return spec
         if spec in cls.names():
             return cls.named(spec)
         path = Path(spec)

@@ -89,8 +89,10 @@ class SpriteSet:
         n_val = int(round(len(self) * val_fraction))
         return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
 
-    def with_palette(self, target: Palette, method: str = "luminance") -> SpriteSet:
-        """The same sprites re-coloured onto another palette (a palette swap)."""
+    def with_palette(self, target: Palette | str, method: str = "luminance") -> SpriteSet:
+        """The same sprites re-coloured onto another palette (a palette swap): a Palette, a shipped palette's name or
+        a palette file. `method` "luminance" keeps ramps (dark to dark), "nearest" takes the nearest colour."""
+        target = Palette.resolve(target)
         table = self.palette.remap_to(target, method)
         return replace(self, indices=table[self.indices], palette=target)
 
@@ -197,8 +199,7 @@ def load_named(
             labels=kinds,
             label_spec=LabelSpec(CATEGORICAL, tuple(procedural.KINDS), "kind"),
         )
-        chosen = Palette.resolve(palette) if isinstance(palette, str) else palette
-        return sprites.with_palette(chosen, "nearest") if chosen is not None else sprites
+        return sprites.with_palette(palette, "nearest") if palette is not None else sprites
     folder = catalog.fetch_dataset(name)
     options = dict(size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
     if dataset.sheet_tile:
@@ -276,7 +277,7 @@ def _index(
     if max_colors < 2:
         raise SpriteforgeError(f"--max-colors {max_colors}: need at least 2 (transparent + one colour).")
     if palette is not None:
-        chosen = Palette.resolve(palette) if isinstance(palette, str) else palette
+        chosen = Palette.resolve(palette)
         return SpriteSet(chosen.index(rgba, alpha_threshold), chosen, names=names)
     extracted, quantization = Palette.extract(rgba, max_colors, alpha_threshold, seed)
     indices = extracted.index(rgba, alpha_threshold, exact=not quantization.quantized)
