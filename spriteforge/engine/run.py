@@ -40,12 +40,6 @@ METRICS = "metrics.json"
 SAMPLES = "samples"
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically."""
-    with io.atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def save_weights(model: GenerativeModel, path: Path) -> None:
     """State dict -> safetensors, atomically (shared storage is cloned: safetensors refuses aliases)."""
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}

@@ -18,6 +18,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 
+from spriteforge import io
 from spriteforge.data.crops import image_crops
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
@@ -110,7 +111,7 @@ def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     session = _prepare(run_dir, config, sprites)
     _check_checkpoint_matches(checkpoint, state, session.module)
     if not is_launched_worker():
-        runfiles.write_text(run_dir / runfiles.CONFIG, config.to_yaml())
+        io.write_text(run_dir / runfiles.CONFIG, config.to_yaml())
     return _fit(session, checkpoint=checkpoint)
 
 
@@ -126,10 +127,10 @@ def _anchor_paths(config: RunConfig) -> None:
 
 def _write_run_files(out: Path, config: RunConfig, sprites: SpriteSet) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    runfiles.write_text(out / runfiles.CONFIG, config.to_yaml())
+    io.write_text(out / runfiles.CONFIG, config.to_yaml())
     sprites.palette.save(out / runfiles.PALETTE)
     if sprites.label_spec is not None:
-        runfiles.write_text(out / runfiles.LABELS, sprites.label_spec.to_json())
+        io.write_text(out / runfiles.LABELS, sprites.label_spec.to_json())
 
 
 @dataclass
@@ -326,4 +327,4 @@ def _write_metrics(session: _Session, final: dict[str, Any]) -> None:
         "train_images_per_second": round(writer.images / max(writer.step_seconds, 1e-9), 1),
         **{k: round(float(v), 5) for k, v in final.items()},
     }
-    runfiles.write_text(session.out / runfiles.METRICS, json.dumps(metrics, indent=2) + "\n")
+    io.write_text(session.out / runfiles.METRICS, json.dumps(metrics, indent=2) + "\n")

@@ -97,9 +97,9 @@ class Classifier:
         with io.atomic_path(out / WEIGHTS) as tmp:
             save_file(tensors, str(tmp), metadata={"format": "spriteforge-classifier-1"})
         self.palette.save(out / runfiles.PALETTE)
-        runfiles.write_text(out / runfiles.LABELS, self.labels.to_json())
+        io.write_text(out / runfiles.LABELS, self.labels.to_json())
         document = {"size": self.size, "config": asdict(self.config), "metrics": self.metrics}
-        runfiles.write_text(out / CONFIG, json.dumps(document, indent=2) + "\n")
+        io.write_text(out / CONFIG, json.dumps(document, indent=2) + "\n")
 
 
 def _probabilities(logits: torch.Tensor, labels: LabelSpec) -> torch.Tensor:

@@ -151,7 +151,7 @@ def evaluate(
         evaluation = _compute(
             trained, real, str(data) if not isinstance(data, SpriteSet) else "SpriteSet", settings, device, progress
         )
-        runfiles.write_text(cache_file, evaluation.to_json())
+        io.write_text(cache_file, evaluation.to_json())
     if out is not None:
         write_report(evaluation, trained, Path(out))
     return evaluation
@@ -276,7 +276,7 @@ def _cache_key(run: Run, real: SpriteSet, settings: EvalSettings, device: str) -
 def write_report(evaluation: Evaluation, run: Run, out: Path) -> Path:
     """metrics.json, samples.png (the first 64 samples) and report.md (the table and the grid) in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    runfiles.write_text(out / "metrics.json", evaluation.to_json())
+    io.write_text(out / "metrics.json", evaluation.to_json())
     shown = min(SHOWN_SAMPLES, evaluation.settings.n)
     seed = evaluation.settings.seed
     run.sample(shown, seed=seed, labels=requested_labels(run, shown, seed)).save_grid(out / "samples.png", scale=4)
@@ -295,7 +295,7 @@ def write_report(evaluation: Evaluation, run: Run, out: Path) -> Path:
         f"![first {shown} samples](samples.png)",
         "",
     ]
-    runfiles.write_text(out / "report.md", "\n".join(lines))
+    io.write_text(out / "report.md", "\n".join(lines))
     return out / "report.md"
 
 
@@ -340,7 +340,7 @@ def compare(
         [r.sample(shown, seed=seed, labels=requested_labels(r, shown, seed)).to_rgba() for r in trained]
     )
     io.write_png(grid, io.make_grid(rows, columns=shown, scale=3))
-    runfiles.write_text(out, comparison_markdown(evaluations, grid.name))
+    io.write_text(out, comparison_markdown(evaluations, grid.name))
     return evaluations, out
 
 
