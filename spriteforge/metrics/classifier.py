@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.progress import track
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -35,6 +34,7 @@ from spriteforge.engine import run as runfiles
 from spriteforge.engine.batches import SpriteBatches
 from spriteforge.errors import SpriteforgeError
 from spriteforge.nn.blocks import DownStack
+from spriteforge.progress import track
 
 CONFIG = "classifier.json"
 WEIGHTS = "weights.safetensors"
@@ -169,7 +169,7 @@ def _fit(net: AttributeNet, sprites: SpriteSet, spec: LabelSpec, config: Classif
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
     stream = (batch for _ in iter(int, 1) for batch in batches)  # endless: epoch after epoch
     net.train()
-    for _ in track(range(config.steps), description="training classifier", disable=not progress):
+    for _ in track(range(config.steps), "training classifier", enabled=progress):
         batch = next(stream)
         rgba = colors[batch["indices"]].permute(0, 3, 1, 2)  # (B,4,H,W)
         loss = _loss(net(rgba), batch["labels"], spec)
