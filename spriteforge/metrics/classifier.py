@@ -33,7 +33,7 @@ from spriteforge.data.sprites import SpriteSet, load_sprites
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.batches import SpriteBatches
 from spriteforge.errors import SpriteforgeError
-from spriteforge.nn.blocks import DownStack
+from spriteforge.nn.blocks import DownStack, check_halvable
 from spriteforge.progress import track
 
 CONFIG = "classifier.json"
@@ -55,10 +55,9 @@ class AttributeNet(nn.Module):
 
     def __init__(self, size: int, labels: int, channels: list[int]) -> None:
         super().__init__()
-        if not channels or size % 2 ** len(channels):
-            raise SpriteforgeError(
-                f"classifier: {size}x{size} sprites cannot be halved {len(channels)} times (channels={channels})."
-            )
+        if not channels:
+            raise SpriteforgeError("classifier: channels must list at least one level.")
+        check_halvable("classifier", size, size, len(channels), f", or fewer levels (channels={channels})")
         side = size // 2 ** len(channels)
         self.features = nn.Sequential(DownStack(4, channels), nn.Flatten())  # (B, C*side*side): where matters
         self.head = nn.Linear(channels[-1] * side * side, labels)
