@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, model_class, register
-from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN, LabelEmbedding
+from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN
+from spriteforge.nn.labels import LabelEmbedding
 from spriteforge.nn.pixels import INDEX, draw_categorical
 
 if TYPE_CHECKING:
