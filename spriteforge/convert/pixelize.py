@@ -33,7 +33,7 @@ import numpy as np
 
 from spriteforge import io
 from spriteforge.data.cells import CellGrid, check_rgba_image, mean_colors
-from spriteforge.data.palette import ALPHA_THRESHOLD, Palette, luma
+from spriteforge.data.palette import ALPHA_THRESHOLD, Palette, luma, squared_distances
 from spriteforge.data.sprites import LoadReport, SpriteSet
 from spriteforge.errors import SpriteforgeError
 from spriteforge.progress import track
@@ -323,7 +323,7 @@ def _ordered_dither(rgb: np.ndarray, opaque: np.ndarray, palette: Palette, n: in
     """
     colors = _opaque_rgba(rgb[opaque])  # (N,4)
     targets = palette.colors[1:].astype(np.float64)  # (K,4)
-    nearest = np.argsort(_squared_distances(colors, targets), axis=1, kind="stable")[:, :_DITHER_CANDIDATES]
+    nearest = np.argsort(squared_distances(colors, targets), axis=1, kind="stable")[:, :_DITHER_CANDIDATES]
     first, second = np.triu_indices(nearest.shape[1])  # Every pair (i <= j) of candidates; i == j: one colour.
     a, b = targets[nearest[:, first]], targets[nearest[:, second]]  # (N,P,4)
     step = b - a
@@ -352,11 +352,6 @@ def _opaque_rgba(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([rgb, np.full((*rgb.shape[:-1], 1), 255.0)], axis=-1).astype(np.float64)
 
 
-def _squared_distances(colors: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """(N,K) squared Euclidean distances, without the (N,K,4) difference array."""
-    return (colors**2).sum(1)[:, None] - 2.0 * colors @ targets.T + (targets**2).sum(1)[None]
-
-
 def _floyd_steinberg(rgb: np.ndarray, opaque: np.ndarray, palette: Palette) -> np.ndarray:
     """Serpentine Floyd-Steinberg error diffusion in RGB over the opaque cells only.
 
@@ -374,7 +369,7 @@ def _floyd_steinberg(rgb: np.ndarray, opaque: np.ndarray, palette: Palette) -> n
             if not opaque[y, x]:
                 continue
             color = np.clip(work[y, x], 0.0, 255.0)  # Clipped so that accumulated error cannot run away.
-            best = int(np.argmin(((targets - color) ** 2).sum(axis=1)))
+            best = int(np.argmin(squared_distances(color[None], targets)[0]))
             indices[y, x] = best + 1
             error = _FLOYD_STRENGTH * (color - targets[best])
             for dy, dx, share in ((0, step, 7 / 16), (1, -step, 3 / 16), (1, 0, 5 / 16), (1, step, 1 / 16)):

@@ -371,14 +371,21 @@ def _sorted_by_luminance(colors: np.ndarray) -> np.ndarray:
     return colors[np.lexsort((_pack(colors), luma(colors)))]
 
 
+def squared_distances(colors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """(N, 4) colours and (C, 4) candidates -> (N, C) squared Euclidean distances in RGBA, in float64.
+
+    Expanded as |a|^2 - 2 a.b + |b|^2, without the (N, C, 4) difference array; exact for 8-bit colours (every term
+    is an integer far below 2^53)."""
+    colors, candidates = colors.astype(np.float64), candidates.astype(np.float64)
+    return (colors**2).sum(1)[:, None] - 2.0 * colors @ candidates.T + (candidates**2).sum(1)[None]
+
+
 def _nearest(colors: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each (U, 4) colour, the index of the nearest of (C, 4) candidates (Euclidean RGBA), and its distance."""
     chunk = max(1, _CHUNK_ELEMENTS // max(len(candidates), 1))
     indices, squared = [], []
-    targets = candidates.astype(np.int32)
     for start in range(0, len(colors), chunk):
-        diff = colors[start : start + chunk, None, :].astype(np.int32) - targets[None, :, :]
-        d2 = np.einsum("ucj,ucj->uc", diff, diff)
+        d2 = squared_distances(colors[start : start + chunk], candidates)  # (U,C)
         best = d2.argmin(axis=1)
         indices.append(best)
         squared.append(d2[np.arange(len(best)), best])
