@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -201,7 +202,7 @@ def load_named(
         )
         return sprites.with_palette(palette, "nearest") if palette is not None else sprites
     folder = catalog.fetch_dataset(name)
-    options = dict(size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
+    options: dict[str, Any] = dict(size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
     if dataset.sheet_tile:
         return load_sprites(folder / "sheet.png", tile=dataset.sheet_tile, **options)
     return load_sprites(folder / "images", labels=folder / "labels.csv", **options)
