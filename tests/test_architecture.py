@@ -99,6 +99,14 @@ def test_every_module_has_a_layer() -> None:
         layer_of(module_name(path))  # raises for a module outside every layer
 
 
+def test_the_architecture_page_names_every_package() -> None:
+    """docs/architecture.md draws the layers: a new package or top-level module must appear there too."""
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    entries = [p for p in PACKAGE.iterdir() if (p.is_dir() and (p / "__init__.py").is_file()) or p.suffix == ".py"]
+    missing = [p.name for p in entries if (f"{p.name}/" if p.is_dir() else p.name) not in page]
+    assert not missing, f"docs/architecture.md does not mention: {', '.join(sorted(missing))}"
+
+
 def test_no_layer_imports_a_higher_one() -> None:
     problems = upward_imports()
     assert not problems, "imports that point up (see docs/architecture.md):\n" + "\n".join(problems)
