@@ -173,7 +173,7 @@ def load_sprites(
         return catalog.load(str(source), size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
     skipped: list[str] = []
     found = _read_images(path, tile, tile_height, spacing, margin, alpha_threshold, skipped)
-    images, names = _within_canvas(found, size, crop, str(path))
+    images, names = _within_canvas(found, size, crop, alpha_threshold, str(path))
     if not images:
         found_here = f"{len(skipped)} unreadable image file(s), e.g. {skipped[0]}" if skipped else "no image files"
         raise SpriteforgeError(
@@ -202,7 +202,7 @@ def _read_images(
     skipped: list[str],
 ) -> Iterator[tuple[str, np.ndarray]]:
     """(name, RGBA image) for each sprite: the files of a folder (names relative to it) or the tiles of a sheet.
-    Unreadable files of a folder are appended to `skipped` and left out."""
+    Unreadable files of a folder are appended to `skipped` and left out. Invisible pixels are not cleared yet."""
     if not path.exists():
         raise SpriteforgeError(
             f"{path}: no such file or folder, and not a named dataset. "
@@ -223,17 +223,17 @@ def _read_images(
     for file in io.list_images(path):
         name = file.relative_to(path).as_posix()
         try:
-            yield name, clear_transparent(io.read_rgba(file), alpha_threshold)
+            yield name, io.read_rgba(file)
         except SpriteforgeError:
             skipped.append(name)
 
 
 def _within_canvas(
-    found: Iterator[tuple[str, np.ndarray]], size: int | None, crop: bool, where: str
+    found: Iterator[tuple[str, np.ndarray]], size: int | None, crop: bool, alpha_threshold: int, where: str
 ) -> tuple[list[np.ndarray], list[str]]:
-    """The images that fit the canvas (`size`, or at most MAX_DEFAULT_CANVAS), cropped to it when `crop`, and their
-    names. Larger ones without `crop` are an error listing them; their pixels are dropped as soon as they are read,
-    so a folder of photos cannot fill the memory first."""
+    """The images that fit the canvas (`size`, or at most MAX_DEFAULT_CANVAS), invisible pixels cleared and cropped
+    to it when `crop`, and their names. Larger ones without `crop` are an error listing them; their pixels are
+    dropped as soon as they are read (before any other work), so a folder of photos cannot fill the memory first."""
     side = size or MAX_DEFAULT_CANVAS
     images, names, too_large = [], [], []
     for name, image in found:
@@ -241,8 +241,8 @@ def _within_canvas(
             if not crop:
                 too_large.append(f"{name} ({image.shape[1]}x{image.shape[0]})")
                 continue
-            image = _crop_to(image, side)
-        images.append(image)
+            image = _crop_to(image, side, alpha_threshold)
+        images.append(clear_transparent(image, alpha_threshold))
         names.append(name)
     if too_large:
         listed = ", ".join(too_large[:5]) + (f" and {len(too_large) - 5} more" if len(too_large) > 5 else "")
@@ -282,14 +282,15 @@ def _fit_canvas(images: list[np.ndarray], size: int | None, where: str) -> np.nd
     return canvas
 
 
-def _crop_to(img: np.ndarray, side: int) -> np.ndarray:
-    """A window of at most side x side, centred on the bounding box of the visible pixels."""
-    visible = np.argwhere(img[..., 3] > 0)
-    centre = (visible.min(0) + visible.max(0) + 1) // 2 if len(visible) else np.array(img.shape[:2]) // 2
+def _crop_to(img: np.ndarray, side: int, alpha_threshold: int) -> np.ndarray:
+    """A window of at most side x side, centred on the bounding box of the visible pixels (alpha >= threshold)."""
+    visible = img[..., 3] >= alpha_threshold  # (H,W); projections below, not argwhere: a photo has 10^7 pixels
     window = []
     for axis in range(2):
+        hits = np.flatnonzero(visible.any(axis=1 - axis))
+        centre = (hits[0] + hits[-1] + 1) // 2 if len(hits) else img.shape[axis] // 2
         length = min(side, img.shape[axis])
-        start = int(np.clip(centre[axis] - length // 2, 0, img.shape[axis] - length))
+        start = int(np.clip(centre - length // 2, 0, img.shape[axis] - length))
         window.append(slice(start, start + length))
     return img[window[0], window[1]]
 
