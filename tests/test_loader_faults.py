@@ -143,6 +143,13 @@ def test_a_canvas_too_large_for_memory_is_refused_before_allocating(sprites: Pat
         load_sprites("procedural", size=4000)
 
 
+def test_a_sheet_cut_into_too_many_tiles_is_refused_before_slicing(tmp_path: Path) -> None:
+    sheet = tmp_path / "photo.png"
+    Image.new("1", (1100, 1000), 1).save(sheet)
+    with pytest.raises(SpriteforgeError, match=r"photo.png: a 1100x1000 sheet cut into 1x1 tiles gives 1,100,000"):
+        load_sprites(sheet, tile=1)
+
+
 # ---------------------------------------------------------------------- point 9a: a full disk names the destination
 
 
