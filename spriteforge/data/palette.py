@@ -145,13 +145,14 @@ class Palette:
         """Read a .hex (Lospec), .gpl (GIMP) or .json palette file; the transparent index 0 is implied."""
         path = Path(path)
         _format_of(path)
-        try:
-            text = path.read_text(encoding="utf-8-sig")  # utf-8-sig: editors on Windows may add a BOM.
-        except FileNotFoundError as err:
+        if not path.exists():
             raise SpriteforgeError(
                 f"palette file {path} not found; pass an existing {', '.join(_READERS)} file "
                 f"or a shipped palette name ({', '.join(cls.names())})"
-            ) from err
+            )
+        try:
+            with io.open_regular(path, "palette file") as file:
+                text = file.read().decode("utf-8-sig")  # utf-8-sig: editors on Windows may add a BOM.
         except (OSError, UnicodeDecodeError) as err:
             raise SpriteforgeError(f"cannot read palette file {path}: {err}; check it is a readable text file") from err
         return cls._parse(path, text)
@@ -172,7 +173,7 @@ class Palette:
         writer = _WRITERS[_format_of(path)]
         if len(self) == 1:
             raise SpriteforgeError(f"cannot save palette {self.name!r} to {path}: it has no colours besides index 0")
-        _write_atomic(path, writer(self, path))
+        io.write_text(path, writer(self, path))  # atomic; a disk error names the palette file
 
     # ------------------------------------------------------------------ pixels <-> indices
 
@@ -568,16 +569,6 @@ def _write_gpl(palette: Palette, path: Path) -> str:
 def _write_json(palette: Palette, path: Path) -> str:
     colors = [f"#{_hex(color)}" for color in palette.colors[1:]]
     return json.dumps({"name": palette.name or path.stem, "colors": colors}, indent=2) + "\n"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write `text` so that `path` is never left half-written; disk errors name the palette file."""
-    try:
-        io.write_text(path, text)
-    except OSError as err:
-        raise SpriteforgeError(
-            f"cannot save palette to {path}: {err.strerror or err}; check that the folder exists and is writable"
-        ) from err
 
 
 _READERS: dict[str, Callable[[Path, str], tuple[list[_Color], str]]] = {
