@@ -686,8 +686,8 @@ def bench(
             f"{r.baseline_images_per_second:,.0f}" if r.baseline_images_per_second else "-",
             f"{r.speedup:.1f}x" if r.speedup else "-",
             f"{r.resident_baseline_images_per_second:,.0f}" if r.resident_baseline_images_per_second else "-",
-            f"{r.sample16_seconds * 1e3:.0f}",
-            f"{r.sample_sprites_per_second:,.0f}",
+            f"{r.sample16_seconds * 1e3:.0f}" if r.sample16_seconds is not None else "-",  # "-": cannot sample
+            f"{r.sample_sprites_per_second:,.0f}" if r.sample_sprites_per_second is not None else "-",
             f"{r.train_gflops_per_image:.3f}",
             f"{r.share_of_peak:.1%}",
             f"{r.peak_memory_mb:,.0f} ({r.memory_kind})",
@@ -713,7 +713,7 @@ def models() -> None:
         table.add_row(
             name,
             ", ".join(cls.representations),
-            ", ".join(["sample", *cls.capabilities()]),
+            ", ".join(cls.capabilities()),
             "\n".join(f"{k}: {v}" for k, v in cls.sample_options.items()),
             ", ".join(cls.presets),
             ", ".join(f"{name}.{k}" for k in config_fields(cls.Config)),
