@@ -6,22 +6,27 @@ these tests pin what is specific to them, on tiny models and a few Kenney tiles.
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import spriteforge as sf
 import torch
-from spriteforge.cli import app
+from fastapi.testclient import TestClient
+from spriteforge.cli import app, main
 from spriteforge.engine.run import WEIGHTS, instantiate
 from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics import recon
+from spriteforge.metrics.evaluate import evaluate
 from spriteforge.models.base import DataSpec
 from spriteforge.models.priors import Prior, PriorConfig
 from spriteforge.models.vqvae import VQVAE, PixelVQVAE, VQVAEConfig
 from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN
 from spriteforge.nn.quantize import VectorQuantizer
 from spriteforge.nn.ssim import differentiable_ssim
+from spriteforge.serve.app import create_app
 from typer.testing import CliRunner
 
 # Tiny runs; 4-sprite sample grids, since a prior draws its 8x8 codes one network pass at a time.
@@ -244,10 +249,46 @@ def test_a_conditional_pixelcnn_prior_samples_by_label(vq_run: sf.Run, row_label
     assert sprites.size == (16, 16)
 
 
-def test_the_engine_gives_a_prior_its_trained_vqvae_and_the_run_loads_alone(tmp_path: Path) -> None:
-    """Procedural data (no shared folder needed): the prior declares its VQ-VAE; the engine loads the VQ-VAE run and
-    passes it in; the prior run holds it, so it loads and samples after the VQ-VAE's folder is gone."""
-    vq = sf.train("vqvae", "procedural", tmp_path / "vq", overrides=TINY, logger="none", preset="tiny")
+@pytest.fixture(scope="module")
+def procedural_vq(tmp_path_factory: pytest.TempPathFactory) -> sf.Run:
+    """A tiny VQ-VAE on procedural sprites (no shared data folder needed)."""
+    folder = tmp_path_factory.mktemp("procedural") / "vq"
+    return sf.train("vqvae", "procedural", folder, overrides=TINY, logger="none", preset="tiny")
+
+
+def test_a_vqvae_run_cannot_sample_and_says_what_it_can(
+    procedural_vq: sf.Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The CLI exits 2 with the reason and what to do; the API answers 400; evaluation scores reconstructions."""
+    monkeypatch.setattr(
+        sys, "argv", ["spriteforge", "sample", str(procedural_vq.path), "--out", str(tmp_path / "s.png")]
+    )
+    with pytest.raises(SystemExit) as caught:
+        main()
+    message = "".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert caught.value.code == 2 and "Traceback" not in message
+    assert "cannotsample;itcanencode,decode,reconstruct" in message
+    assert "prior.vqvae=" in message and not (tmp_path / "s.png").exists()
+    client = TestClient(create_app(procedural_vq.path.parent))
+    (described,) = client.get("/api/v1/runs").json()["runs"]
+    assert described["capabilities"] == ["encode", "decode", "reconstruct"]
+    response = client.post("/api/v1/runs/vq/sample", json={"n": 2})
+    assert response.status_code == 400 and "cannot sample" in response.json()["detail"]
+    evaluation = evaluate(procedural_vq, "procedural", n=8, use_cache=False, progress=False)
+    assert set(evaluation.metrics) >= {"recon_pixel_accuracy", "recon_ssim"} and "fid" not in evaluation.metrics
+    with pytest.raises(SpriteforgeError, match="cannot sample, so fid cannot be measured"):
+        evaluate(procedural_vq, "procedural", n=8, metrics=["fid", "recon"], use_cache=False, progress=False)
+    assert (procedural_vq.path / "samples").is_dir()  # its progress grids show reconstructions instead
+
+
+def test_the_engine_gives_a_prior_its_trained_vqvae_and_the_run_loads_alone(
+    procedural_vq: sf.Run, tmp_path: Path
+) -> None:
+    """The prior declares its VQ-VAE; the engine loads the VQ-VAE run and passes it in; the prior run holds it, so it
+    loads and samples after the VQ-VAE's folder is gone."""
+    vq_folder = tmp_path / "vq"
+    shutil.copytree(procedural_vq.path, vq_folder)
+    vq = sf.load_run(vq_folder)
     prior = sf.train(
         "prior", None, tmp_path / "prior", overrides=[*TINY, f"prior.vqvae={vq.path}"], logger="none", preset="tiny"
     )
