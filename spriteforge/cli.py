@@ -69,12 +69,18 @@ LabelsOption = Annotated[Path | None, typer.Option("--labels", help="CSV with a 
 LabelColumnOption = Annotated[str | None, typer.Option(help="Use this one CSV column as a categorical label.")]
 
 
+# The flags that set the values errors are about (SpriteforgeError.value): a model names the value, the CLI its flag.
+FLAGS = {"labels": "--label NAME (repeatable)", "data.labels": "--labels CSV"}
+
+
 def main() -> None:
     """Console entry point: run the app, turning bad input into a message and exit code 2."""
     try:
         app()
     except SpriteforgeError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        flag = FLAGS.get(error.value or "")
+        hint = f" On the command line: {flag}." if flag else ""
+        errors.print(f"[bold red]error:[/] {error}{hint}", highlight=False)
         sys.exit(2)
     except OSError as error:
         errors.print(f"[bold red]error:[/] {error.filename or ''}: {error.strerror or error}", highlight=False)

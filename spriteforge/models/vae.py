@@ -137,7 +137,8 @@ class AE(GenerativeModel):
         if config.conditioning != "none" and spec.labels is None:
             raise SpriteforgeError(
                 f"{self.name} with conditioning={config.conditioning!r} learns from labels, but the data has none: "
-                "train it on labelled sprites (a labels CSV), or set conditioning=none."
+                "train it on labelled sprites (a labels CSV), or set conditioning=none.",
+                value="data.labels",
             )
         return CONDITIONING[config.conditioning]
 
@@ -162,8 +163,9 @@ class AE(GenerativeModel):
         if labels is None:
             raise SpriteforgeError(
                 f"this {self.name} run was trained with conditioning={self.config.conditioning!r}, so {where} needs "
-                "labels (one label name or row per sprite). "
-                f"Vocabulary: {', '.join(vocabulary.names)}."
+                "labels (a label name or row for each sprite, e.g. from the labels CSV it was trained with). "
+                f"Vocabulary: {', '.join(vocabulary.names)}.",
+                value="data.labels" if where == "encoding" else "labels",  # the sprites' labels or the ones asked for
             )
         return label_matrix(labels, vocabulary)
 
