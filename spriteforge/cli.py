@@ -654,11 +654,11 @@ def bench(
     compile_: Annotated[
         bool, typer.Option("--compile", help="Train through torch.compile (train.compile=true).")
     ] = False,
-    out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("benchmarks/results/bench.json"),
+    out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("bench.json"),
 ) -> None:
     """Measure training and sampling speed of models (default and reference presets) against a textbook loop.
 
-    Example: spriteforge bench --models vae,ae --data procedural --device cpu --out benchmarks/results/cpu.json
+    Example: spriteforge bench --models vae,ae --data procedural --device cpu --out bench_cpu.json
     """
     from spriteforge.bench import BenchConfig, run_bench, write_results
     from spriteforge.models.base import registered
