@@ -92,7 +92,10 @@ def instantiate(
 ) -> GenerativeModel:
     """cls(model_config, spec, **frozen parts): each declared part from `parts`, or rebuilt (see FrozenPart)."""
     given = parts or {}
-    built = {part.key: given.get(part.key) or _rebuild_part(part, model_config, spec) for part in cls.frozen_parts}
+    built = {
+        part.key: given[part.key] if part.key in given else _rebuild_part(part, model_config, spec)
+        for part in cls.frozen_parts
+    }
     return cls(model_config, spec, **built)
 
 

@@ -189,9 +189,9 @@ class Run:
 
     def _require(self, capability: str) -> None:
         if capability not in self.model.capabilities():
-            uses = [c for c in self.model.capabilities() if c != "param_groups"]  # how it trains, not a use
+            uses = ", ".join(self.model.uses()) or "nothing"
             raise SpriteforgeError(
-                f"{self.path}: a {self.config.model!r} run cannot {capability}; it can {', '.join(uses) or 'nothing'}."
+                f"{self.path}: a {self.config.model!r} run cannot {capability}; it can {uses}."
                 + (self._generate_hint() if capability == "sample" else "")
             )
 

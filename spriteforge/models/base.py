@@ -139,6 +139,11 @@ class GenerativeModel(nn.Module):
     def capabilities(cls) -> list[str]:
         return [c for c in CAPABILITIES if callable(getattr(cls, c, None))]
 
+    @classmethod
+    def uses(cls) -> list[str]:
+        """The capabilities a user can call, for messages: all but param_groups (how it trains, not a use)."""
+        return [c for c in cls.capabilities() if c != "param_groups"]
+
 
 REGISTRY: dict[str, type[GenerativeModel]] = {}
 

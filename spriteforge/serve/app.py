@@ -216,9 +216,8 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
 
 def _require(run: Run, name: str, capability: str) -> None:
     """Refuse a request the run's model cannot serve, in the API's words (no server paths, no CLI commands)."""
-    capabilities = run.model.capabilities()
-    if capability not in capabilities:
-        uses = ", ".join(c for c in capabilities if c != "param_groups") or "nothing"
+    if capability not in run.model.capabilities():
+        uses = ", ".join(run.model.uses()) or "nothing"
         raise SpriteforgeError(f"run {name!r} (a {run.config.model!r} run) cannot {capability}; it can {uses}.")
 
 
