@@ -27,17 +27,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("serve, cli, public API", ("spriteforge.serve", "spriteforge.cli", "spriteforge")),
 ]
 
-# Upward imports being removed by the `layers` change of issue 18 (models declare what they need, the engine
-# provides it; SSIM moves out of metrics). The lead deletes this list once that change is merged: from then on
-# there are no exceptions. (importing file, imported module)
-KNOWN_UPWARD: set[tuple[str, str]] = {
-    ("spriteforge/models/priors.py", "spriteforge.engine.config"),
-    ("spriteforge/models/priors.py", "spriteforge.engine.run"),
-    ("spriteforge/models/priors.py", "spriteforge.engine.train"),
-    ("spriteforge/models/priors.py", "spriteforge.engine.trained"),
-    ("spriteforge/models/vqvae.py", "spriteforge.metrics.recon"),
-}
-
 
 def layer_of(module: str) -> int:
     """The index in LAYERS of a dotted module name: the longest matching prefix wins."""
@@ -86,7 +75,7 @@ def upward_imports() -> list[str]:
         relative = path.relative_to(PACKAGE.parent).as_posix()
         for line, imported in imported_modules(ast.parse(path.read_text(encoding="utf-8"), str(path)), importer):
             there = layer_of(imported)
-            if there > here and (relative, imported) not in KNOWN_UPWARD:
+            if there > here:
                 problems.append(
                     f"{relative}:{line} imports {imported}: layer '{LAYERS[here][0]}' may not import the higher "
                     f"layer '{LAYERS[there][0]}'"
@@ -110,16 +99,6 @@ def test_the_architecture_page_names_every_package() -> None:
 def test_no_layer_imports_a_higher_one() -> None:
     problems = upward_imports()
     assert not problems, "imports that point up (see docs/architecture.md):\n" + "\n".join(problems)
-
-
-def test_the_allow_list_holds_only_imports_that_exist() -> None:
-    """An allow-list entry whose import is gone must go too, so the list only ever shrinks."""
-    present = set()
-    for path in PACKAGE.rglob("*.py"):
-        importer = module_name(path)
-        relative = path.relative_to(PACKAGE.parent).as_posix()
-        present |= {(relative, name) for _, name in imported_modules(ast.parse(path.read_text("utf-8")), importer)}
-    assert not KNOWN_UPWARD - present, f"remove from KNOWN_UPWARD: {sorted(KNOWN_UPWARD - present)}"
 
 
 @pytest.mark.parametrize(
