@@ -52,7 +52,7 @@ class StopSignals:
             yield self
         finally:
             for number, handler in self._previous.items():
-                signal.signal(number, handler)
+                signal.signal(number, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
             self._previous = {}
 
     def take_over(self) -> None:
