@@ -115,7 +115,7 @@ def main() -> None:
     kills, lost, failures, runs = 0, [], [], []
     while kills < args.kills:
         run = args.out / f"run{len(runs)}"
-        process = cli(*train_args(run, args.steps))
+        process, outcome = cli(*train_args(run, args.steps)), "running"
         for _ in range(min(args.kills_per_run, args.kills - kills)):
             startup = chance.random() < 0.1
             outcome, stderr, killed_at = kill_once(process, run, chance, during_startup=startup)
@@ -131,8 +131,9 @@ def main() -> None:
                 process = cli(*train_args(run, args.steps))
             else:
                 process = cli("train", "--resume", run)
-        stderr = process.communicate()[1]
-        if process.returncode != 0:
+        if outcome == "killed":  # the last kill's resume runs to the end (otherwise the process already ended)
+            stderr = process.communicate()[1]
+        if process.returncode != 0 and outcome != "failed":  # a failure is already counted
             failures.append(f"{run}: exit {process.returncode}: {stderr.strip().splitlines()[-1:]}")
         readable = (run / "weights.safetensors").is_file() and (run / "metrics.json").is_file()
         identical = readable and weights_equal(straight / "weights.safetensors", run / "weights.safetensors")
