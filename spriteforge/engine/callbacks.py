@@ -141,12 +141,14 @@ class RunWriter(Callback):
         return requested
 
     def on_train_end(self, trainer: L.Trainer, module: SpriteModule) -> None:
+        self.wall_seconds = self._elapsed()  # the training's clock, as the final checkpoint records it
         self.save_checkpoint(trainer)
 
     def write_results(self, trainer: L.Trainer, module: SpriteModule) -> None:
         """The last sample grid and the inference weights, after the final checkpoint (also when a resume only
         finishes a run whose final writes were cut short; then fit restored the module and did not train)."""
-        self.wall_seconds = self._elapsed()
+        if not self.training_started:  # only finishing: the clock is the one the checkpoint restored
+            self.wall_seconds = self._elapsed()
         self.last_step = trainer.global_step
         self.save_samples(trainer, module, trainer.global_step)
         if trainer.is_global_zero:

@@ -413,6 +413,11 @@ def _check_checkpoint_matches(path: Path, state: dict[str, Any], session: _Sessi
             raise _damaged(path, key, f"holds {len(state[key])} entries; this model has {len(fresh)}")
     for number, (optimizer, saved_state) in enumerate(zip(optimizers, state["optimizer_states"])):
         where = f"optimizer_states[{number}]"
+        if not isinstance(saved_state, dict):
+            raise _damaged(path, where, "is not a mapping")
+        # Hyper-parameters too (lr, betas, weight_decay...): torch keeps a saved group as it is, gaps and all.
+        groups = optimizer.state_dict()["param_groups"]
+        _check_layout(path, groups, saved_state.get("param_groups"), f"{where}.param_groups")
         try:
             optimizer.load_state_dict(saved_state)
         except Exception as error:  # torch raises KeyError, ValueError or TypeError for a malformed state
