@@ -68,13 +68,20 @@ def test_list_runs_describes_model_palette_and_capabilities(client: TestClient) 
         "names": ["1bit_pack_colored", "tiny_dungeon"],
         "column": "pack",
     }
-    assert {"inpaint", "vary"} <= set(discrete["capabilities"]) and "guidance" in discrete["sample_options"]
+    assert {"inpaint", "vary"} <= set(discrete["capabilities"]) and "guidance" in _option_names(discrete)
     run = runs[2]
     assert run["model"] == "vae" and run["size"] == [16, 16] and run["grid"] is True
     assert run["palette"][0].startswith("#") and len(run["palette"]) > 2
     assert {"sample", "encode", "decode", "reconstruct"} <= set(run["capabilities"])
-    assert "temperature" in run["sample_options"] and run["conditional"] is False
+    assert "temperature" in _option_names(run) and run["conditional"] is False
+    temperature = next(spec for spec in run["sample_options"] if spec["name"] == "temperature")
+    assert temperature["type"] == "float" and temperature["min"] == 0 and temperature["max"] == 100
     assert run["metrics"]["steps"] == 4
+
+
+def _option_names(run: dict) -> set[str]:
+    """The names of a described run's sampling options (each a full spec: type, default, range, choices, help)."""
+    return {spec["name"] for spec in run["sample_options"]}
 
 
 def test_a_damaged_run_is_listed_with_its_error_and_hides_nothing(runs: Path, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from torch import nn
 from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics.recon import differentiable_ssim
 from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
+from spriteforge.models.vae import DecoderSampleOptions
 from spriteforge.nn.blocks import conv_norm_act, group_norm
 from spriteforge.nn.pixels import INDEX
 from spriteforge.nn.quantize import VectorQuantizer
@@ -79,10 +80,7 @@ class VQVAE(GenerativeModel):
     sample() decodes uniformly random codes (a VQ-VAE has no prior): train a `prior` on the run to generate."""
 
     Config = VQVAEConfig
-    sample_options = {
-        "temperature": "0 = argmax colour per pixel; > 0 samples colours (index mode). NB: a VQ-VAE has no prior, "
-        "so its samples decode uniformly random codes; train a `prior` on the run to generate"
-    }
+    SampleOptions = DecoderSampleOptions  # NB: its samples decode uniformly random codes (no prior)
     presets = {"tiny": {"width": 8, "channels": [16], "num_codes": 16, "code_dim": 8}}
 
     def __init__(self, config: VQVAEConfig, spec: DataSpec) -> None:
@@ -167,9 +165,9 @@ class VQVAE(GenerativeModel):
         *,
         labels: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
-        temperature: float = 0.0,
         **opts: Any,
     ) -> torch.Tensor:
+        temperature = self.read_options(opts).temperature
         self.check_labels(labels, n)
         device = self.codec.colors.device
         codes = torch.randint(self.config.num_codes, (n, *self.latent_shape), generator=generator, device=device)

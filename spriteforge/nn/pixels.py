@@ -78,10 +78,17 @@ class PaletteCodec(nn.Module):
         return exact.float().flatten(1).mean(1)
 
 
+def tempered_softmax(logits: torch.Tensor, temperature: float, dim: int) -> torch.Tensor:
+    """softmax(logits / T) along dim, finite for every T > 0: the logits are shifted so that their maximum is 0 before
+    dividing, so a tiny T gives the one-hot of the most likely entry instead of inf/inf = NaN."""
+    logits = logits.float()
+    return F.softmax((logits - logits.amax(dim, keepdim=True)) / temperature, dim=dim)
+
+
 def sample_logits(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """(B,K,H,W) logits -> (B,H,W) indices: argmax at temperature 0, else categorical sampling."""
     if temperature <= 0:
         return logits.argmax(dim=1)
-    probs = F.softmax(logits.float() / temperature, dim=1).permute(0, 2, 3, 1)  # (B,H,W,K)
+    probs = tempered_softmax(logits, temperature, dim=1).permute(0, 2, 3, 1)  # (B,H,W,K)
     flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
     return flat.view(probs.shape[:3])
