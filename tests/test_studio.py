@@ -85,7 +85,9 @@ def test_generate_keep_and_interpolate(page, screenshots: Path) -> None:
     page.locator(".card").filter(has=page.locator(f"h2:text-is('{name}')")).locator("button").click()
     # The option controls are rendered from the run's specs (GET /api/v1/runs/{run}), not written in the page.
     specs = page.evaluate("state.run.sample_options")
-    shown = page.eval_on_selector_all("#sample-options [data-option]", "controls => controls.map(c => c.dataset.option)")
+    shown = page.eval_on_selector_all(
+        "#sample-options [data-option]", "controls => controls.map(c => c.dataset.option)"
+    )
     assert shown == [spec["name"] for spec in specs]
     for spec in specs:
         if spec["type"] in ("int", "float"):
