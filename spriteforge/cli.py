@@ -823,19 +823,22 @@ def _print_models_short(described: dict[str, dict[str, Any]]) -> None:
 
 
 def _print_models_long(described: dict[str, dict[str, Any]]) -> None:
-    table = Table(title="registered models")
-    for column in ("model", "representations", "capabilities", "sample options", "presets", "config keys"):
-        table.add_column(column, overflow="fold", no_wrap=column == "model")  # names stay whole, e.g. pixel_vqvae
+    """A block per model, wrapped at the terminal's width: description, capabilities, options, presets, config."""
+    from rich.markup import escape
+    from rich.padding import Padding
+
     for name, model in described.items():
-        table.add_row(
-            name,
-            ", ".join(model["representations"]),
-            ", ".join(model["capabilities"]),
-            "\n".join(_option_line(spec) for spec in model["sample_options"]),
-            ", ".join(model["presets"]),
-            ", ".join(f"{name}.{key}" for key in model["config"]),
-        )
-    console.print(table)
+        console.print(f"[bold]{name}[/]: {escape(model['description'])}", soft_wrap=False)
+        lines = [
+            f"emits: {', '.join(model['representations'])}; can: {', '.join(model['capabilities'])}",
+            f"presets: {', '.join(model['presets']) or 'none'}",
+            "sampling options:" + ("" if model["sample_options"] else " none"),
+            *(f"  {_option_line(spec)}" for spec in model["sample_options"]),
+            f"config keys: {', '.join(f'{name}.{key}' for key in model['config'])}",
+        ]
+        if model["needs"]:
+            lines.insert(1, f"needs data for: {', '.join(model['needs'])}")
+        console.print(Padding(escape("\n".join(lines)), (0, 0, 1, 2)), soft_wrap=False)
 
 
 def _option_line(spec: dict[str, Any]) -> str:

@@ -176,8 +176,8 @@ def merged_specs(declared: dict[str, list[OptionSpec]]) -> list[OptionSpec]:
                 continue
             if seen.type != spec.type:
                 raise SpriteforgeError(
-                    f"sampling option {spec.name!r} is a {seen.type} for {', '.join(seen.models)} but a {spec.type} "
-                    f"for {model}: one name, one type. Rename the option in one of the models."
+                    f"sampling option {spec.name!r} is {seen.type} for {', '.join(seen.models)} but {spec.type} for "
+                    f"{model}: one name, one type. Rename the option in one of the models."
                 )
             merged[spec.name] = OptionSpec(
                 spec.name,
