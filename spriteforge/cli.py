@@ -51,6 +51,7 @@ DataOption = Annotated[
 SizeOption = Annotated[
     int | None, typer.Option("--size", min=1, help="Square canvas size; smaller sprites are centred.")
 ]
+CropOption = Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")]
 SeedOption = Annotated[int | None, typer.Option(help="Random seed (same seed, same sprites).")]
 LabelOption = Annotated[
     list[str], typer.Option("--label", help="Conditional runs: a label to ask for (repeatable; name or column=name).")
@@ -160,7 +161,8 @@ def main() -> None:
         errors.print(f"[bold red]error:[/] {error}", highlight=False)
         sys.exit(2)
     except OSError as error:
-        errors.print(f"[bold red]error:[/] {error.filename or ''}: {error.strerror or error}", highlight=False)
+        where = f"{error.filename}: " if error.filename else ""  # never a bare ": No space left on device"
+        errors.print(f"[bold red]error:[/] {where}{error.strerror or error}", highlight=False)
         sys.exit(2)
 
 
@@ -190,7 +192,7 @@ def train(
     tile: Annotated[
         int | None, typer.Option(min=1, help="--data is a sprite sheet: slice it into tiles of this size.")
     ] = None,
-    crop: Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")] = False,
+    crop: CropOption = False,
     logger: Annotated[str | None, typer.Option(help="mlflow (default) | tensorboard | csv | none.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run from its last checkpoint.")] = None,
     preset: Annotated[str | None, typer.Option(help="A named model configuration (see `spriteforge models`).")] = None,
@@ -594,7 +596,7 @@ def classifier_train(
     out: Annotated[Path, typer.Option(help="Folder to write the classifier to.")],
     label_column: LabelColumnOption = None,
     size: SizeOption = None,
-    crop: Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")] = False,
+    crop: CropOption = False,
     steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = 400,
     batch_size: Annotated[int, typer.Option(min=1, help="Sprites per step.")] = 64,
     val_fraction: Annotated[float, typer.Option(help="Held-out share (seeded split) for accuracy and AUC.")] = 0.1,
@@ -919,12 +921,15 @@ def datasets_inspect(
         int, typer.Option(min=2, help="Palette size incl. transparent; more colours -> k-means.")
     ] = 256,
     n: Annotated[int, typer.Option("--n", min=1, help="Sprites on the contact sheet.")] = 256,
+    crop: CropOption = False,
 ) -> None:
     """Count, size, palette, colours per sprite and labels of a dataset, and a contact sheet PNG.
 
-    Example: spriteforge datasets inspect /path/to/sprites --size 16 --out sheet.png
+    Example: spriteforge datasets inspect /path/to/sprites --size 16 --crop --out sheet.png
     """
-    sprites = load_sprites(data, size=size, tile=tile, labels=labels, label_column=label_column, max_colors=max_colors)
+    sprites = load_sprites(
+        data, size=size, crop=crop, tile=tile, labels=labels, label_column=label_column, max_colors=max_colors
+    )
     console.print_json(json.dumps(describe(sprites)))
     if sprites.report is not None:
         console.print(sprites.report.summary())
@@ -942,12 +947,13 @@ def palette_extract(
     ] = 256,
     size: SizeOption = None,
     tile: Annotated[int | None, typer.Option(min=1, help="Slice a sprite sheet into tiles of this size.")] = None,
+    crop: CropOption = False,
 ) -> None:
     """Extract the exact palette of some sprites (k-means when they have more colours than --max-colors).
 
     Example: spriteforge palette extract /path/to/sprites --max-colors 16 --out pal.hex
     """
-    sprites = load_sprites(data, size=size, tile=tile, max_colors=max_colors)
+    sprites = load_sprites(data, size=size, crop=crop, tile=tile, max_colors=max_colors)
     sprites.palette.save(out)
     if sprites.report is not None and sprites.report.quantization is not None:
         console.print(sprites.report.quantization.summary())
