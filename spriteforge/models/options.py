@@ -14,6 +14,7 @@ overflow a softmax (1e308, NaN, inf) is refused with a message naming the option
 
 from __future__ import annotations
 
+import builtins
 import math
 import numbers
 import types
@@ -54,7 +55,7 @@ class OptionSpec:
     models: tuple[str, ...] = ()
 
     @property
-    def python_type(self) -> type:
+    def python_type(self) -> builtins.type:  # builtins.: the field `type` shadows the name in this class
         return next(kind for kind, name in TYPES.items() if name == self.type)
 
     def allowed(self) -> str:
