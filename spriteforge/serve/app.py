@@ -3,25 +3,33 @@
 Handlers are plain functions, so FastAPI runs them in its thread pool: a long sampling request does not block
 other requests (torch releases the GIL while it computes). Every input is checked against `Limits`, and every
 bad input is a 4xx JSON error {"detail": "..."} that names the value and the limit.
+
+The request models' sampling-option fields are generated, per app, from the registered models' option specs (so a
+model file or plugin adds its options to the API and its OpenAPI schema). No `from __future__ import annotations`
+here: the routes are defined inside create_app and FastAPI reads their annotations, which name those generated
+classes, from the functions themselves.
 """
 
-from __future__ import annotations
-
+import math
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from spriteforge import __version__, io
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine.trained import Run
 from spriteforge.errors import SpriteforgeError
+from spriteforge.models.base import registered
+from spriteforge.models.options import OptionSpec, merged_specs
 from spriteforge.serve.images import (
     Limits,
     check_at_most,
@@ -39,7 +47,8 @@ Format = Literal["png", "sheet", "zip", "json"]
 
 
 class GenerationRequest(BaseModel):
-    """What every generating request shares: count, seed, labels and the model's sampling options."""
+    """What every generating request shares: count, seed, labels and the model's sampling options (fields added by
+    `with_sampling_options`, one per option a registered model declares)."""
 
     n: int = Field(16, ge=1)
     seed: int | None = Field(
@@ -48,30 +57,19 @@ class GenerationRequest(BaseModel):
     labels: list[str] = Field(
         default_factory=list, description='Label names, e.g. ["female", "earring"] or ["pack=tiny_dungeon"].'
     )
-    temperature: float | None = Field(None, ge=0)
-    guidance: float | None = Field(None, ge=0)
-    sampler: str | None = None
-    steps: int | None = Field(None, ge=1)
-    eta: float | None = Field(None, ge=0)
-    top_k: int | None = Field(None, ge=1)
     format: Format = "png"
     scale: int = Field(4, ge=1)
+    option_names: ClassVar[tuple[str, ...]] = ()  # the generated sampling-option fields
 
     def options(self) -> dict[str, Any]:
-        given = {
-            "temperature": self.temperature,
-            "guidance": self.guidance,
-            "sampler": self.sampler,
-            "steps": self.steps,
-            "eta": self.eta,
-            "top_k": self.top_k,
-        }
+        """The sampling options given (the run's model checks them: one it lacks is a 400)."""
+        given = {name: getattr(self, name) for name in self.option_names}
         return {key: value for key, value in given.items() if value is not None}
 
     def check(self, limits: Limits) -> int:
         """The seed to use (the given one, or a fresh random one), after checking the limits."""
         check_at_most("n", self.n, limits.max_sprites, " sprites per request")
-        check_at_most("steps", self.steps, limits.max_steps, " steps")
+        check_at_most("steps", self.options().get("steps"), limits.max_steps, " steps")
         check_at_most("scale", self.scale, limits.max_scale)
         return self.seed if self.seed is not None else secrets.randbelow(2**31)
 
@@ -89,6 +87,23 @@ class VaryRequest(GenerationRequest):
 class InpaintRequest(GenerationRequest):
     sprite: str = Field(..., description="base64 PNG sprite at the run's size")
     mask: str = Field(..., description="base64 PNG mask at the sprite's size: opaque white = regenerate")
+
+
+def with_sampling_options(base: type[GenerationRequest]) -> type[GenerationRequest]:
+    """`base` plus one optional field per sampling option of the registered models, typed, ranged and described as
+    the models declare it (so the OpenAPI schema shows the limits); omitted or null: the model's default."""
+    specs = merged_specs({name: cls.option_specs() for name, cls in registered().items()})
+    fields: dict[str, Any] = {spec.name: _option_field(spec) for spec in specs if spec.name not in base.model_fields}
+    request = create_model(base.__name__, __base__=base, __module__=__name__, **fields)
+    request.option_names = tuple(fields)
+    return request
+
+
+def _option_field(spec: OptionSpec) -> tuple[Any, Any]:
+    kind = Literal[spec.choices] if spec.choices else spec.python_type
+    limits = {"ge": spec.min, "le": spec.max, "allow_inf_nan": False} if spec.type in ("int", "float") else {}
+    described = f"{spec.help}. Sampling option of: {', '.join(spec.models)}; omitted: the model's default."
+    return kind | None, Field(None, description=described, **limits)
 
 
 class SpritesRequest(BaseModel):
@@ -111,7 +126,8 @@ def create_app(runs: str | Path, limits: Limits = Limits(), device: str = "cpu")
     app = FastAPI(title="spriteforge", version=__version__, description="Palette-exact pixel-art models over HTTP.")
     app.state.library, app.state.limits = library, limits
     _add_error_handlers(app)
-    _add_run_routes(app, library, limits)
+    requests = {base: with_sampling_options(base) for base in (SampleRequest, VaryRequest, InpaintRequest)}
+    _add_run_routes(app, library, limits, requests)
     _add_convert_routes(app, library, limits)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="studio")
     return app
@@ -123,8 +139,23 @@ def _add_error_handlers(app: FastAPI) -> None:
         status = 404 if isinstance(error, UnknownRun) else getattr(error, "status", 400)
         return JSONResponse({"detail": str(error)}, status_code=status)
 
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # Python's JSON parser accepts NaN and Infinity, but JSON cannot carry them back: echo them as text.
+        finite = {float: lambda value: value if math.isfinite(value) else str(value)}
+        return JSONResponse({"detail": jsonable_encoder(error.errors(), custom_encoder=finite)}, status_code=422)
 
-def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
+
+def _add_run_routes(
+    app: FastAPI, library: RunLibrary, limits: Limits, requests: dict[type, type[GenerationRequest]]
+) -> None:
+    # The request classes with this app's sampling-option fields, under the names the routes use.
+    sample_request, vary_request, inpaint_request = (
+        requests[SampleRequest],
+        requests[VaryRequest],
+        requests[InpaintRequest],
+    )
+
     @app.get("/api/v1/runs", summary="List the runs: model, data, palette, labels, metrics, capabilities")
     def list_runs() -> dict[str, Any]:
         described = []
@@ -154,7 +185,7 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
         return library.describe(name)
 
     @app.post("/api/v1/runs/{name:path}/sample", summary="New sprites (grid, sheet, zip of PNGs, or JSON with base64)")
-    def sample(name: str, request: SampleRequest) -> Response:
+    def sample(name: str, request: sample_request) -> Response:  # type: ignore[valid-type]
         seed = request.check(limits)
         run = library.get(name)
         _require(run, name, "sample")
@@ -165,7 +196,7 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
         return _render(sprites, request.format, request.scale, extra)
 
     @app.post("/api/v1/runs/{name:path}/vary", summary="Variations of one sprite (models that can vary)")
-    def vary(name: str, request: VaryRequest) -> Response:
+    def vary(name: str, request: vary_request) -> Response:  # type: ignore[valid-type]
         seed = request.check(limits)
         run = library.get(name)
         sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
@@ -177,7 +208,7 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
     @app.post(
         "/api/v1/runs/{name:path}/inpaint", summary="Regenerate the masked pixels of a sprite, keep the rest exactly"
     )
-    def inpaint(name: str, request: InpaintRequest) -> Response:
+    def inpaint(name: str, request: inpaint_request) -> Response:  # type: ignore[valid-type]
         seed = request.check(limits)
         run = library.get(name)
         sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
