@@ -45,6 +45,7 @@ DataOption = Annotated[
 SizeOption = Annotated[
     int | None, typer.Option("--size", min=1, help="Square canvas size; smaller sprites are centred.")
 ]
+CropOption = Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")]
 # Sampling options shared by sample, inpaint and vary; a model refuses the ones it lacks (`spriteforge models`).
 SeedOption = Annotated[int | None, typer.Option(help="Random seed (same seed, same sprites).")]
 LabelOption = Annotated[
@@ -77,7 +78,8 @@ def main() -> None:
         errors.print(f"[bold red]error:[/] {error}", highlight=False)
         sys.exit(2)
     except OSError as error:
-        errors.print(f"[bold red]error:[/] {error.filename or ''}: {error.strerror or error}", highlight=False)
+        where = f"{error.filename}: " if error.filename else ""  # never a bare ": No space left on device"
+        errors.print(f"[bold red]error:[/] {where}{error.strerror or error}", highlight=False)
         sys.exit(2)
 
 
@@ -107,7 +109,7 @@ def train(
     tile: Annotated[
         int | None, typer.Option(min=1, help="--data is a sprite sheet: slice it into tiles of this size.")
     ] = None,
-    crop: Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")] = False,
+    crop: CropOption = False,
     logger: Annotated[str | None, typer.Option(help="mlflow (default) | tensorboard | csv | none.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run from its last checkpoint.")] = None,
     preset: Annotated[str | None, typer.Option(help="A named model configuration (see `spriteforge models`).")] = None,
@@ -214,7 +216,7 @@ def sample(
 
     Example: spriteforge sample runs/demo --n 64 --seed 0 --palette gameboy --out grid.png
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     options = _generation_options(
         temperature=temperature, guidance=guidance, sampler=sampler, steps=steps, eta=eta, top_k=top_k
@@ -249,7 +251,7 @@ def reconstruct(
 
     Example: spriteforge reconstruct runs/demo --data procedural --n 32 --out recon.png
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
     from spriteforge.metrics.recon import pixel_accuracy
 
     trained = load_run(run)
@@ -276,7 +278,7 @@ def encode(
 
     Example: spriteforge encode runs/vq --data path/to/sprites --out codes.npz
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     trained = load_run(run)
     sprites = load_sprites(data, size=size or trained.model.spec.height, labels=labels)
@@ -301,7 +303,7 @@ def interpolate(
 
     Example: spriteforge interpolate runs/demo --steps 8 --out interp.gif
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     trained = load_run(run)
     pool = load_sprites(data, size=trained.model.spec.height) if data else trained.training_data()
@@ -343,7 +345,7 @@ def inpaint(
 
     Example: spriteforge inpaint runs/ddpm --image sprite.png --mask mask.png --n 8 --out grid.png
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     trained = load_run(run)
     sprite, selected = io.read_rgba(image), io.read_mask(mask)
@@ -386,7 +388,7 @@ def vary(
 
     Example: spriteforge vary runs/ddpm --image sprite.png --strength 0.5 --n 8 --out grid.png
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     trained = load_run(run)
     sprite = io.read_rgba(image)
@@ -416,7 +418,7 @@ def edit(
 
     Example: spriteforge edit runs/kenney_cvae --data kenney/tiles --labels kenney/labels.csv --label-column pack --crop --add pack=tiny_dungeon --n 8 --out edit.png
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     trained = load_run(run)
     sprites = load_sprites(
@@ -526,7 +528,7 @@ def classifier_train(
     out: Annotated[Path, typer.Option(help="Folder to write the classifier to.")],
     label_column: LabelColumnOption = None,
     size: SizeOption = None,
-    crop: Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")] = False,
+    crop: CropOption = False,
     steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = 400,
     batch_size: Annotated[int, typer.Option(min=1, help="Sprites per step.")] = 64,
     val_fraction: Annotated[float, typer.Option(help="Held-out share (seeded split) for accuracy and AUC.")] = 0.1,
@@ -807,12 +809,15 @@ def datasets_inspect(
         int, typer.Option(min=2, help="Palette size incl. transparent; more colours -> k-means.")
     ] = 256,
     n: Annotated[int, typer.Option("--n", min=1, help="Sprites on the contact sheet.")] = 256,
+    crop: CropOption = False,
 ) -> None:
     """Count, size, palette, colours per sprite and labels of a dataset, and a contact sheet PNG.
 
-    Example: spriteforge datasets inspect /path/to/sprites --size 16 --out sheet.png
+    Example: spriteforge datasets inspect /path/to/sprites --size 16 --crop --out sheet.png
     """
-    sprites = load_sprites(data, size=size, tile=tile, labels=labels, label_column=label_column, max_colors=max_colors)
+    sprites = load_sprites(
+        data, size=size, crop=crop, tile=tile, labels=labels, label_column=label_column, max_colors=max_colors
+    )
     console.print_json(json.dumps(describe(sprites)))
     if sprites.report is not None:
         console.print(sprites.report.summary())
@@ -830,12 +835,13 @@ def palette_extract(
     ] = 256,
     size: SizeOption = None,
     tile: Annotated[int | None, typer.Option(min=1, help="Slice a sprite sheet into tiles of this size.")] = None,
+    crop: CropOption = False,
 ) -> None:
     """Extract the exact palette of some sprites (k-means when they have more colours than --max-colors).
 
     Example: spriteforge palette extract /path/to/sprites --max-colors 16 --out pal.hex
     """
-    sprites = load_sprites(data, size=size, tile=tile, max_colors=max_colors)
+    sprites = load_sprites(data, size=size, crop=crop, tile=tile, max_colors=max_colors)
     sprites.palette.save(out)
     if sprites.report is not None and sprites.report.quantization is not None:
         console.print(sprites.report.quantization.summary())
