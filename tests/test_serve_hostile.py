@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from schemathesis.config import SchemathesisConfig
 from spriteforge import cli
-from spriteforge.engine.run import Run
+from spriteforge.engine.trained import Run
 from spriteforge.serve.app import create_app
 from spriteforge.serve.guard import check_exposure, host_name, is_loopback
 from spriteforge.serve.images import Limits
