@@ -147,9 +147,9 @@ def test_sample_in_another_palette(client: TestClient) -> None:
 @pytest.mark.parametrize(
     "request_body, status, mentions",
     [
-        ({"n": 33}, 422, ("n:", "less than or equal to 32", "got 33")),
-        ({"n": 2, "steps": 5000}, 422, ("steps:", "less than or equal to 1000", "got 5000")),
-        ({"n": 2, "scale": 64}, 422, ("scale:", "less than or equal to 16", "got 64")),
+        ({"n": 33}, 422, ("n=33", "limit of 32")),
+        ({"n": 2, "steps": 5000}, 422, ("steps=5000", "limit of 1000")),
+        ({"n": 2, "scale": 64}, 422, ("scale=64", "limit of 16")),
         ({"n": 0}, 422, ("n",)),
         ({"n": 2, "labels": ["female"]}, 400, ("not conditional",)),
         ({"n": 2, "guidance": 3}, 400, ("guidance", "temperature")),
@@ -287,8 +287,8 @@ def test_too_many_sprites_and_too_many_frames(client: TestClient) -> None:
     error_of(
         client.post(f"{RUN}/interpolate", json={"first": sprite, "second": sprite, "steps": 2000}),
         422,
-        "steps:",
-        "less than or equal to 1000",
+        "steps=2000",
+        "limit of 1000",
     )
 
 
@@ -366,7 +366,7 @@ def _huge_header_png(width: int, height: int) -> bytes:
         (_huge_header_png(50_000, 50_000), {}, 413, ("2500000000 pixels", "limit of 1000000 pixels")),
         (_huge_header_png(2_000, 2_000), {}, 413, ("2000x2000", "limit of 1000000 pixels")),
         (b"\x00" * 300_000, {}, 413, ("upload limit",)),
-        (None, {"size": "1000"}, 422, ("size:", "less than or equal to 256", "1000")),
+        (None, {"size": "1000"}, 422, ("size='1000'", "limit of 256")),
         (None, {"palette": "../secret.hex"}, 400, ("not a named palette",)),
         (None, {"dither": "sparkle"}, 400, ("dither", "bayer4")),
         (None, {"palette": "auto:x"}, 400, ("auto:K",)),

@@ -280,6 +280,9 @@ def validation_detail(error: RequestValidationError) -> str:
     for problem in error.errors():
         where = ".".join(str(part) for part in problem["loc"] if part != "body") or "body"
         given = problem.get("input")
+        if problem["type"] == "less_than_equal":  # the limits, this server's (n, scale, ...) or the value's own
+            parts.append(f"{where}={_short(given)} is over the limit of {problem['ctx']['le']}")
+            continue
         shown = "" if problem["type"] == "missing" else f" (got {_short(given)})"
         parts.append(f"{where}: {problem['msg']}{shown}")
     return "; ".join(parts)
