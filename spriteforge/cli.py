@@ -70,12 +70,18 @@ LabelsOption = Annotated[Path | None, typer.Option("--labels", help="CSV with a 
 LabelColumnOption = Annotated[str | None, typer.Option(help="Use this one CSV column as a categorical label.")]
 
 
+# The flags that set the values errors are about (SpriteforgeError.value): a model names the value, the CLI its flag.
+FLAGS = {"labels": "--label NAME (repeatable)", "data.labels": "--labels CSV"}
+
+
 def main() -> None:
     """Console entry point: run the app, turning bad input into a message and exit code 2."""
     try:
         app()
     except SpriteforgeError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        flag = FLAGS.get(error.value or "")
+        hint = f" On the command line: {flag}." if flag else ""
+        errors.print(f"[bold red]error:[/] {error}{hint}", highlight=False)
         sys.exit(2)
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""  # never a bare ": No space left on device"
@@ -669,11 +675,11 @@ def bench(
     compile_: Annotated[
         bool, typer.Option("--compile", help="Train through torch.compile (train.compile=true).")
     ] = False,
-    out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("benchmarks/results/bench.json"),
+    out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("bench.json"),
 ) -> None:
     """Measure training and sampling speed of models (default and reference presets) against a textbook loop.
 
-    Example: spriteforge bench --models vae,ae --data procedural --device cpu --out benchmarks/results/cpu.json
+    Example: spriteforge bench --models vae,ae --data procedural --device cpu --out bench_cpu.json
     """
     from spriteforge.bench import BenchConfig, run_bench, write_results
     from spriteforge.models.base import registered
@@ -707,8 +713,8 @@ def bench(
             f"{r.baseline_images_per_second:,.0f}" if r.baseline_images_per_second else "-",
             f"{r.speedup:.1f}x" if r.speedup else "-",
             f"{r.resident_baseline_images_per_second:,.0f}" if r.resident_baseline_images_per_second else "-",
-            f"{r.sample16_seconds * 1e3:.0f}",
-            f"{r.sample_sprites_per_second:,.0f}",
+            f"{r.sample16_seconds * 1e3:.0f}" if r.sample16_seconds is not None else "-",  # "-": cannot sample
+            f"{r.sample_sprites_per_second:,.0f}" if r.sample_sprites_per_second is not None else "-",
             f"{r.train_gflops_per_image:.3f}",
             f"{r.share_of_peak:.1%}",
             f"{r.peak_memory_mb:,.0f} ({r.memory_kind})",
@@ -734,7 +740,7 @@ def models() -> None:
         table.add_row(
             name,
             ", ".join(cls.representations),
-            ", ".join(["sample", *cls.capabilities()]),
+            ", ".join(cls.capabilities()),
             "\n".join(f"{k}: {v}" for k, v in cls.sample_options.items()),
             ", ".join(cls.presets),
             ", ".join(f"{name}.{k}" for k in config_fields(cls.Config)),
