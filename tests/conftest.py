@@ -24,3 +24,12 @@ def test_data() -> Path:
             "(kenney/, cpunks/) to run these tests"
         )
     return folder.resolve()
+
+
+@pytest.fixture(scope="session")
+def served(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of three tiny trained runs (kenney/vae, kenney/discrete, kenney/cyclegan) that the server tests
+    share: trained once per session (about 3 s)."""
+    from tests.kenney_fixtures import served_runs
+
+    return served_runs(tmp_path_factory.mktemp("served"), test_data)
