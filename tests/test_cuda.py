@@ -10,7 +10,8 @@ import pytest
 import spriteforge
 import torch
 from spriteforge.data.sprites import SpriteSet
-from spriteforge.models.base import DataSpec, GenerativeModel, registered
+from spriteforge.engine.run import instantiate
+from spriteforge.models.base import HANDED_ON, DataSpec, GenerativeModel, registered
 
 CASES = [(name, rep) for name, cls in registered().items() for rep in cls.representations]
 IDS = [f"{name}-{rep}" for name, rep in CASES]
@@ -27,7 +28,7 @@ def build_on_cuda(name: str, representation: str, sprites: SpriteSet) -> Generat
     cls = registered()[name]
     config = cls.Config(representation=representation, **cls.presets["tiny"])
     spec = DataSpec(height=16, width=16, palette_rgba=torch.from_numpy(sprites.palette.colors.copy()))
-    return cls(config, spec).to("cuda")
+    return instantiate(cls, config, spec).to("cuda")  # as the engine builds it
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
@@ -42,6 +43,7 @@ def test_loss_backward_and_sample_on_cuda(
     with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
         for group in groups:
             terms = model.loss(batch, step=0, group=group)
+            batch = {**batch, **terms.pop(HANDED_ON, {})}  # as the engine's step: fakes join the next group's batch
             assert torch.isfinite(terms["loss"]), f"{group}: {terms['loss']}"
             terms["loss"].backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
