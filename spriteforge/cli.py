@@ -202,6 +202,10 @@ def train(
         int | None, typer.Option(min=2, help="Palette size incl. transparent; more colours are quantised.")
     ] = None,
     steps: Annotated[int | None, typer.Option(min=1, help="Training steps (train.max_steps).")] = None,
+    time: Annotated[
+        str | None,
+        typer.Option(help="Time budget, e.g. 90s, 15m, 1h30m (train.max_time); with --steps, whichever ends first."),
+    ] = None,
     tile: Annotated[
         int | None, typer.Option(min=1, help="--data is a sprite sheet: slice it into tiles of this size.")
     ] = None,
@@ -231,6 +235,7 @@ def train(
         "data.size": size,
         "data.max_colors": max_colors,
         "train.max_steps": steps,
+        "train.max_time": time,
         "data.tile": tile,
         "data.crop": crop or None,
         "train.devices": devices,
@@ -254,7 +259,7 @@ def train(
         if given:
             raise SpriteforgeError(
                 f"--resume {resume} continues the run as it was configured: drop {', '.join(given)} "
-                "(only --steps and --set can change, e.g. --set train.max_steps=...)."
+                "(only --steps, --time and --set can change, e.g. --set train.max_steps=...)."
             )
         run = resume_run(resume, overrides)
     else:

@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import Callback, RichProgressBar
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine import run as runfiles
+from spriteforge.engine.config import UNBOUNDED_STEPS
 from spriteforge.engine.loggers import log_image
 from spriteforge.engine.module import SpriteModule
 from spriteforge.errors import Interrupted
@@ -123,6 +124,14 @@ class RunWriter(Callback):
         if trainer.received_sigterm:  # between fit's start and now, Lightning's handler had it
             self.stop.received = self.stop.received or signal.SIGTERM
         self.stop.take_over()
+        if self._budget_spent(trainer, module):  # resumed with no time left: stop before the first step
+            trainer.should_stop = True
+
+    def _budget_spent(self, trainer: L.Trainer, module: SpriteModule) -> bool:
+        """Hand the module the time spent (rank 0's clock on every rank, so all ranks follow the same schedule and
+        stop at the same step) and say whether its time budget is used up."""
+        module.elapsed_seconds = float(trainer.strategy.broadcast(self._elapsed(), src=0))
+        return module.budget_seconds is not None and module.elapsed_seconds >= module.budget_seconds
 
     def on_train_batch_start(self, trainer: L.Trainer, module: SpriteModule, batch: Any, batch_idx: int) -> None:
         self._step_started = time.perf_counter()
@@ -133,6 +142,8 @@ class RunWriter(Callback):
         self.step_seconds += time.perf_counter() - self._step_started
         self.images += int(batch["indices"].shape[0]) * trainer.world_size  # every rank trains on its own batch
         step = trainer.global_step
+        if self._budget_spent(trainer, module):
+            trainer.should_stop = True  # Lightning ends the fit after this step; on_train_end writes the checkpoint
         if self.checkpoint_every and step % self.checkpoint_every == 0:
             self.save_checkpoint(trainer)
         if self.sample_every and step % self.sample_every == 0:
@@ -223,11 +234,21 @@ class StepProgressBar(RichProgressBar):
     """Lightning's rich bar counting the run's steps ("Training 120/500") instead of the batches of an epoch.
 
     Training length is train.max_steps, so Lightning's max_epochs is -1 and its bar read "Epoch 35/-2"; here the
-    bar's total is max_steps and its position the global step, across epochs and after a resume."""
+    bar's total is max_steps and its position the global step, across epochs and after a resume. With a time budget
+    it also shows the time left, and a run that only time limits (max_steps lifted) has no step total."""
 
     @property
     def total_train_batches(self) -> int | float:
+        if self.trainer.max_steps >= UNBOUNDED_STEPS:
+            return float("inf")
         return self.trainer.max_steps if self.trainer.max_steps > 0 else super().total_train_batches
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, int | str | float | dict]:
+        metrics = super().get_metrics(trainer, pl_module)
+        if isinstance(pl_module, SpriteModule) and pl_module.budget_seconds is not None:
+            left = max(0, round(pl_module.budget_seconds - pl_module.elapsed_seconds))
+            metrics["time left"] = f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}"
+        return metrics
 
     def _get_train_description(self, current_epoch: int) -> str:
         return f"{'Training':{len(self.validation_description)}}"  # padded: the validation bar shares the column

@@ -13,6 +13,7 @@ OmegaConf checks keys and types against the dataclasses, so a typo is an error t
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,12 @@ class TrainConfig:
     """How the engine trains: optimisation, schedule, precision, evaluation and logging."""
 
     max_steps: int = 2000
+    # A time budget ("90s", "15m", "1h30m", "2.5m" or seconds): training stops when it is spent (or at max_steps,
+    # whichever comes first), and the schedules are fitted to it (SpriteModule.schedule_step).
+    max_time: str | None = None
+    # The step scale the schedules (learning rate, a model's annealing) are defined on; None: max_steps. A budget
+    # given without max_steps sets it to the default max_steps and lifts max_steps to UNBOUNDED_STEPS.
+    schedule_steps: int | None = None
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
@@ -148,7 +155,53 @@ def build_config(
     except OmegaConfBaseException as error:  # e.g. an interpolation ${...} that does not resolve
         raise SpriteforgeError(_explain(error, name, config_file)) from None
     _check_ranges(config, config_file)
+    if config.train.max_time is not None:
+        try:
+            parse_duration(config.train.max_time)
+        except SpriteforgeError as error:
+            where = f"{config_file}: " if config_file else ""
+            raise SpriteforgeError(f"{where}train.max_time: {error}") from None
+        if base is None and not _steps_given(file_document, dotlist):
+            _let_time_bind(config.train)
     return config
+
+
+# The step cap of a run whose time budget is its only limit: far beyond what any budget reaches.
+UNBOUNDED_STEPS = 10**12
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds in a duration: "90s", "15m", "1h", "1h30m", "2.5m" or plain seconds ("900"); above zero."""
+    value = str(text).strip().lower()
+    match = _DURATION.fullmatch(value)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+        if value and match:
+            hours, minutes, secs = (float(part or 0) for part in match.groups())
+            seconds = hours * 3600 + minutes * 60 + secs
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise SpriteforgeError(
+            f"{str(text)!r} is not a time budget: give a positive duration such as 90s, 15m, 1h30m, 2.5m or seconds."
+        )
+    return seconds
+
+
+def _steps_given(file_document: Any, dotlist: dict[str, str]) -> bool:
+    """Whether the user set train.max_steps (in the config file or an override), rather than leaving the default."""
+    train = file_document.get("train") if isinstance(file_document, DictConfig) else None
+    return "train.max_steps" in dotlist or (isinstance(train, DictConfig) and "max_steps" in train)
+
+
+def _let_time_bind(train: TrainConfig) -> None:
+    """A budget without max_steps: the schedules keep the default max_steps as their scale (models' annealing steps
+    are tuned to it) and are stretched onto the budget; the step cap is lifted so that time is the binding limit."""
+    if train.schedule_steps is None:
+        train.schedule_steps = train.max_steps
+    train.max_steps = UNBOUNDED_STEPS
 
 
 # Inclusive (low, high) bounds of the data and train values (None: unbounded). A hand-edited or hostile config.yaml
@@ -164,6 +217,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.alpha_threshold": (0, 255),
     "data.domain_a_count": (1, 1_000_000),
     "train.max_steps": (1, 10**12),
+    "train.schedule_steps": (1, 10**12),
     "train.batch_size": (1, 1_000_000),
     "train.lr": (0, 100),
     "train.weight_decay": (0, 100),

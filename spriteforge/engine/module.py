@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from spriteforge.engine.batches import SpriteBatches
-from spriteforge.engine.config import TrainConfig
+from spriteforge.engine.config import TrainConfig, parse_duration
 from spriteforge.models.base import HANDED_ON, GenerativeModel
 
 SCHEDULES = ("cosine", "linear")  # train.schedule: the learning rate's shape after warm-up (see lr_factor)
@@ -76,6 +76,10 @@ class SpriteModule(L.LightningModule):
         # name -> (parameters, optimiser settings), or None for the usual single AdamW over all parameters.
         self.groups = model.param_groups() if "param_groups" in model.capabilities() else None
         self.automatic_optimization = self.groups is None
+        # The time budget in seconds (None: none), and the training time spent so far, across resumes: RunWriter
+        # sets it after every step (rank 0's clock on every rank), and schedule_step reads it.
+        self.budget_seconds = parse_duration(train_config.max_time) if train_config.max_time else None
+        self.elapsed_seconds = 0.0
 
     @property
     def inference_model(self) -> GenerativeModel:
@@ -90,10 +94,23 @@ class SpriteModule(L.LightningModule):
         return self.val_batches.to(self.device) if self.val_batches is not None else []
 
     # -- optimisation ----------------------------------------------------------------------------
+    def schedule_step(self, step: int) -> int:
+        """The step the schedules (learning rate, a model's annealing) see: `step` itself without a time budget;
+        with one, progress p = max(step / max_steps, elapsed / budget) on the schedule_steps scale, so warm-ups and
+        decays defined in steps are stretched or squeezed onto the budget and end with it."""
+        config = self.train_config
+        scale = config.schedule_steps or config.max_steps
+        if self.budget_seconds is None and scale == config.max_steps:
+            return step
+        progress = step / config.max_steps
+        if self.budget_seconds is not None:
+            progress = max(progress, self.elapsed_seconds / self.budget_seconds)
+        return min(scale, round(progress * scale))
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         if self.groups is not None:
             return self._grouped_step(batch)
-        terms = self.training_loss(batch, step=self.global_step)
+        terms = self.training_loss(batch, step=self.schedule_step(self.global_step))
         if self._logging_step():
             self.log_dict({f"train/{k}": v.detach().float() for k, v in terms.items()}, prog_bar=False)
             self.log("loss", terms["loss"].detach().float(), prog_bar=True, logger=False)
@@ -114,7 +131,10 @@ class SpriteModule(L.LightningModule):
         so one batch is one step (max_steps, schedules and checkpoints mean what they mean for other models). What a
         group's loss hands on (HANDED_ON, e.g. a generator's fakes) joins the batch of the groups after it."""
         optimizers, schedules = _as_list(self.optimizers()), _as_list(self.lr_schedulers())
-        step, total = self.global_step, torch.zeros((), device=self.device)  # a device tensor: no read-back per step
+        step, total = (
+            self.schedule_step(self.global_step),
+            torch.zeros((), device=self.device),
+        )  # a device tensor: no read-back per step
         for number, (name, optimizer, schedule) in enumerate(zip(self.groups, optimizers, schedules)):
             # All gradients cleared, not only this group's: a generator's loss also reaches the discriminators'
             # parameters, and those gradients must not leak into the discriminators' own step.
@@ -166,17 +186,22 @@ class SpriteModule(L.LightningModule):
         config = self.train_config
         if self.groups is None:
             optimizer = _adamw(self.model.parameters(), config, {})
-            schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
+            schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self._lr_factor(step))
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
         optimizers = [_adamw(parameters, config, settings) for parameters, settings in self.groups.values()]
         # Stepped by _grouped_step (manual optimisation steps schedules itself); saved and restored by Lightning.
-        schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: lr_factor(step, config)) for o in optimizers]
+        schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: self._lr_factor(step)) for o in optimizers]
         return optimizers, [{"scheduler": s, "interval": "step"} for s in schedules]
+
+    # Called through a lambda: LambdaLR saves a callable that is not a plain function (a bound method) into its
+    # state_dict, which would change the checkpoint's layout.
+    def _lr_factor(self, step: int) -> float:
+        return lr_factor(self.schedule_step(step), self.train_config)
 
     # -- validation ------------------------------------------------------------------------------
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         model = self.inference_model
-        terms = model.loss(batch, step=self.global_step)
+        terms = model.loss(batch, step=self.schedule_step(self.global_step))
         terms.pop(HANDED_ON, None)
         metrics = {f"val/{k}": v.detach().float() for k, v in terms.items()}
         if "reconstruct" in model.capabilities():
@@ -226,12 +251,13 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
-    """Learning-rate multiplier: linear warm-up to 1, then down to min_lr_ratio at max_steps, either by a cosine
+    """Learning-rate multiplier at a schedule step (SpriteModule.schedule_step): linear warm-up to 1, then down to
+    min_lr_ratio at schedule_steps (default max_steps), either by a cosine
     (schedule "cosine") or by staying at 1 for the first half of the remaining steps and falling linearly over the
     second half (schedule "linear": CycleGAN's constant-then-linear decay)."""
     if config.warmup_steps > 0 and step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
-    span = max(1, config.max_steps - config.warmup_steps)
+    span = max(1, (config.schedule_steps or config.max_steps) - config.warmup_steps)
     progress = min(1.0, (step - config.warmup_steps) / span)
     if config.schedule == "linear":
         return 1.0 - (1.0 - config.min_lr_ratio) * max(0.0, 2.0 * progress - 1.0)

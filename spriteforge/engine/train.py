@@ -28,7 +28,7 @@ from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.batches import SpriteBatches
 from spriteforge.engine.callbacks import RunWriter, StepProgressBar
-from spriteforge.engine.config import RunConfig, TrainConfig, build_config, load_config
+from spriteforge.engine.config import RunConfig, TrainConfig, build_config, load_config, parse_duration
 from spriteforge.engine.loggers import log_config, make_logger
 from spriteforge.engine.module import SCHEDULES, SpriteModule
 from spriteforge.engine.parts import load_frozen_parts
@@ -49,6 +49,7 @@ def train(
     representation: str | None = None,
     preset: str | None = None,
     callbacks: Sequence[Callback] = (),
+    time: str | float | None = None,
 ) -> Run:
     """Train a registered model and return the loaded run.
 
@@ -56,14 +57,15 @@ def train(
     (default procedural); overrides: "section.key=value" strings, e.g. ["train.max_steps=500", "vae.beta=0.5"];
     representation: "index" or "rgba" for the model, whatever its name; preset: one of the model's named presets
     (`spriteforge models` lists them), applied before the config file and overrides; callbacks: extra Lightning
-    callbacks (e.g. the benchmark's step timer).
+    callbacks (e.g. the benchmark's step timer); time: a training time budget ("15m", "1h30m", 90 seconds; the
+    same as train.max_time): training stops when it is spent, with its schedules fitted to it.
     Nothing is written to `out` until the data, model, logger and trainer have all been built without error.
     """
     out = Path(out)
     worker = is_launched_worker()  # a multi-device run's extra process: it re-runs this call, into rank 0's folder
     if not worker:
         _refuse_existing_run(out)  # early, before the data is loaded; checked again under the lock
-    config = build_config(model, config_file, overrides, preset=preset)
+    config = build_config(model, config_file, _with_time(overrides, time), preset=preset)
     if data is not None:
         config.data.source = str(data)
     if labels is not None:
@@ -104,26 +106,36 @@ def is_launched_worker() -> bool:
     return any(int(os.environ.get(name, "0") or 0) > 0 for name in launchers)
 
 
-def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Run:
+def _with_time(overrides: list[str] | tuple[str, ...], time: str | float | None) -> list[str]:
+    return [*overrides, f"train.max_time={time}"] if time is not None else list(overrides)
+
+
+def resume(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = (), time: str | float | None = None) -> Run:
     """Continue a run from RUN/last.ckpt (weights, optimizer, schedule, EMA, data position, random state);
-    overrides may extend train.max_steps. The data is re-indexed into the run's own palette, so indices mean what
+    overrides may extend train.max_steps, `time` (train.max_time) the time budget: the time already trained counts. The data is re-indexed into the run's own palette, so indices mean what
     they meant. Note that the cosine schedule ends at max_steps: extending it bends the rest of the curve."""
     run_dir = Path(run_dir)
     checkpoint = run_dir / runfiles.CHECKPOINT
     if not checkpoint.is_file():
         raise SpriteforgeError(f"{run_dir}: no {runfiles.CHECKPOINT} to resume from. Start a new run with --out.")
     if is_launched_worker():
-        return _resume(run_dir, checkpoint, overrides)
+        return _resume(run_dir, checkpoint, _with_time(overrides, time))
     with runfiles.single_writer(run_dir):
-        return _resume(run_dir, checkpoint, overrides)
+        return _resume(run_dir, checkpoint, _with_time(overrides, time))
 
 
 def _resume(run_dir: Path, checkpoint: Path, overrides: list[str] | tuple[str, ...]) -> Run:
     config = build_config(base=load_config(run_dir / runfiles.CONFIG), overrides=overrides)
     state = _read_checkpoint(checkpoint)
     done = state["global_step"]
-    finishing = done >= config.train.max_steps  # trained, but the final writes may not all have happened
+    spent = _budget_spent(config.train, state)
+    finishing = done >= config.train.max_steps or spent  # trained, but the final writes may not all have happened
     if finishing and _finished(run_dir, done):
+        if spent:
+            raise SpriteforgeError(
+                f"{run_dir} has already trained for its time budget (train.max_time={config.train.max_time}). "
+                "To train longer, give a larger one, e.g. --time 2h (the time already trained counts)."
+            )
         raise SpriteforgeError(
             f"{run_dir} has already trained {done} steps (train.max_steps={config.train.max_steps}). "
             f"To train longer, give more: --steps {done * 2}."
@@ -136,6 +148,15 @@ def _resume(run_dir: Path, checkpoint: Path, overrides: list[str] | tuple[str, .
     if not finishing and not is_launched_worker():
         io.write_text(run_dir / runfiles.CONFIG, config.to_yaml())
     return _fit(session, checkpoint=checkpoint)
+
+
+def _budget_spent(train_config: TrainConfig, state: dict[str, Any]) -> bool:
+    """Whether the checkpoint's training time (the run writer's clock) has used up the run's time budget."""
+    if train_config.max_time is None:
+        return False
+    writers = [v for k, v in state["callbacks"].items() if k.startswith(RunWriter.__name__) and isinstance(v, dict)]
+    trained = writers[0].get("wall_seconds", 0.0) if writers else 0.0
+    return isinstance(trained, (int, float)) and trained >= parse_duration(train_config.max_time)
 
 
 def _finished(run_dir: Path, step: int) -> bool:
@@ -530,6 +551,13 @@ def _check_data_position(path: Path, loops: dict[str, Any], batches_per_epoch: i
         raise _damaged(path, where, f"holds epoch {epoch!r}, batch {position!r}: not a position in the data")
 
 
+def _budget_metrics(train_config: TrainConfig) -> dict[str, Any]:
+    """The time budget a run trained for (none: no entries), beside the steps it reached and its wall time."""
+    if train_config.max_time is None:
+        return {}
+    return {"max_time": train_config.max_time, "max_time_seconds": parse_duration(train_config.max_time)}
+
+
 def _write_metrics(session: _Session, final: dict[str, Any]) -> None:
     writer = session.writer
     metrics = {
@@ -540,6 +568,7 @@ def _write_metrics(session: _Session, final: dict[str, Any]) -> None:
         "size": session.sprites.size[0],
         "palette_colors": len(session.sprites.palette) - 1,
         "wall_seconds": round(writer.wall_seconds, 2),
+        **_budget_metrics(session.config.train),
         "train_images": writer.images,  # over all ranks and resumes
         "train_images_per_second": round(writer.images / max(writer.step_seconds, 1e-9), 1),
         **{k: round(float(v), 5) for k, v in final.items()},
