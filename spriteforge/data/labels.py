@@ -83,7 +83,7 @@ class LabelSpec:
 
 
 def read_labels_csv(
-    csv_path: Path, sprite_paths: list[Path], label_column: str | None, left_out: list[Path] = ()
+    csv_path: Path, sprite_paths: list[Path], label_column: str | None, left_out: Sequence[Path] = ()
 ) -> tuple[LabelSpec, np.ndarray]:
     """Labels for each sprite path, in order: (spec, (N,) int64 or (N,L) float32).
 
@@ -118,7 +118,7 @@ def _read_rows(csv_path: Path) -> tuple[list[dict[str, str]], list[str]]:
 
 
 def _match_rows(
-    csv_path: Path, rows: list[dict[str, str]], sprite_paths: list[Path], left_out: list[Path]
+    csv_path: Path, rows: list[dict[str, str]], sprite_paths: list[Path], left_out: Sequence[Path]
 ) -> list[int]:
     by_path = {(csv_path.parent / row["file"]).resolve(): i for i, row in enumerate(rows)}
     by_name: dict[str, list[int]] = {}
