@@ -19,7 +19,8 @@ import numpy as np
 from spriteforge import io
 from spriteforge.convert.pixelize import CONVERTIBLE_SUFFIXES, DITHERS, PixelizeConfig, pixelizer
 from spriteforge.convert.translate import generator_converter
-from spriteforge.engine.run import PALETTE, load_run
+from spriteforge.engine.run import PALETTE
+from spriteforge.engine.trained import load_run
 
 from convert_classical import PHOTOS, ROOT, SHOWN, _pad, _pad_width, grid_exact
 

@@ -26,8 +26,8 @@ _EXPORTS = {
     "load_sprites": "spriteforge.data.sprites",
     "describe": "spriteforge.data.sprites",
     "fetch_dataset": "spriteforge.data.catalog",
-    "Run": "spriteforge.engine.run",
-    "load_run": "spriteforge.engine.run",
+    "Run": "spriteforge.engine.trained",
+    "load_run": "spriteforge.engine.trained",
     "train": "spriteforge.engine.train",
     "resume": "spriteforge.engine.train",
     "evaluate": "spriteforge.metrics.evaluate",
@@ -85,8 +85,8 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.data.palette import Palette, QuantizationReport
     from spriteforge.data.sprites import SpriteSet, describe, load_sprites
     from spriteforge.diffusion.gaussian import NoiseSchedule
-    from spriteforge.engine.run import Run, load_run
     from spriteforge.engine.train import resume, train
+    from spriteforge.engine.trained import Run, load_run
     from spriteforge.errors import SpriteforgeError
     from spriteforge.metrics.classifier import Classifier, load_classifier, train_classifier
     from spriteforge.metrics.conditional import conditional_accuracy

@@ -36,6 +36,7 @@ from spriteforge.data.sprites import load_sprites
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.config import build_config
 from spriteforge.engine.train import train
+from spriteforge.engine.trained import Run
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import model_class
 
@@ -208,7 +209,7 @@ def _train_overrides(config: BenchConfig, device: torch.device) -> list[str]:
     ]
 
 
-def _sampling_speed(run: runfiles.Run) -> tuple[float, float]:
+def _sampling_speed(run: Run) -> tuple[float, float]:
     """(median seconds for 16 sprites over 5 seeded calls, sprites/s for one batch of 256)."""
     run.generate(16, seed=0)  # warm-up: first-call allocations and lazy initialisation
     latencies = []

@@ -214,7 +214,7 @@ def sample(
 
     Example: spriteforge sample runs/demo --n 64 --seed 0 --palette gameboy --out grid.png
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     options = _generation_options(
         temperature=temperature, guidance=guidance, sampler=sampler, steps=steps, eta=eta, top_k=top_k
@@ -249,7 +249,7 @@ def reconstruct(
 
     Example: spriteforge reconstruct runs/demo --data procedural --n 32 --out recon.png
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
     from spriteforge.metrics.recon import pixel_accuracy
 
     trained = load_run(run)
@@ -276,7 +276,7 @@ def encode(
 
     Example: spriteforge encode runs/vq --data path/to/sprites --out codes.npz
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     trained = load_run(run)
     sprites = load_sprites(data, size=size or trained.model.spec.height, labels=labels)
@@ -301,7 +301,7 @@ def interpolate(
 
     Example: spriteforge interpolate runs/demo --steps 8 --out interp.gif
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     trained = load_run(run)
     pool = load_sprites(data, size=trained.model.spec.height) if data else trained.training_data()
@@ -343,7 +343,7 @@ def inpaint(
 
     Example: spriteforge inpaint runs/ddpm --image sprite.png --mask mask.png --n 8 --out grid.png
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     trained = load_run(run)
     sprite, selected = io.read_rgba(image), io.read_mask(mask)
@@ -386,7 +386,7 @@ def vary(
 
     Example: spriteforge vary runs/ddpm --image sprite.png --strength 0.5 --n 8 --out grid.png
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     trained = load_run(run)
     sprite = io.read_rgba(image)
@@ -416,7 +416,7 @@ def edit(
 
     Example: spriteforge edit runs/kenney_cvae --data kenney/tiles --labels kenney/labels.csv --label-column pack --crop --add pack=tiny_dungeon --n 8 --out edit.png
     """
-    from spriteforge.engine.run import load_run
+    from spriteforge.engine.trained import load_run
 
     trained = load_run(run)
     sprites = load_sprites(

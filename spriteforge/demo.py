@@ -7,6 +7,7 @@ from pathlib import Path
 
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.train import train
+from spriteforge.engine.trained import Run
 from spriteforge.errors import SpriteforgeError
 
 # Sized so that two CPU cores finish in about a minute (50 s of training measured) and the samples read as sprites.
@@ -27,7 +28,7 @@ DEMO_OVERRIDES = [
 DEMO_MARKER = ".spriteforge-demo"  # only a folder carrying this is replaced by the next demo
 
 
-def run_demo(out: str | Path = "runs/demo", logger: str = "mlflow") -> tuple[runfiles.Run, Path]:
+def run_demo(out: str | Path = "runs/demo", logger: str = "mlflow") -> tuple[Run, Path]:
     """Train the demo VAE into `out` (a previous demo there is replaced) and write a 64-sprite grid."""
     out = Path(out)
     if (out / runfiles.CONFIG).is_file():

@@ -25,7 +25,7 @@ import torch
 from spriteforge.convert.pixelize import Converter, PixelizeConfig, area_downscale, output_shape, pixelizer
 from spriteforge.data.palette import ALPHA_THRESHOLD, Palette
 from spriteforge.data.sprites import SpriteSet
-from spriteforge.engine.run import Run, load_run
+from spriteforge.engine.trained import Run, load_run
 from spriteforge.errors import SpriteforgeError
 from spriteforge.nn.gan import ResnetGenerator, run_padded
 

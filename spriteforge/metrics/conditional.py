@@ -22,7 +22,7 @@ from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics.stats import mean_estimate
 
 if TYPE_CHECKING:
-    from spriteforge.engine.run import Run
+    from spriteforge.engine.trained import Run
     from spriteforge.metrics.classifier import Classifier
 
 UNSEEN_SHARE = 0.2  # multi-hot: share of requests that are combinations absent from the data

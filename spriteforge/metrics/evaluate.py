@@ -27,7 +27,7 @@ import torch
 from spriteforge import io
 from spriteforge.data.sprites import SpriteSet, load_sprites
 from spriteforge.engine import run as runfiles
-from spriteforge.engine.run import Run, load_run
+from spriteforge.engine.trained import Run, load_run
 from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics import METRIC_GROUPS, conditional, fid, novelty, palette, recon
 from spriteforge.metrics.classifier import load_classifier

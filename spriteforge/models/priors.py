@@ -86,7 +86,8 @@ class Prior(GenerativeModel):
     def _load_trained_vqvae(self, folder: str | None) -> None:
         """The VQ-VAE run's trained weights, when its folder still holds the VQ-VAE this prior was configured with.
         (A prior run loaded later gets them from its own weights file, so the folder may since have gone.)"""
-        from spriteforge.engine.run import CONFIG, load_run
+        from spriteforge.engine.run import CONFIG
+        from spriteforge.engine.trained import load_run
 
         if folder is None or not (Path(folder) / CONFIG).is_file():
             return

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from spriteforge.engine import run as runfiles
-from spriteforge.engine.run import Run, load_run
+from spriteforge.engine.trained import Run, load_run
 from spriteforge.errors import SpriteforgeError
 
 
