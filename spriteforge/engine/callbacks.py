@@ -58,14 +58,14 @@ class RunWriter(Callback):
     def _elapsed(self) -> float:
         return self._earlier_wall_seconds + (time.perf_counter() - self._started if self._started else 0.0)
 
-    def on_train_start(self, trainer: L.Trainer, module: SpriteModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._started = time.perf_counter()
 
-    def on_train_batch_start(self, trainer: L.Trainer, module: SpriteModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         self._step_started = time.perf_counter()
 
     def on_train_batch_end(
-        self, trainer: L.Trainer, module: SpriteModule, outputs: Any, batch: Any, batch_idx: int
+        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         self.step_seconds += time.perf_counter() - self._step_started
         self.images += int(batch["indices"].shape[0]) * trainer.world_size  # every rank trains on its own batch
@@ -73,17 +73,18 @@ class RunWriter(Callback):
         if self.checkpoint_every and step % self.checkpoint_every == 0:
             self.save_checkpoint(trainer)
         if self.sample_every and step % self.sample_every == 0:
-            self.save_samples(trainer, module, step)
+            self.save_samples(trainer, _sprite_module(module), step)
 
-    def on_train_end(self, trainer: L.Trainer, module: SpriteModule) -> None:
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        sprite_module = _sprite_module(module)
         self.wall_seconds = self._elapsed()
         self.last_step = trainer.global_step
         self.save_checkpoint(trainer)
-        self.save_samples(trainer, module, trainer.global_step)
+        self.save_samples(trainer, sprite_module, trainer.global_step)
         if trainer.is_global_zero:
-            runfiles.save_weights(module.inference_model, self.out / runfiles.WEIGHTS)
+            runfiles.save_weights(sprite_module.inference_model, self.out / runfiles.WEIGHTS)
 
-    def on_exception(self, trainer: L.Trainer, module: SpriteModule, exception: BaseException) -> None:
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
         # Ctrl-C, or SIGTERM from a cluster's scheduler: keep everything up to the last completed step.
         if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             self.save_checkpoint(trainer)
@@ -116,3 +117,10 @@ class RunWriter(Callback):
             return None
         rows = np.random.default_rng(0).choice(len(self.label_pool), self.num_samples)
         return torch.from_numpy(self.label_pool[rows]).to(model.codec.colors.device)
+
+
+def _sprite_module(module: L.LightningModule) -> SpriteModule:
+    """Lightning types its hooks' module as the base class; RunWriter samples and saves a SpriteModule's weights."""
+    if not isinstance(module, SpriteModule):
+        raise TypeError(f"RunWriter trains a SpriteModule, not a {type(module).__name__}.")
+    return module

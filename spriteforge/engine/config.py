@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -124,15 +124,16 @@ def build_config(
     overrides_layer = OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotlist.items()])
     layers = [schema, model_train_defaults, _preset_document(name, preset), file_document, overrides_layer]
     try:
-        merged = OmegaConf.merge(*layers)
+        merged = cast(DictConfig, OmegaConf.merge(*layers))  # merging DictConfig layers gives a DictConfig
     except OmegaConfBaseException as error:
         raise SpriteforgeError(_explain(error, name, config_file)) from None
     merged.model = name
+    # to_object turns each structured node back into the dataclass it was built from (typed only as "an object").
     return RunConfig(
         model=name,
-        data=OmegaConf.to_object(merged.data),
-        train=OmegaConf.to_object(merged.train),
-        model_config=OmegaConf.to_object(merged[name]),
+        data=cast(DataConfig, OmegaConf.to_object(merged.data)),
+        train=cast(TrainConfig, OmegaConf.to_object(merged.train)),
+        model_config=cast(ModelConfig, OmegaConf.to_object(merged[name])),
     )
 
 

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,7 +225,9 @@ def _trainer(
             devices=_devices(train_cfg.devices),
             num_nodes=train_cfg.num_nodes,
             strategy=train_cfg.strategy,
-            precision=_precision(train_cfg.precision, train_cfg.accelerator),
+            # A config string: Lightning's parameter is a Literal of the names it knows, and it checks the value
+            # itself (ValueError, caught below).
+            precision=_precision(train_cfg.precision, train_cfg.accelerator),  # type: ignore[arg-type]
             # Manual optimisation (parameter groups) clips in SpriteModule; Lightning refuses to do it there.
             gradient_clip_val=(train_cfg.grad_clip or None) if automatic_optimization else None,
             logger=logger,
@@ -312,7 +314,7 @@ def _check_checkpoint_matches(path: Path, state: dict[str, Any], module: SpriteM
         )
 
 
-def _write_metrics(session: _Session, final: dict[str, Any]) -> None:
+def _write_metrics(session: _Session, final: Mapping[str, float]) -> None:
     writer = session.writer
     metrics = {
         "model": session.config.model,

@@ -53,6 +53,9 @@ class GenerativeModel(nn.Module):
     """
 
     Config: ClassVar[type[ModelConfig]] = ModelConfig
+    # The instance's settings, built from `Config`; each subclass re-declares it as its own Config (`config:
+    # VAEConfig`) so that its fields type-check.
+    config: ModelConfig
     name: ClassVar[str] = ""
     representations: ClassVar[tuple[str, ...]] = REPRESENTATIONS
     sample_options: ClassVar[dict[str, str]] = {}  # option name -> help, shown by `spriteforge models`

@@ -59,6 +59,7 @@ class CycleGAN(GenerativeModel):
     """Unpaired image-to-sprite translation: two generators, two PatchGAN discriminators, adversarially trained."""
 
     Config = CycleGANConfig
+    config: CycleGANConfig
     representations = (INDEX,)
     batch_keys = ("domain_a",)
 

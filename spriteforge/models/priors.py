@@ -53,6 +53,7 @@ class Prior(GenerativeModel):
     through that VQ-VAE. Set prior.vqvae=RUN; labels condition it when the run has them."""
 
     Config = PriorConfig
+    config: PriorConfig
     sample_options = {
         "temperature": "codes: softmax temperature (default 1; 0 = most likely code)",
         "top_k": "codes: sample only among the k likeliest",

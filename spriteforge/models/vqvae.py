@@ -79,6 +79,7 @@ class VQVAE(GenerativeModel):
     sample() decodes uniformly random codes (a VQ-VAE has no prior): train a `prior` on the run to generate."""
 
     Config = VQVAEConfig
+    config: VQVAEConfig
     sample_options = {
         "temperature": "0 = argmax colour per pixel; > 0 samples colours (index mode). NB: a VQ-VAE has no prior, "
         "so its samples decode uniformly random codes; train a `prior` on the run to generate"
@@ -185,6 +186,7 @@ class PixelVQVAE(VQVAE):
     (and optionally SSIM loss, no downsampling). sample() decodes uniformly random codes: train a `prior` on it."""
 
     Config = PixelVQVAEConfig
+    config: PixelVQVAEConfig
     presets = {
         "tiny": VQVAE.presets["tiny"],
         # The paper's quantiser: K=256, D=32, EMA 0.99, commitment 0.25, with all its pixel-art options on.
