@@ -131,12 +131,14 @@ def _match_rows(
             index = by_name[sprite.name][0]
         return index
 
-    matched, missing = [], []
+    matched: list[int] = []
+    missing: list[str] = []
     for sprite in sprite_paths:
         index = row_of(sprite)
         if index is None:
             missing.append(sprite.name)
-        matched.append(index)
+        else:
+            matched.append(index)
     ignored = {row_of(path) for path in left_out}
     if missing:
         raise SpriteforgeError(
@@ -150,7 +152,7 @@ def _match_rows(
             f"{csv_path}: {len(unknown)} row(s) name files that are not in the data, e.g. {names}. "
             "Remove those rows, or point --data at the folder that holds them."
         )
-    return matched  # type: ignore[return-value]  # no None left: every miss raised above
+    return matched
 
 
 def _categorical(
