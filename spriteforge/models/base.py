@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -106,6 +106,47 @@ class GenerativeModel(nn.Module):
         self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None, **opts: Any
     ) -> torch.Tensor:
         raise NotImplementedError
+
+    if TYPE_CHECKING:
+        # The capabilities' signatures. A model has a capability when it defines the method (see `capabilities`), so
+        # at run time the base class has none of them; the type checker reads these, and checks each model's own
+        # definition against them.
+        def encode(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+            """(B,H,W) sprites -> (B,D) latents or (B,h,w) codes."""
+
+        def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+            """Latents or codes -> (B,K,H,W) logits or (B,4,H,W) rgba."""
+
+        def reconstruct(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+            """(B,H,W) sprites -> (B,K,H,W) logits or (B,4,H,W) rgba: decode(encode(sprites))."""
+
+        def translate(self, images: torch.Tensor) -> torch.Tensor:
+            """(B,4,H,W) images in [0,1] -> (B,H,W) palette indices."""
+
+        def inpaint(
+            self,
+            indices: torch.Tensor,
+            mask: torch.Tensor,
+            *,
+            labels: torch.Tensor | None = None,
+            generator: torch.Generator | None = None,
+            **opts: Any,
+        ) -> torch.Tensor:
+            """(B,H,W) sprites, (B,H,W) mask (True = regenerate) -> (B,H,W) indices."""
+
+        def vary(
+            self,
+            indices: torch.Tensor,
+            strength: float,
+            *,
+            labels: torch.Tensor | None = None,
+            generator: torch.Generator | None = None,
+            **opts: Any,
+        ) -> torch.Tensor:
+            """(B,H,W) sprites -> (B,H,W) variations, `strength` in (0, 1] away."""
+
+        def param_groups(self) -> dict[str, tuple[list[nn.Parameter], dict[str, Any]]]:
+            """Named parameter groups, each with its own optimiser settings, stepped in turn."""
 
     @classmethod
     def configure_run(cls, run: Any) -> None:
