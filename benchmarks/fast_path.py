@@ -57,7 +57,7 @@ class Variant:
         for _ in range(steps):
             batch = self.every[torch.randint(len(self.every), (64,), device=self.device)]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled="bf16" in self.options):
-                loss = self.loss_of({"indices": batch, "step": self.steps_done})["loss"]
+                loss = self.loss_of({"indices": batch}, step=self.steps_done)["loss"]
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

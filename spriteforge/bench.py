@@ -5,7 +5,8 @@ For every model, at its default configuration and at its "reference" preset when
   exactly as users run it, with validation, sample grids and checkpoints off;
 - the same model and data through a plain PyTorch loop (a DataLoader decoding PNG files with PIL, one
   `.item()` per step), so the engine's speed-up is a ratio measured in the same process;
-- sampling latency for 16 sprites (median of 5) and sprites/s in batches of 256;
+- sampling latency for 16 sprites (median of 5) and sprites/s in batches of 256, for models that sample (none for
+  a translator or a VQ-VAE);
 - parameters, peak memory, FLOPs per training image (torch's FLOP counter) and the achieved FLOP/s as a share of
   this machine's matmul peak, measured in the same run.
 """
@@ -35,10 +36,11 @@ from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import load_sprites
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.config import build_config
+from spriteforge.engine.parts import load_frozen_parts
 from spriteforge.engine.train import train
 from spriteforge.engine.trained import Run
 from spriteforge.errors import SpriteforgeError
-from spriteforge.models.base import model_class
+from spriteforge.models.base import GenerativeModel, model_class
 
 DEFAULT = "default"
 
@@ -68,8 +70,8 @@ class BenchResult:
     # The same textbook loop with its data decoded once and held in memory: what removing data loading alone buys.
     resident_baseline_images_per_second: float | None
     speedup: float | None
-    sample16_seconds: float
-    sample_sprites_per_second: float
+    sample16_seconds: float | None  # None: the model cannot sample
+    sample_sprites_per_second: float | None
     peak_memory_mb: float
     memory_kind: str
     train_gflops_per_image: float
@@ -157,7 +159,7 @@ def _bench_one(
 ) -> BenchResult:
     cls = model_class(name)
     overrides = _train_overrides(config, device)
-    overrides += cls.prerequisites(data, out.with_name(f"{out.name}-prerequisites"), overrides)
+    overrides += prerequisites(cls, data, out.with_name(f"{out.name}-prerequisites"), overrides)
     chosen = None if preset == DEFAULT else preset
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -165,7 +167,7 @@ def _bench_one(
     run = train(name, data, out, overrides=overrides, logger="none", preset=chosen, callbacks=[meter])
     memory, memory_kind = _peak_memory_mb(device)
     run.to(device)
-    latency, per_second = _sampling_speed(run)
+    latency, per_second = _sampling_speed(run) if "sample" in run.model.capabilities() else (None, None)
     # The textbook loop feeds sprites only; a model that needs more in its batches (a second domain) has no baseline.
     measurable = config.baseline and not cls.batch_keys
     baseline, resident = (
@@ -192,6 +194,20 @@ def _bench_one(
         peak_tflops=peak / 1e12,
         share_of_peak=achieved / peak,
     )
+
+
+def prerequisites(cls: type[GenerativeModel], data: Path, workdir: Path, overrides: list[str]) -> list[str]:
+    """Extra overrides that let model `cls` train on the sprite folder `data` alone, from what it declares: each frozen
+    part is first trained in `workdir` (its config's default part model, same data and `overrides`), and a second
+    image domain is the sprite folder itself (any images will do for timing a training step)."""
+    extra = []
+    for part in cls.frozen_parts:
+        part_model = getattr(cls.Config(), part.model_field)
+        part_run = train(part_model, data, workdir / part.key, overrides=overrides, logger="none")
+        extra.append(f"{cls.name}.{part.key}={part_run.path}")
+    if "domain_a" in cls.batch_keys:
+        extra.append(f"data.domain_a={data}")
+    return extra
 
 
 def _train_overrides(config: BenchConfig, device: torch.device) -> list[str]:
@@ -257,11 +273,11 @@ def textbook_images_per_second(
     difference between the two loops is the cost of the DataLoader alone."""
     run_config = build_config(name, overrides=overrides, preset=preset)
     run_config.data.source = str(data)
-    model_class(name).configure_run(run_config)  # e.g. a prior takes its VQ-VAE's palette
+    parts = load_frozen_parts(run_config)  # e.g. a prior's trained VQ-VAE, whose palette the prior takes
     sprites = load_sprites(data, size=config.size, palette=run_config.data.palette)
     torch.manual_seed(0)
     spec = runfiles.data_spec(sprites.palette, *sprites.size, None)
-    model = runfiles.build_model(run_config, spec).to(device).train()
+    model = runfiles.build_model(run_config, spec, parts).to(device).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     files = PNGFolder(data, sprites.palette)
     batches = (
@@ -276,7 +292,7 @@ def textbook_images_per_second(
             started = time.perf_counter()
         if step == config.warmup + config.steps:
             break
-        loss = model.loss({"indices": indices.to(device), "step": step})["loss"]
+        loss = model.loss({"indices": indices.to(device)}, step=step)["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

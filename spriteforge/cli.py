@@ -45,6 +45,7 @@ DataOption = Annotated[
 SizeOption = Annotated[
     int | None, typer.Option("--size", min=1, help="Square canvas size; smaller sprites are centred.")
 ]
+CropOption = Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")]
 # Sampling options shared by sample, inpaint and vary; a model refuses the ones it lacks (`spriteforge models`).
 SeedOption = Annotated[int | None, typer.Option(help="Random seed (same seed, same sprites).")]
 LabelOption = Annotated[
@@ -69,15 +70,22 @@ LabelsOption = Annotated[Path | None, typer.Option("--labels", help="CSV with a 
 LabelColumnOption = Annotated[str | None, typer.Option(help="Use this one CSV column as a categorical label.")]
 
 
+# The flags that set the values errors are about (SpriteforgeError.value): a model names the value, the CLI its flag.
+FLAGS = {"labels": "--label NAME (repeatable)", "data.labels": "--labels CSV"}
+
+
 def main() -> None:
     """Console entry point: run the app, turning bad input into a message and exit code 2."""
     try:
         app()
     except SpriteforgeError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        flag = FLAGS.get(error.value or "")
+        hint = f" On the command line: {flag}." if flag else ""
+        errors.print(f"[bold red]error:[/] {error}{hint}", highlight=False)
         sys.exit(2)
     except OSError as error:
-        errors.print(f"[bold red]error:[/] {error.filename or ''}: {error.strerror or error}", highlight=False)
+        where = f"{error.filename}: " if error.filename else ""  # never a bare ": No space left on device"
+        errors.print(f"[bold red]error:[/] {where}{error.strerror or error}", highlight=False)
         sys.exit(2)
 
 
@@ -107,7 +115,7 @@ def train(
     tile: Annotated[
         int | None, typer.Option(min=1, help="--data is a sprite sheet: slice it into tiles of this size.")
     ] = None,
-    crop: Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")] = False,
+    crop: CropOption = False,
     logger: Annotated[str | None, typer.Option(help="mlflow (default) | tensorboard | csv | none.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run from its last checkpoint.")] = None,
     preset: Annotated[str | None, typer.Option(help="A named model configuration (see `spriteforge models`).")] = None,
@@ -526,7 +534,7 @@ def classifier_train(
     out: Annotated[Path, typer.Option(help="Folder to write the classifier to.")],
     label_column: LabelColumnOption = None,
     size: SizeOption = None,
-    crop: Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")] = False,
+    crop: CropOption = False,
     steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = 400,
     batch_size: Annotated[int, typer.Option(min=1, help="Sprites per step.")] = 64,
     val_fraction: Annotated[float, typer.Option(help="Held-out share (seeded split) for accuracy and AUC.")] = 0.1,
@@ -648,11 +656,11 @@ def bench(
     compile_: Annotated[
         bool, typer.Option("--compile", help="Train through torch.compile (train.compile=true).")
     ] = False,
-    out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("benchmarks/results/bench.json"),
+    out: Annotated[Path, typer.Option(help="JSON results file.")] = Path("bench.json"),
 ) -> None:
     """Measure training and sampling speed of models (default and reference presets) against a textbook loop.
 
-    Example: spriteforge bench --models vae,ae --data procedural --device cpu --out benchmarks/results/cpu.json
+    Example: spriteforge bench --models vae,ae --data procedural --device cpu --out bench_cpu.json
     """
     from spriteforge.bench import BenchConfig, run_bench, write_results
     from spriteforge.models.base import registered
@@ -686,8 +694,8 @@ def bench(
             f"{r.baseline_images_per_second:,.0f}" if r.baseline_images_per_second else "-",
             f"{r.speedup:.1f}x" if r.speedup else "-",
             f"{r.resident_baseline_images_per_second:,.0f}" if r.resident_baseline_images_per_second else "-",
-            f"{r.sample16_seconds * 1e3:.0f}",
-            f"{r.sample_sprites_per_second:,.0f}",
+            f"{r.sample16_seconds * 1e3:.0f}" if r.sample16_seconds is not None else "-",  # "-": cannot sample
+            f"{r.sample_sprites_per_second:,.0f}" if r.sample_sprites_per_second is not None else "-",
             f"{r.train_gflops_per_image:.3f}",
             f"{r.share_of_peak:.1%}",
             f"{r.peak_memory_mb:,.0f} ({r.memory_kind})",
@@ -713,7 +721,7 @@ def models() -> None:
         table.add_row(
             name,
             ", ".join(cls.representations),
-            ", ".join(["sample", *cls.capabilities()]),
+            ", ".join(cls.capabilities()),
             "\n".join(f"{k}: {v}" for k, v in cls.sample_options.items()),
             ", ".join(cls.presets),
             ", ".join(f"{name}.{k}" for k in config_fields(cls.Config)),
@@ -788,12 +796,15 @@ def datasets_inspect(
         int, typer.Option(min=2, help="Palette size incl. transparent; more colours -> k-means.")
     ] = 256,
     n: Annotated[int, typer.Option("--n", min=1, help="Sprites on the contact sheet.")] = 256,
+    crop: CropOption = False,
 ) -> None:
     """Count, size, palette, colours per sprite and labels of a dataset, and a contact sheet PNG.
 
-    Example: spriteforge datasets inspect /path/to/sprites --size 16 --out sheet.png
+    Example: spriteforge datasets inspect /path/to/sprites --size 16 --crop --out sheet.png
     """
-    sprites = load_sprites(data, size=size, tile=tile, labels=labels, label_column=label_column, max_colors=max_colors)
+    sprites = load_sprites(
+        data, size=size, crop=crop, tile=tile, labels=labels, label_column=label_column, max_colors=max_colors
+    )
     console.print_json(json.dumps(describe(sprites)))
     if sprites.report is not None:
         console.print(sprites.report.summary())
@@ -811,12 +822,13 @@ def palette_extract(
     ] = 256,
     size: SizeOption = None,
     tile: Annotated[int | None, typer.Option(min=1, help="Slice a sprite sheet into tiles of this size.")] = None,
+    crop: CropOption = False,
 ) -> None:
     """Extract the exact palette of some sprites (k-means when they have more colours than --max-colors).
 
     Example: spriteforge palette extract /path/to/sprites --max-colors 16 --out pal.hex
     """
-    sprites = load_sprites(data, size=size, tile=tile, max_colors=max_colors)
+    sprites = load_sprites(data, size=size, crop=crop, tile=tile, max_colors=max_colors)
     sprites.palette.save(out)
     if sprites.report is not None and sprites.report.quantization is not None:
         console.print(sprites.report.quantization.summary())

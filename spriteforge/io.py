@@ -9,9 +9,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
+import stat
+import struct
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -24,25 +29,77 @@ GRID_BACKGROUND = (96, 96, 96, 255)
 # Larger images are refused from their header, before decoding: a damaged or hostile file can claim 50,000 x 50,000
 # pixels (10 GB as RGBA). 64 megapixels still admits any camera photo.
 MAX_PIXELS = 64_000_000
+# What PIL's decoders raise on damaged or hostile files besides OSError/ValueError (struct.error and friends leak out
+# of some plugins); each means "not a readable image", never a bug of ours.
+_DECODE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    TypeError,
+    KeyError,
+    ZeroDivisionError,
+)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A failed write (disk full, no permission) raises SpriteforgeError naming `path`, the file the user asked for,
+    never the temporary one; whatever `path` held before is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         yield tmp
         with open(tmp, "rb+") as written:  # on disk before the rename, so a crash cannot leave an empty file
             os.fsync(written.fileno())
         # mkstemp makes the file private (0600); give it the permissions an ordinary new file would get.
         os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
+    except OSError as error:
+        raise SpriteforgeError(write_failure(path, error)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def write_failure(path: Path, error: OSError) -> str:
+    """The message for a failed write of `path`: the file the user asked for and the reason, never a temporary."""
+    kept = " (the earlier file there is unchanged)" if path.exists() else ""
+    return (
+        f"cannot write {path}: {error.strerror or error}{kept}. "
+        "Free some disk space, or check that the folder exists and is writable."
+    )
+
+
+def open_regular(path: str | Path, what: str = "file") -> BinaryIO:
+    """Open `path` for reading in binary, refusing anything but a regular file.
+
+    A FIFO would block forever and a device never ends, so the file is opened without blocking and checked with
+    fstat on the open descriptor (no race between the check and the read). `what` names the file in messages.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise SpriteforgeError(f"{path}: no such {what}. Check the path.") from None
+    except OSError as error:
+        raise SpriteforgeError(f"{path}: cannot open this {what} ({error.strerror or error}).") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a special file"
+        raise SpriteforgeError(f"{path} is {kind}, not a regular file. Give a {what} that is an ordinary file.")
+    return os.fdopen(fd, "rb")
 
 
 def _current_umask() -> int:
@@ -54,18 +111,26 @@ def _current_umask() -> int:
 def read_rgba(path: str | Path) -> np.ndarray:
     """Read an image file as (H,W,4) uint8 RGBA (first frame of a GIF). Raises SpriteforgeError if unreadable."""
     path = Path(path)
-    try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise SpriteforgeError(_too_large(path, f"{image.width}x{image.height} pixels"))
-            image.seek(0)
-            return np.asarray(image.convert("RGBA"), dtype=np.uint8).copy()
-    except FileNotFoundError:
-        raise SpriteforgeError(f"{path}: no such file. Check the path.") from None
-    except Image.DecompressionBombError as error:  # PIL's own limit, above ours: raised while opening
-        raise SpriteforgeError(_too_large(path, str(error))) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise SpriteforgeError(f"{path}: not a readable image ({error}). Remove it or replace it with a PNG.") from None
+    with open_regular(path, "image file") as file, warnings.catch_warnings():
+        # PIL's own warnings never reach the terminal: a decompression bomb becomes our "too large" message, and
+        # the others (odd palettes, EXIF) say nothing a user can act on.
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(file) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise SpriteforgeError(_too_large(path, f"{image.width}x{image.height} pixels"))
+                image.seek(0)
+                return np.asarray(image.convert("RGBA"), dtype=np.uint8).copy()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:  # raised while opening
+            declared = re.search(r"\((\d+) pixels\)", str(error))
+            raise SpriteforgeError(
+                _too_large(path, f"{int(declared[1]):,} pixels" if declared else "its header")
+            ) from None
+        except _DECODE_ERRORS as error:
+            raise SpriteforgeError(
+                f"{path}: not a readable image ({error}). Remove it or replace it with a PNG."
+            ) from None
 
 
 def _too_large(path: Path, what: str) -> str:

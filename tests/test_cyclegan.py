@@ -11,7 +11,7 @@ import pytest
 import spriteforge
 import torch
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from spriteforge import cli
 from spriteforge.convert.translate import load_pix2pix_generator
 from spriteforge.data.crops import image_crops
@@ -76,9 +76,11 @@ def test_training_steps_both_groups_and_resume_continues_exactly(
     betas = [group["betas"] for s in state["optimizer_states"] for group in s["param_groups"]]
     assert all(tuple(b) == (0.5, 0.999) for b in betas)
     assert straight.metrics["steps"] == 6 and np.isfinite(straight.metrics["val/loss"])
-    assert bool(straight.model.photos_seen)  # sample() now translates real crops
-    sprites = straight.sample(4, seed=0)
-    assert sprites.indices.shape == (4, 16, 16) and int(sprites.indices.max()) < len(straight.palette)
+    # A translator cannot sample: the run says so and what it can do; its progress grids are translations.
+    assert "sample" not in straight.model.capabilities() and "translate" in straight.model.capabilities()
+    with pytest.raises(SpriteforgeError, match="cannot sample; it can translate.*convert"):
+        straight.sample(4, seed=0)
+    assert (straight.path / "samples" / "step_000006.png").is_file()
 
     _train(tiles, photos, tmp_path / "B", 3)  # stops at step 3, then resumes to 6
     resumed = spriteforge.resume(tmp_path / "B", ["train.max_steps=6"])
@@ -88,6 +90,18 @@ def test_training_steps_both_groups_and_resume_continues_exactly(
     )
     differing = [k for k in first if not torch.equal(first[k], second[k])]
     assert not differing  # generators, discriminators and image pools alike
+
+
+def test_a_run_saved_with_the_retired_photo_buffers_still_loads(straight: spriteforge.Run, tmp_path: Path) -> None:
+    """Earlier CycleGAN runs saved kept photos (for a sample() it no longer has): loading drops them."""
+    old = tmp_path / "old"
+    shutil.copytree(straight.path, old)
+    tensors = load_file(str(old / "weights.safetensors"))
+    save_file(
+        {**tensors, "photos": torch.zeros(16, 4, 16, 16), "photos_seen": torch.ones(())}, old / "weights.safetensors"
+    )
+    loaded = spriteforge.load_run(old)
+    assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in tensors.items())
 
 
 def test_a_two_domain_model_without_its_second_domain_is_refused_before_writing(tiles: Path, tmp_path: Path) -> None:
@@ -244,10 +258,12 @@ def test_each_group_steps_on_its_own_gradients_only(tiles: Path, photos: Path, t
     seen: list[tuple[str, bool]] = []
     original = CycleGAN.loss
 
-    def watched(self, batch):
-        if "group" in batch:  # training steps (validation calls without one)
-            seen.append((batch["group"], any(p.grad is not None for p in self.parameters())))
-        return original(self, batch)
+    def watched(self, batch, *, step, group=None):
+        if group is not None:  # training steps (validation calls without one)
+            seen.append((group, any(p.grad is not None for p in self.parameters())))
+            # The discriminators judge the fakes the generators' loss handed on in this step.
+            assert ("fake_a" in batch) == (group == "discriminators")
+        return original(self, batch, step=step, group=group)
 
     monkeypatch.setattr(CycleGAN, "loss", watched)
     spriteforge.train(

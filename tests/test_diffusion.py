@@ -66,9 +66,9 @@ def test_labels_guidance_and_label_dropout(name: str, sprites: spriteforge.Sprit
     model = build(name, sprites)
     assert model.is_conditional
     labels = torch.from_numpy(sprites.labels).long()
-    batch = {"indices": torch.from_numpy(sprites.indices).long()[:16], "labels": labels[:16], "step": 0}
+    batch = {"indices": torch.from_numpy(sprites.indices).long()[:16], "labels": labels[:16]}
     model.train()
-    loss = model.loss(batch)["loss"]
+    loss = model.loss(batch, step=0)["loss"]
     loss.backward()
     assert torch.isfinite(loss) and model.unet.label_embed.table.weight.grad.abs().sum() > 0
     model.eval()

@@ -19,6 +19,7 @@ from spriteforge.metrics.palette import (
     colors_per_sprite_distance,
     silhouette_stats,
 )
+from spriteforge.nn import ssim
 from spriteforge.nn.pixels import PaletteCodec
 
 PALETTE = Palette.from_colors(np.array([[0, 0, 0, 0], [255, 0, 0, 255], [0, 255, 0, 255], [0, 0, 255, 255]]))
@@ -95,7 +96,7 @@ def test_ssim_of_flat_images_has_the_closed_form() -> None:
     a, b = 0.3, 0.7
     value = recon.structural_similarity(np.full((1, 3, 8, 8), a), np.full((1, 3, 8, 8), b))[0]
     # Zero variance: the contrast-structure term is C2 / C2 = 1, leaving the luminance term.
-    assert value == pytest.approx((2 * a * b + recon.C1) / (a**2 + b**2 + recon.C1), abs=1e-12)
+    assert value == pytest.approx((2 * a * b + ssim.C1) / (a**2 + b**2 + ssim.C1), abs=1e-12)
 
 
 def test_ssim_composites_transparency_on_the_documented_background() -> None:

@@ -8,6 +8,7 @@ tiles), so the whole suite stays fast on a laptop CPU.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import warnings
 from pathlib import Path
@@ -21,13 +22,25 @@ from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine.batches import SpriteBatches
 from spriteforge.engine.config import TrainConfig
 from spriteforge.engine.module import SpriteModule
+from spriteforge.engine.run import instantiate
 from spriteforge.errors import SpriteforgeError
-from spriteforge.models.base import CAPABILITIES, DataSpec, GenerativeModel, config_fields, model_class, registered
+from spriteforge.models.base import (
+    CAPABILITIES,
+    HANDED_ON,
+    DataSpec,
+    GenerativeModel,
+    config_fields,
+    model_class,
+    registered,
+)
 from spriteforge.models.vae import VAE, VAEConfig
 from spriteforge.nn.pixels import INDEX, RGBA, PaletteCodec
 
 CASES = [(name, rep) for name, cls in registered().items() for rep in cls.representations]
 IDS = [f"{name}-{rep}" for name, rep in CASES]
+# The sampling tests run over the models that can sample (a translator or a VQ-VAE cannot).
+SAMPLING = [(name, rep) for name, rep in CASES if "sample" in model_class(name).capabilities()]
+SAMPLING_IDS = [f"{name}-{rep}" for name, rep in SAMPLING]
 
 
 def tiny_config(cls: type[GenerativeModel], representation: str, **extra) -> object:
@@ -62,13 +75,14 @@ def sprites(request: pytest.FixtureRequest) -> SpriteSet:
 def build(name: str, representation: str, sprites: SpriteSet, seed: int = 0, **extra) -> GenerativeModel:
     torch.manual_seed(seed)
     cls = model_class(name)
-    return cls(tiny_config(cls, representation, **extra), spec_of(sprites))
+    # instantiate: as the engine builds a model, with untrained stand-ins for its frozen parts (a prior's VQ-VAE).
+    return instantiate(cls, tiny_config(cls, representation, **extra), spec_of(sprites))
 
 
-def batch_of(sprites: SpriteSet, step: int = 0) -> dict:
+def batch_of(sprites: SpriteSet) -> dict:
     # "domain_a": the second image domain two-domain models (cyclegan) need; here the sprites' own colours stand in.
     # Other models ignore it.
-    return {"indices": torch.from_numpy(sprites.indices.astype(np.int64)), "step": step, "domain_a": rgba_of(sprites)}
+    return {"indices": torch.from_numpy(sprites.indices.astype(np.int64)), "domain_a": rgba_of(sprites)}
 
 
 def rgba_of(sprites: SpriteSet) -> torch.Tensor:
@@ -122,8 +136,10 @@ def test_registering_a_name_twice_is_refused() -> None:
 @pytest.mark.parametrize(("name", "representation"), CASES, ids=IDS)
 def test_loss_is_a_finite_scalar_with_gradients(name: str, representation: str, sprites: SpriteSet) -> None:
     model = build(name, representation, sprites).train()
-    terms = model.loss(batch_of(sprites))
+    terms = model.loss(batch_of(sprites), step=0)
     assert isinstance(terms, dict) and "loss" in terms
+    for value in terms.pop(HANDED_ON, {}).values():  # tensors for the next parameter group's loss: data, no graph
+        assert isinstance(value, torch.Tensor) and not value.requires_grad
     for key, value in terms.items():
         assert isinstance(value, torch.Tensor), key
         assert value.dim() == 0, f"{key} is not a scalar: {tuple(value.shape)}"
@@ -135,7 +151,47 @@ def test_loss_is_a_finite_scalar_with_gradients(name: str, representation: str, 
     assert any(g is not None and g.abs().sum() > 0 for g in grads), "no gradient reaches the parameters"
 
 
+@pytest.mark.parametrize("name", sorted(registered()))
+def test_loss_takes_step_and_group_as_keywords(name: str) -> None:
+    """The engine's control values are keywords, never batch entries: the batch holds data only."""
+    parameters = inspect.signature(model_class(name).loss).parameters
+    assert list(parameters)[:2] == ["self", "batch"]
+    assert parameters["step"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["group"].kind is inspect.Parameter.KEYWORD_ONLY and parameters["group"].default is None
+
+
 @pytest.mark.parametrize(("name", "representation"), CASES, ids=IDS)
+def test_a_model_keeps_no_tensors_between_loss_calls(name: str, representation: str, procedural: SpriteSet) -> None:
+    """A training step (each parameter group's loss and backward, in the engine's order) leaves no tensor on the
+    model outside its parameters and buffers: what one loss gives the next is returned (HANDED_ON), not stored."""
+    model = build(name, representation, procedural).train()
+
+    def held() -> dict[tuple[str, str], int]:
+        return {
+            (path, key): id(value)
+            for path, module in model.named_modules()
+            for key, value in vars(module).items()
+            if isinstance(value, torch.Tensor)
+            or (isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value))
+        }
+
+    before, batch = held(), batch_of(procedural)
+    groups = list(model.param_groups()) if "param_groups" in model.capabilities() else [None]
+    for group in groups:
+        terms = model.loss(batch, step=0, group=group)
+        terms["loss"].backward()
+        batch = {**batch, **terms.pop(HANDED_ON, {})}
+        assert held() == before, group
+
+
+def test_translators_and_vqvaes_cannot_sample() -> None:
+    """`sample` is a capability: a CycleGAN translates, a VQ-VAE's prior (a `prior` run) samples."""
+    for name in ("cyclegan", "vqvae", "pixel_vqvae"):
+        assert "sample" not in model_class(name).capabilities() and not hasattr(model_class(name), "sample")
+    assert {"ae", "vae", "prior", "ddpm"} <= {name for name, _ in SAMPLING}
+
+
+@pytest.mark.parametrize(("name", "representation"), SAMPLING, ids=SAMPLING_IDS)
 def test_sample_shape_range_and_palette_exactness(name: str, representation: str, sprites: SpriteSet) -> None:
     model = build(name, representation, sprites).eval()
     output = model.sample(5, generator=torch.Generator().manual_seed(0))
@@ -149,7 +205,7 @@ def test_sample_shape_range_and_palette_exactness(name: str, representation: str
     assert {tuple(c) for c in rgba.tolist()} <= palette
 
 
-@pytest.mark.parametrize(("name", "representation"), CASES, ids=IDS)
+@pytest.mark.parametrize(("name", "representation"), SAMPLING, ids=SAMPLING_IDS)
 def test_sample_is_reproducible_with_a_seeded_generator(name: str, representation: str, procedural: SpriteSet) -> None:
     model = build(name, representation, procedural).eval()
     options = [{}]
@@ -164,7 +220,7 @@ def test_sample_is_reproducible_with_a_seeded_generator(name: str, representatio
         assert not torch.equal(first, other), "different seeds gave identical continuous samples"
 
 
-@pytest.mark.parametrize(("name", "representation"), CASES, ids=IDS)
+@pytest.mark.parametrize(("name", "representation"), SAMPLING, ids=SAMPLING_IDS)
 def test_sample_one(name: str, representation: str, procedural: SpriteSet) -> None:
     model = build(name, representation, procedural).eval()
     check_sample(model, model.sample(1, generator=torch.Generator().manual_seed(0)), 1)
@@ -199,7 +255,7 @@ def test_capabilities_match_methods_and_shapes(name: str, representation: str, p
             assert back.shape == (4, height, width) and int(back.max()) < k
 
 
-@pytest.mark.parametrize(("name", "representation"), CASES, ids=IDS)
+@pytest.mark.parametrize(("name", "representation"), SAMPLING, ids=SAMPLING_IDS)
 def test_labels_on_an_unconditional_model_are_refused(name: str, representation: str, procedural: SpriteSet) -> None:
     model = build(name, representation, procedural).eval()  # built without a label vocabulary
     with pytest.raises(SpriteforgeError) as caught:
@@ -211,7 +267,7 @@ def test_labels_on_an_unconditional_model_are_refused(name: str, representation:
 def test_invalid_representation_is_refused(name: str, procedural: SpriteSet) -> None:
     cls = model_class(name)
     with pytest.raises(SpriteforgeError) as caught:
-        cls(tiny_config(cls, "hsv"), spec_of(procedural))
+        instantiate(cls, tiny_config(cls, "hsv"), spec_of(procedural))
     assert "hsv" in str(caught.value)
     for representation in cls.representations:
         assert representation in str(caught.value)
@@ -224,14 +280,14 @@ def test_a_size_the_model_cannot_handle_is_a_clear_error(name: str, procedural: 
     odd = DataSpec(height=13, width=13, palette_rgba=palette)
     if "channels" in config_fields(cls.Config):
         with pytest.raises(SpriteforgeError) as caught:
-            cls(tiny_config(cls, cls.representations[0]), odd)
+            instantiate(cls, tiny_config(cls, cls.representations[0]), odd)
         assert "13" in str(caught.value) and "divisible" in str(caught.value)
     else:  # a model without halving levels must either work at 13x13 or refuse with a SpriteforgeError
         try:
-            model = cls(tiny_config(cls, cls.representations[0]), odd)
+            model = instantiate(cls, tiny_config(cls, cls.representations[0]), odd)
         except SpriteforgeError:
             return
-        model.loss({"indices": torch.zeros(2, 13, 13, dtype=torch.long), "step": 0})
+        model.loss({"indices": torch.zeros(2, 13, 13, dtype=torch.long)}, step=0)
 
 
 def test_autoencoder_size_check_counts_levels(procedural: SpriteSet) -> None:
@@ -249,7 +305,7 @@ def test_autoencoder_size_check_counts_levels(procedural: SpriteSet) -> None:
 def test_rgba_losses(name: str, procedural: SpriteSet) -> None:
     for rgba_loss in ("mse", "bce"):
         model = build(name, RGBA, procedural, rgba_loss=rgba_loss)
-        terms = model.loss(batch_of(procedural))
+        terms = model.loss(batch_of(procedural), step=0)
         assert torch.isfinite(terms["loss"])
     with pytest.raises(SpriteforgeError, match="l1"):
         build(name, RGBA, procedural, rgba_loss="l1")
@@ -294,7 +350,8 @@ def test_fast_dev_run_through_sprite_module(name: str, representation: str, proc
             assert adherence == 1.0
     # The EMA copy follows the model but is not the model.
     assert module.inference_model is module.ema.model
-    check_sample(model, module.inference_model.sample(2, generator=torch.Generator().manual_seed(0)), 2)
+    if "sample" in model.capabilities():
+        check_sample(model, module.inference_model.sample(2, generator=torch.Generator().manual_seed(0)), 2)
 
 
 # ---------------------------------------------------------------------- PaletteCodec
@@ -332,18 +389,18 @@ def test_kl_warmup_beta_values(procedural: SpriteSet) -> None:
 
 def test_kl_warmup_step_zero_loss_is_reconstruction_only(procedural: SpriteSet) -> None:
     model = _vae(procedural, beta=1.0, kl_warmup_steps=100).train()
-    batch = batch_of(procedural, step=0)
-    terms = {k: v.detach() for k, v in model.loss(batch).items()}
+    batch = batch_of(procedural)
+    terms = {k: v.detach() for k, v in model.loss(batch, step=0).items()}
     assert float(terms["kl"]) > 0.0
     assert float(terms["loss"]) == pytest.approx(float(terms["recon"]), rel=1e-6)
     pixels = procedural.size[0] * procedural.size[1]
     torch.manual_seed(1)
-    halfway = {k: v.detach() for k, v in model.loss({**batch, "step": 50}).items()}
+    halfway = {k: v.detach() for k, v in model.loss(batch, step=50).items()}
     assert float(halfway["loss"]) == pytest.approx(
         float(halfway["recon"]) + 0.5 * float(halfway["kl"]) / pixels, rel=1e-5
     )
     torch.manual_seed(1)
-    full = {k: v.detach() for k, v in model.loss({**batch, "step": 100}).items()}
+    full = {k: v.detach() for k, v in model.loss(batch, step=100).items()}
     assert float(full["loss"]) == pytest.approx(float(full["recon"]) + float(full["kl"]) / pixels, rel=1e-5)
 
 
@@ -395,12 +452,12 @@ def test_vae_sample_is_from_the_standard_normal_prior(procedural: SpriteSet) -> 
 def test_ae_tracks_latent_statistics_only_in_training(procedural: SpriteSet) -> None:
     model = build("ae", INDEX, procedural).train()
     before = model.latent_mean.clone()
-    model.loss(batch_of(procedural))
+    model.loss(batch_of(procedural), step=0)
     assert not torch.equal(before, model.latent_mean)
     model.eval()
     frozen = model.latent_mean.clone()
     with torch.no_grad():
-        model.loss(batch_of(procedural))
+        model.loss(batch_of(procedural), step=0)
     assert torch.equal(frozen, model.latent_mean)
 
 
@@ -411,7 +468,7 @@ def test_ae_tracks_latent_statistics_only_in_training(procedural: SpriteSet) -> 
 @pytest.mark.parametrize("representation", [INDEX, RGBA])
 def test_the_mlp_body_follows_the_contract(kenney: SpriteSet, name: str, representation: str) -> None:
     model = build(name, representation, kenney, body="mlp", hidden=[32, 16])
-    terms = model.loss(batch_of(kenney))
+    terms = model.loss(batch_of(kenney), step=0)
     terms["loss"].backward()
     assert math.isfinite(float(terms["loss"].detach()))
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())

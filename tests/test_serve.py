@@ -61,7 +61,7 @@ def sample_json(client: TestClient, **request) -> dict:
 def test_list_runs_describes_model_palette_and_capabilities(client: TestClient) -> None:
     runs = client.get("/api/v1/runs").json()["runs"]
     assert [run["name"] for run in runs] == ["kenney/cyclegan", "kenney/discrete", "kenney/vae"]
-    assert "translate" in runs[0]["capabilities"]
+    assert "translate" in runs[0]["capabilities"] and "sample" not in runs[0]["capabilities"]
     discrete = runs[1]
     assert discrete["conditional"] and discrete["labels"] == {
         "kind": "categorical",
@@ -75,6 +75,12 @@ def test_list_runs_describes_model_palette_and_capabilities(client: TestClient) 
     assert {"sample", "encode", "decode", "reconstruct"} <= set(run["capabilities"])
     assert "temperature" in run["sample_options"] and run["conditional"] is False
     assert run["metrics"]["steps"] == 4
+
+
+def test_sampling_a_run_that_cannot_sample_is_a_clear_400(client: TestClient) -> None:
+    response = client.post("/api/v1/runs/kenney/cyclegan/sample", json={"n": 2})
+    detail = error_of(response, 400, "kenney/cyclegan", "cannot sample", "translate")
+    assert "spriteforge" not in detail and "/" + "tmp" not in detail  # no CLI command, no server path
 
 
 def test_a_damaged_run_is_listed_with_its_error_and_hides_nothing(runs: Path, tmp_path: Path) -> None:

@@ -79,6 +79,20 @@ def test_gallery_lists_the_runs_with_their_grids(page, screenshots: Path) -> Non
     page.screenshot(path=str(screenshots / "gallery.png"), full_page=True)
 
 
+def test_runs_that_cannot_sample_are_not_offered_for_generation(page) -> None:
+    page.wait_for_selector(".card h2")
+    unable = page.evaluate(
+        "state.runs.filter(run => !run.error && !run.capabilities.includes('sample')).map(r => r.name)"
+    )
+    if not unable:
+        pytest.skip("no run that cannot sample (a cyclegan or vqvae) in the served folder")
+    offered = page.eval_on_selector_all("#run option", "options => options.map(option => option.value)")
+    for name in unable:
+        card = page.locator(".card").filter(has=page.locator(f"h2:text-is('{name}')"))
+        assert name not in offered and card.locator("button").count() == 0
+        assert "cannot generate" in card.inner_text()
+
+
 def test_generate_keep_and_interpolate(page, screenshots: Path) -> None:
     # A run that can encode (so "Interpolate" applies): the tiny VAE, or the first such run of a given folder.
     name = page.evaluate("state.runs.find(run => !run.error && run.capabilities.includes('encode')).name")

@@ -6,20 +6,27 @@ these tests pin what is specific to them, on tiny models and a few Kenney tiles.
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import spriteforge as sf
 import torch
-from spriteforge.cli import app
+from fastapi.testclient import TestClient
+from spriteforge.cli import app, main
+from spriteforge.engine.run import WEIGHTS, instantiate
 from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics import recon
+from spriteforge.metrics.evaluate import evaluate
 from spriteforge.models.base import DataSpec
 from spriteforge.models.priors import Prior, PriorConfig
 from spriteforge.models.vqvae import VQVAE, PixelVQVAE, VQVAEConfig
 from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN
 from spriteforge.nn.quantize import VectorQuantizer
+from spriteforge.nn.ssim import differentiable_ssim
+from spriteforge.serve.app import create_app
 from typer.testing import CliRunner
 
 # Tiny runs; 4-sprite sample grids, since a prior draws its 8x8 codes one network pass at a time.
@@ -141,9 +148,9 @@ def test_ssim_loss_is_the_ssim_metric_and_rgba_only(spec: DataSpec, kenney_dir: 
     a = torch.from_numpy(sprites.to_rgba()).permute(0, 3, 1, 2).double() / 255
     b = (a + 0.1 * torch.rand_like(a)).clamp(0, 1)
     metric = recon.ssim(sprites, b, resamples=0).value
-    assert float(recon.differentiable_ssim(a, b).mean()) == pytest.approx(metric, abs=1e-9)
+    assert float(differentiable_ssim(a, b).mean()) == pytest.approx(metric, abs=1e-9)
     model = PixelVQVAE(PixelVQVAE.Config(representation="rgba", ssim_weight=1.0, **VQVAE.presets["tiny"]), spec)
-    terms = model.loss({"indices": torch.from_numpy(sprites.indices).long()})
+    terms = model.loss({"indices": torch.from_numpy(sprites.indices).long()}, step=0)
     assert "ssim" in terms and terms["loss"].requires_grad
     with pytest.raises(SpriteforgeError, match="rgba"):
         PixelVQVAE(PixelVQVAE.Config(ssim_weight=1.0), spec)
@@ -173,7 +180,7 @@ def test_priors_are_causal_in_raster_order(arch: str) -> None:
 def test_sampling_from_a_prior_uses_the_frozen_vqvaes_codebook(spec: DataSpec) -> None:
     torch.manual_seed(0)
     small = DataSpec(8, 8, spec.palette_rgba)  # 4x4 codes: 16 network passes per draw
-    prior = Prior(PriorConfig(**Prior.presets["tiny"]), small).eval()
+    prior = instantiate(Prior, PriorConfig(**Prior.presets["tiny"]), small).eval()  # an untrained stand-in VQ-VAE
     codes = prior.sample_codes(3, generator=torch.Generator().manual_seed(1))
     sprites = prior.sample(3, generator=torch.Generator().manual_seed(1))
     assert torch.equal(sprites, prior.vqvae.decode(codes).argmax(1))  # decoded by the VQ-VAE, code for code
@@ -189,10 +196,10 @@ def test_an_attribute_conditioned_transformer_prior(spec: DataSpec) -> None:
     from spriteforge.data.labels import LabelSpec
 
     labels = LabelSpec(kind="multi_hot", names=("hat", "pipe", "earring"))
-    prior = Prior(PriorConfig(**Prior.presets["tiny"]), DataSpec(8, 8, spec.palette_rgba, labels))
+    prior = instantiate(Prior, PriorConfig(**Prior.presets["tiny"]), DataSpec(8, 8, spec.palette_rgba, labels))
     assert prior.is_conditional
     rows = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
-    terms = prior.loss({"indices": torch.zeros(2, 8, 8, dtype=torch.long), "labels": rows})
+    terms = prior.loss({"indices": torch.zeros(2, 8, 8, dtype=torch.long), "labels": rows}, step=0)
     terms["loss"].backward()
     assert prior.labels.table.weight.grad.abs().sum() > 0  # the attributes reach the start token
     first = prior.eval().sample_codes(2, labels=rows, generator=torch.Generator().manual_seed(0))
@@ -223,7 +230,7 @@ def test_a_trained_prior_keeps_its_vqvae_frozen_and_self_contained(vq_run: sf.Ru
     assert resumed.metrics["steps"] == 6
     with pytest.raises(SpriteforgeError, match="prior.vqvae"):
         sf.train("prior", None, tmp_path / "none", overrides=TINY, logger="none", preset="tiny")
-    with pytest.raises(SpriteforgeError, match="vqvae or pixel_vqvae"):
+    with pytest.raises(SpriteforgeError, match="a VQ model .*: pixel_vqvae, vqvae"):
         sf.train("prior", None, tmp_path / "bad", overrides=[*TINY, f"prior.vqvae={prior.path}"], logger="none")
 
 
@@ -240,6 +247,62 @@ def test_a_conditional_pixelcnn_prior_samples_by_label(vq_run: sf.Run, row_label
     assert prior.model.is_conditional and prior.model.labels is not None
     sprites = prior.sample(3, seed=0, labels=["r0"])
     assert sprites.size == (16, 16)
+
+
+@pytest.fixture(scope="module")
+def procedural_vq(tmp_path_factory: pytest.TempPathFactory) -> sf.Run:
+    """A tiny VQ-VAE on procedural sprites (no shared data folder needed)."""
+    folder = tmp_path_factory.mktemp("procedural") / "vq"
+    return sf.train("vqvae", "procedural", folder, overrides=TINY, logger="none", preset="tiny")
+
+
+def test_a_vqvae_run_cannot_sample_and_says_what_it_can(
+    procedural_vq: sf.Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The CLI exits 2 with the reason and what to do; the API answers 400; evaluation scores reconstructions."""
+    monkeypatch.setattr(
+        sys, "argv", ["spriteforge", "sample", str(procedural_vq.path), "--out", str(tmp_path / "s.png")]
+    )
+    with pytest.raises(SystemExit) as caught:
+        main()
+    message = "".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert caught.value.code == 2 and "Traceback" not in message
+    assert "cannotsample;itcanencode,decode,reconstruct" in message
+    assert "prior.vqvae=" in message and not (tmp_path / "s.png").exists()
+    client = TestClient(create_app(procedural_vq.path.parent))
+    (described,) = client.get("/api/v1/runs").json()["runs"]
+    assert described["capabilities"] == ["encode", "decode", "reconstruct"]
+    response = client.post("/api/v1/runs/vq/sample", json={"n": 2})
+    assert response.status_code == 400 and "cannot sample" in response.json()["detail"]
+    evaluation = evaluate(procedural_vq, "procedural", n=8, use_cache=False, progress=False)
+    assert set(evaluation.metrics) >= {"recon_pixel_accuracy", "recon_ssim"} and "fid" not in evaluation.metrics
+    with pytest.raises(SpriteforgeError, match="cannot sample, so fid cannot be measured"):
+        evaluate(procedural_vq, "procedural", n=8, metrics=["fid", "recon"], use_cache=False, progress=False)
+    assert (procedural_vq.path / "samples").is_dir()  # its progress grids show reconstructions instead
+
+
+def test_the_engine_gives_a_prior_its_trained_vqvae_and_the_run_loads_alone(
+    procedural_vq: sf.Run, tmp_path: Path
+) -> None:
+    """The prior declares its VQ-VAE; the engine loads the VQ-VAE run and passes it in; the prior run holds it, so it
+    loads and samples after the VQ-VAE's folder is gone."""
+    vq_folder = tmp_path / "vq"
+    shutil.copytree(procedural_vq.path, vq_folder)
+    vq = sf.load_run(vq_folder)
+    prior = sf.train(
+        "prior", None, tmp_path / "prior", overrides=[*TINY, f"prior.vqvae={vq.path}"], logger="none", preset="tiny"
+    )
+    recorded = prior.config.model_config
+    assert recorded.vqvae == str(vq.path.resolve()) and recorded.vqvae_model == "vqvae"
+    assert recorded.vqvae_config["num_codes"] == vq.model.config.num_codes
+    assert prior.config.data.source == "procedural" and prior.config.data.size == vq.config.data.size
+    for name, tensor in vq.model.state_dict().items():
+        assert torch.equal(prior.model.vqvae.state_dict()[name], tensor), name
+    before = prior.sample(3, seed=1)
+    (vq.path / WEIGHTS).unlink()  # the VQ-VAE run is no longer loadable: the prior must not need it
+    reloaded = sf.load_run(prior.path)
+    np.testing.assert_array_equal(reloaded.sample(3, seed=1).indices, before.indices)
+    assert "sample" not in vq.model.capabilities() and "sample" in reloaded.model.capabilities()
 
 
 # ---------------------------------------------------------------------- the CLI: train, sample, encode

@@ -158,8 +158,8 @@ def convert_folder(
 ) -> FolderReport:
     """Convert every image under `folder` (recursively) into `out_folder`, keeping relative names, as .png.
 
-    Unreadable files are skipped and listed in the report, with the reason. A progress bar goes to stderr when
-    `progress` is true.
+    Unreadable files are skipped and listed in the report, with the reason; when nothing could be converted (no
+    images, or every one failed) it is an error saying why. A progress bar goes to stderr when `progress` is true.
     """
     from rich.console import Console
     from rich.progress import track
@@ -182,6 +182,11 @@ def convert_folder(
             continue
         targets[out] = file
         report.written.append(_write(convert(rgba), out, scale))
+    if not report.written:  # a run that made nothing is a failure, not a success with a zero in it
+        path, reason = report.skipped[0]
+        raise SpriteforgeError(
+            f"nothing converted: all {len(report.skipped)} image(s) in {folder} failed, e.g. {path.name}: {reason}"
+        )
     return report
 
 
@@ -508,17 +513,16 @@ def _convertible_files(folder: Path, out_folder: Path) -> list[Path]:
         if path.is_file() and path.suffix.lower() in CONVERTIBLE_SUFFIXES and skip not in path.resolve().parents
     )
     if not files:
-        raise SpriteforgeError(f"no images in {folder}; pixelize reads {', '.join(CONVERTIBLE_SUFFIXES)} files")
+        raise SpriteforgeError(
+            f"nothing converted: no images in {folder}; convert reads {', '.join(CONVERTIBLE_SUFFIXES)} files"
+        )
     return files
 
 
 def _write(sprite: SpriteSet, out: Path, scale: int) -> Path:
     """Write the exact-size PNG and, for scale > 1, the `<stem>_x{scale}.png` preview beside it."""
     image = sprite.to_rgba()[0]
-    try:
-        io.write_png(out, image)
-        if scale > 1:
-            io.write_png(out.with_name(f"{out.stem}_x{scale}.png"), io.upscale(image, scale))
-    except OSError as err:
-        raise SpriteforgeError(f"cannot write {out}: {err.strerror or err}; check the folder is writable") from None
+    io.write_png(out, image)  # a failed write names `out` (see io.atomic_path)
+    if scale > 1:
+        io.write_png(out.with_name(f"{out.stem}_x{scale}.png"), io.upscale(image, scale))
     return out

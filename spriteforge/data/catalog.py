@@ -229,11 +229,12 @@ def load(
     palette: Palette | str | None = None,
 ) -> SpriteSet:  # noqa: F821  (imported in the body: sprites.py imports this module)
     """A named dataset as a SpriteSet (downloading it first if needed)."""
-    from spriteforge.data.sprites import SpriteSet, load_sprites
+    from spriteforge.data.sprites import SpriteSet, check_canvas_memory, load_sprites
 
     dataset = get(name)
     if not dataset.downloadable:
         side = size or PROCEDURAL_DEFAULT_SIZE
+        check_canvas_memory(count or dataset.count, side, name)
         try:
             indices, kinds = procedural.generate(count or dataset.count, side, seed)
         except ValueError as error:

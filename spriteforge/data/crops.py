@@ -27,7 +27,7 @@ def image_crops(folder: str | Path, size: int, count: int, seed: int = 0) -> np.
     if not files:
         raise SpriteforgeError(
             f"data.domain_a={folder}: no images there (reads {', '.join(CONVERTIBLE_SUFFIXES)}). "
-            "Give a folder of photos or art, e.g. ../shared/data/photos."
+            "Give a folder of photos or art."
         )
     images = [io.read_rgba(path) for path in files]  # an unreadable file is an error naming it
     rng = np.random.default_rng(seed)

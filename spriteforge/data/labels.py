@@ -7,6 +7,7 @@ indices mean.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from spriteforge.errors import SpriteforgeError
+from spriteforge.io import open_regular
 
 CATEGORICAL = "categorical"
 MULTI_HOT = "multi_hot"
@@ -100,10 +102,10 @@ def read_labels_csv(
 
 
 def _read_rows(csv_path: Path) -> tuple[list[dict[str, str]], list[str]]:
-    if not csv_path.is_file():
+    if not csv_path.exists():
         raise SpriteforgeError(f"{csv_path}: no such labels file. Give a CSV with a `file` column.")
     # utf-8-sig: spreadsheet programs often start a "CSV UTF-8" file with a byte-order mark.
-    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+    with io.TextIOWrapper(open_regular(csv_path, "labels CSV"), encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         columns = list(reader.fieldnames or [])
         if "file" not in columns:

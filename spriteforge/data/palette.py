@@ -141,13 +141,14 @@ class Palette:
         """Read a .hex (Lospec), .gpl (GIMP) or .json palette file; the transparent index 0 is implied."""
         path = Path(path)
         _format_of(path)
-        try:
-            text = path.read_text(encoding="utf-8-sig")  # utf-8-sig: editors on Windows may add a BOM.
-        except FileNotFoundError as err:
+        if not path.exists():
             raise SpriteforgeError(
                 f"palette file {path} not found; pass an existing {', '.join(_READERS)} file "
                 f"or a shipped palette name ({', '.join(cls.names())})"
-            ) from err
+            )
+        try:
+            with io.open_regular(path, "palette file") as file:
+                text = file.read().decode("utf-8-sig")  # utf-8-sig: editors on Windows may add a BOM.
         except (OSError, UnicodeDecodeError) as err:
             raise SpriteforgeError(f"cannot read palette file {path}: {err}; check it is a readable text file") from err
         return cls._parse(path, text)
@@ -558,13 +559,8 @@ def _write_json(palette: Palette, path: Path) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write `text` so that `path` is never left half-written; disk errors name the palette file."""
-    try:
-        with io.atomic_path(path) as temporary:
-            temporary.write_text(text, encoding="utf-8", newline="\n")
-    except OSError as err:
-        raise SpriteforgeError(
-            f"cannot save palette to {path}: {err.strerror or err}; check that the folder exists and is writable"
-        ) from err
+    with io.atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8", newline="\n")
 
 
 _READERS: dict[str, Callable[[Path, str], tuple[list[_Color], str]]] = {

@@ -9,6 +9,10 @@ import numpy as np
 from spriteforge.data.palette import ALPHA_THRESHOLD
 from spriteforge.errors import SpriteforgeError
 
+# More tiles than this is a tile size that does not match the sheet (a photo cut into 1x1 tiles), refused before the
+# per-tile loop rather than after minutes of it; the largest real sheets hold about 10,000.
+MAX_TILES = 1_000_000
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -47,6 +51,11 @@ def slice_sheet(
         raise SpriteforgeError(
             f"{name}: a {width}x{height} sheet holds no {tile_width}x{tile_height} tile with margin {margin}. "
             "Check the tile size, spacing and margin (--tile, data.spacing, data.margin)."
+        )
+    if rows * cols > MAX_TILES:
+        raise SpriteforgeError(
+            f"{name}: a {width}x{height} sheet cut into {tile_width}x{tile_height} tiles gives {rows * cols:,} tiles "
+            f"(at most {MAX_TILES:,}). Check the tile size (--tile): it is the size of one sprite on the sheet."
         )
     tiles: list[Tile] = []
     seen: set[bytes] = set()

@@ -6,6 +6,7 @@ transparent canvas of one size (centred, never resampled), builds or applies the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +17,14 @@ from spriteforge.data.labels import LabelSpec, read_labels_csv
 from spriteforge.data.palette import ALPHA_THRESHOLD, Palette, QuantizationReport
 from spriteforge.data.sheets import clear_transparent, slice_sheet
 from spriteforge.errors import SpriteforgeError
+
+# Without --size the canvas is the largest sprite found, up to this. Sprites are 8 to 64 pixels; a larger image is a
+# photo or an unsliced sheet, and letting it set the canvas would give every sprite its size (one 8000x8000 image
+# made a folder of sprites ask for 57.7 GiB). Such images are refused by name instead.
+MAX_DEFAULT_CANVAS = 256
+# The (N,S,S,4) uint8 canvas is refused beyond this, before it is allocated; indexing and the palette take a few
+# times as much again.
+MAX_CANVAS_BYTES = 2 * 1024**3
 
 
 @dataclass
@@ -142,7 +151,8 @@ def load_sprites(
     """Load sprites from a folder (recursive), a sprite sheet (`tile` given) or a named dataset.
 
     size: the square canvas; smaller sprites are centred on it, larger ones are an error unless `crop`
-    (default: the largest sprite size found). max_colors: counts the transparent entry; more colours than that
+    (default: the largest sprite size found, up to MAX_DEFAULT_CANVAS; larger images are an error naming them, or
+    with `crop` are cut to that size). max_colors: counts the transparent entry; more colours than that
     are quantised by k-means and the error is reported. palette: index into this palette (nearest colour)
     instead of extracting one. labels / label_column: a CSV with a `file` column, see data/labels.py.
     count: keep at most this many sprites (the first ones; a named procedural dataset generates this many).
@@ -161,11 +171,18 @@ def load_sprites(
                 "or point --data at a folder."
             )
         return catalog.load(str(source), size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
-    images, names, skipped = _read_source(path, tile, tile_height, spacing, margin, alpha_threshold)
+    skipped: list[str] = []
+    found = _read_images(path, tile, tile_height, spacing, margin, alpha_threshold, skipped)
+    images, names = _within_canvas(found, size, crop, alpha_threshold, str(path))
+    if not images:
+        found_here = f"{len(skipped)} unreadable image file(s), e.g. {skipped[0]}" if skipped else "no image files"
+        raise SpriteforgeError(
+            f"{path}: {found_here}. Point --data at a folder of {', '.join(io.IMAGE_SUFFIXES)} sprites."
+        )
     beyond_count = names[count:] if count is not None else []
     if count is not None:
         images, names = images[:count], names[:count]
-    canvas = _fit_canvas(images, names, size, crop, str(path))
+    canvas = _fit_canvas(images, size, str(path))
     spriteset = _index(canvas, names, max_colors, palette, alpha_threshold, seed)
     spriteset.report = LoadReport(str(path), skipped, spriteset.report.quantization if spriteset.report else None)
     if labels is not None:
@@ -175,17 +192,25 @@ def load_sprites(
     return spriteset
 
 
-def _read_source(
-    path: Path, tile: int | None, tile_height: int | None, spacing: int, margin: int, alpha_threshold: int
-) -> tuple[list[np.ndarray], list[str], list[str]]:
-    """RGBA images with their names (relative to `path`), and the names of files that could not be read."""
+def _read_images(
+    path: Path,
+    tile: int | None,
+    tile_height: int | None,
+    spacing: int,
+    margin: int,
+    alpha_threshold: int,
+    skipped: list[str],
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, RGBA image) for each sprite: the files of a folder (names relative to it) or the tiles of a sheet.
+    Unreadable files of a folder are appended to `skipped` and left out. Invisible pixels are not cleared yet."""
     if not path.exists():
         raise SpriteforgeError(
             f"{path}: no such file or folder, and not a named dataset. "
             "Give a folder of images, a sprite sheet with --tile, or one of `spriteforge datasets list`."
         )
-    if path.is_file():
+    if not path.is_dir():
         if tile is None:
+            io.open_regular(path, "sprite sheet").close()  # a FIFO or device is refused as such, not as a sheet
             raise SpriteforgeError(f"{path} is a single image: to slice it as a sprite sheet, give --tile SIZE.")
         sheet = io.read_rgba(path)
         tiles = slice_sheet(sheet, tile, tile_height, spacing, margin, alpha_threshold, name=str(path))
@@ -193,47 +218,79 @@ def _read_source(
             raise SpriteforgeError(
                 f"{path}: every tile is empty. Check the tile size, spacing and margin (--tile, data.spacing, data.margin)."
             )
-        return [t.rgba for t in tiles], [f"r{t.row:02d}c{t.col:02d}" for t in tiles], []
-    files = io.list_images(path)
-    images, names, skipped = [], [], []
-    for file in files:
+        yield from ((f"r{t.row:02d}c{t.col:02d}", t.rgba) for t in tiles)
+        return
+    for file in io.list_images(path):
+        name = file.relative_to(path).as_posix()
         try:
-            images.append(clear_transparent(io.read_rgba(file), alpha_threshold))
-            names.append(file.relative_to(path).as_posix())
+            yield name, io.read_rgba(file)
         except SpriteforgeError:
-            skipped.append(file.relative_to(path).as_posix())
-    if not images:
-        found = f"{len(skipped)} unreadable image file(s), e.g. {skipped[0]}" if skipped else "no image files"
-        raise SpriteforgeError(f"{path}: {found}. Point --data at a folder of {', '.join(io.IMAGE_SUFFIXES)} sprites.")
-    return images, names, skipped
+            skipped.append(name)
 
 
-def _fit_canvas(images: list[np.ndarray], names: list[str], size: int | None, crop: bool, where: str) -> np.ndarray:
-    """(N,S,S,4): each image centred on a transparent S x S canvas (S = size, or the largest side found)."""
-    side = size or max(max(img.shape[:2]) for img in images)
-    too_large = [n for n, img in zip(names, images) if img.shape[0] > side or img.shape[1] > side]
-    if too_large and not crop:
+def _within_canvas(
+    found: Iterator[tuple[str, np.ndarray]], size: int | None, crop: bool, alpha_threshold: int, where: str
+) -> tuple[list[np.ndarray], list[str]]:
+    """The images that fit the canvas (`size`, or at most MAX_DEFAULT_CANVAS), invisible pixels cleared and cropped
+    to it when `crop`, and their names. Larger ones without `crop` are an error listing them; their pixels are
+    dropped as soon as they are read (before any other work), so a folder of photos cannot fill the memory first."""
+    side = size or MAX_DEFAULT_CANVAS
+    images, names, too_large = [], [], []
+    for name, image in found:
+        if max(image.shape[:2]) > side:
+            if not crop:
+                too_large.append(f"{name} ({image.shape[1]}x{image.shape[0]})")
+                continue
+            image = _crop_to(image, side, alpha_threshold)
+        images.append(clear_transparent(image, alpha_threshold))
+        names.append(name)
+    if too_large:
         listed = ", ".join(too_large[:5]) + (f" and {len(too_large) - 5} more" if len(too_large) > 5 else "")
+        if size is not None:
+            raise SpriteforgeError(
+                f"{where}: {len(too_large)} sprite(s) larger than the {side}x{side} canvas: {listed}. "
+                "Give a larger --size, or --crop to keep the centre of their visible pixels."
+            )
         raise SpriteforgeError(
-            f"{where}: {len(too_large)} sprite(s) larger than the {side}x{side} canvas: {listed}. "
-            f"Give a larger --size, or --crop to keep the centre of their visible pixels."
+            f"{where}: {len(too_large)} image(s) larger than {side}x{side}, the largest canvas chosen without --size: "
+            f"{listed}. Sprites are usually 8 to 64 pixels: give --size N --crop to keep the centre of each, slice a "
+            "sheet with --tile, turn photos into sprites with `spriteforge convert`, or move these files elsewhere."
         )
+    return images, names
+
+
+def check_canvas_memory(count: int, side: int, where: str) -> None:
+    """Refuse, before allocating, a canvas of `count` RGBA sprites of side x side larger than MAX_CANVAS_BYTES."""
+    needed = count * side * side * 4
+    if needed > MAX_CANVAS_BYTES:
+        raise SpriteforgeError(
+            f"{where}: {count:,} sprites on a {side}x{side} canvas would need {needed / 1024**3:.1f} GiB of memory "
+            f"(spriteforge allows itself {MAX_CANVAS_BYTES / 1024**3:.0f} GiB for the pixels). "
+            "Give a smaller --size (with --crop), or fewer sprites (data.count)."
+        )
+
+
+def _fit_canvas(images: list[np.ndarray], size: int | None, where: str) -> np.ndarray:
+    """(N,S,S,4): each image (no side above S) centred on a transparent S x S canvas (S = size, or the largest
+    side found)."""
+    side = size or max(max(img.shape[:2]) for img in images)
+    check_canvas_memory(len(images), side, where)
     canvas = np.zeros((len(images), side, side, 4), np.uint8)
     for i, img in enumerate(images):
-        img = _crop_to(img, side) if crop else img
         top, left = (side - img.shape[0]) // 2, (side - img.shape[1]) // 2
         canvas[i, top : top + img.shape[0], left : left + img.shape[1]] = img
     return canvas
 
 
-def _crop_to(img: np.ndarray, side: int) -> np.ndarray:
-    """A window of at most side x side, centred on the bounding box of the visible pixels."""
-    visible = np.argwhere(img[..., 3] > 0)
-    centre = (visible.min(0) + visible.max(0) + 1) // 2 if len(visible) else np.array(img.shape[:2]) // 2
+def _crop_to(img: np.ndarray, side: int, alpha_threshold: int) -> np.ndarray:
+    """A window of at most side x side, centred on the bounding box of the visible pixels (alpha >= threshold)."""
+    visible = img[..., 3] >= alpha_threshold  # (H,W); projections below, not argwhere: a photo has 10^7 pixels
     window = []
     for axis in range(2):
+        hits = np.flatnonzero(visible.any(axis=1 - axis))
+        centre = (hits[0] + hits[-1] + 1) // 2 if len(hits) else img.shape[axis] // 2
         length = min(side, img.shape[axis])
-        start = int(np.clip(centre[axis] - length // 2, 0, img.shape[axis] - length))
+        start = int(np.clip(centre - length // 2, 0, img.shape[axis] - length))
         window.append(slice(start, start + length))
     return img[window[0], window[1]]
 

@@ -22,8 +22,12 @@ from spriteforge.models.base import GenerativeModel
 
 
 class RunWriter(Callback):
-    """Keeps the run folder current: atomic last.ckpt every N steps and at the end (or on Ctrl-C), sample grids
-    every M steps, the inference weights at the end, and training speed."""
+    """Keeps the run folder current: atomic last.ckpt every N steps and at the end (or on Ctrl-C), progress grids
+    every M steps, the inference weights at the end, and training speed.
+
+    A progress grid shows what best tells how training goes: new samples for a model that samples; for one that
+    cannot (docs/decisions.md), a translator's sprites from fixed second-domain images (`showcase_photos`), or an
+    autoencoder's fixed training sprites (`showcase`), each row of them above its row of reconstructions."""
 
     def __init__(
         self,
@@ -32,12 +36,16 @@ class RunWriter(Callback):
         sample_every: int,
         num_samples: int,
         label_pool: np.ndarray | None = None,
+        showcase: np.ndarray | None = None,
+        showcase_photos: np.ndarray | None = None,
     ) -> None:
         self.out = out
         self.checkpoint_every = checkpoint_every
         self.sample_every = sample_every
         self.num_samples = num_samples
         self.label_pool = label_pool  # training labels: a conditional model's grids ask for labels seen in the data
+        self.showcase = showcase  # (N,H,W) fixed training sprites, for models without sample
+        self.showcase_photos = showcase_photos  # (N,4,H,W) in [0,1] fixed second-domain images, for translators
         self.images = 0
         self.step_seconds = 0.0
         self.wall_seconds = 0.0
@@ -103,13 +111,37 @@ class RunWriter(Callback):
         was_training = model.training
         model.eval()
         generator = torch.Generator(device=module.device).manual_seed(step)
-        output = model.sample(self.num_samples, labels=self._grid_labels(model), generator=generator)
+        with torch.no_grad():
+            grid = self._progress_grid(model, generator)
         model.train(was_training)
-        indices = model.codec.to_indices(output, model.representation).cpu().numpy().astype(np.int64)
+        if grid is None:  # a model that can neither sample, translate nor reconstruct: nothing to show
+            return
+        indices, columns = grid
         path = self.out / runfiles.SAMPLES / f"step_{step:06d}.png"
         palette = Palette(model.spec.palette_rgba.cpu().numpy())
-        SpriteSet(indices, palette).save_grid(path, scale=4)
+        SpriteSet(indices.cpu().numpy().astype(np.int64), palette).save_grid(path, scale=4, columns=columns)
         log_image(trainer.logger, path, step)
+
+    def _progress_grid(
+        self, model: GenerativeModel, generator: torch.Generator
+    ) -> tuple[torch.Tensor, int | None] | None:
+        """((N,H,W) indices, columns or None for a square grid) of the sprites that show training progress."""
+        capabilities, device = model.capabilities(), model.codec.colors.device
+        to_indices = model.codec.to_indices
+        if "sample" in capabilities:
+            output = model.sample(self.num_samples, labels=self._grid_labels(model), generator=generator)
+            return to_indices(output, model.representation), None
+        if "translate" in capabilities and self.showcase_photos is not None:
+            photos = torch.from_numpy(self.showcase_photos[: self.num_samples]).to(device)
+            return model.translate(photos), None
+        if "reconstruct" in capabilities and self.showcase is not None and len(self.showcase):
+            originals = torch.from_numpy(self.showcase[: max(1, self.num_samples // 2)]).long().to(device)
+            columns = min(8, len(originals))
+            originals = originals[: len(originals) // columns * columns]
+            rebuilt = to_indices(model.reconstruct(originals), model.representation)
+            rows = [part.view(-1, columns, *originals.shape[1:]) for part in (originals, rebuilt)]  # (R,C,H,W) each
+            return torch.stack(rows, 1).flatten(0, 2), columns  # original row, its reconstruction row, ...
+        return None
 
     def _grid_labels(self, model: GenerativeModel) -> torch.Tensor | None:
         """The same seeded draw of training labels at every step (None for unconditional models)."""

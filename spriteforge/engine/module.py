@@ -12,7 +12,7 @@ from torch import nn
 
 from spriteforge.engine.batches import SpriteBatches
 from spriteforge.engine.config import TrainConfig
-from spriteforge.models.base import GenerativeModel
+from spriteforge.models.base import HANDED_ON, GenerativeModel
 
 SCHEDULES = ("cosine", "linear")  # train.schedule: the learning rate's shape after warm-up (see lr_factor)
 
@@ -100,7 +100,7 @@ class SpriteModule(L.LightningModule):
         if self.groups is not None:
             self._grouped_step(batch, self.groups)
             return None
-        terms = self.training_loss({**batch, "step": self.global_step})
+        terms = self.training_loss(batch, step=self.global_step)
         if self._logging_step():
             self.log_dict({f"train/{k}": v.detach().float() for k, v in terms.items()}, prog_bar=False)
             self.log("loss", terms["loss"].detach().float(), prog_bar=True, logger=False)
@@ -118,14 +118,16 @@ class SpriteModule(L.LightningModule):
         """Manual optimisation: group by group (in the model's order), loss -> backward -> clip -> step.
 
         Lightning counts every LightningOptimizer.step as a global step; only the last group's step goes through it,
-        so one batch is one step (max_steps, schedules and checkpoints mean what they mean for other models)."""
+        so one batch is one step (max_steps, schedules and checkpoints mean what they mean for other models). What a
+        group's loss hands on (HANDED_ON, e.g. a generator's fakes) joins the batch of the groups after it."""
         optimizers, schedules = _as_list(self.optimizers()), _as_list(self.lr_schedulers())
         step, total = self.global_step, torch.zeros((), device=self.device)  # a device tensor: no read-back per step
         for number, (name, optimizer, schedule) in enumerate(zip(groups, optimizers, schedules)):
             # All gradients cleared, not only this group's: a generator's loss also reaches the discriminators'
             # parameters, and those gradients must not leak into the discriminators' own step.
             self.model.zero_grad(set_to_none=True)
-            terms = self.training_loss({**batch, "step": step, "group": name})
+            terms = self.training_loss(batch, step=step, group=name)
+            batch = {**batch, **terms.pop(HANDED_ON, {})}
             self.manual_backward(terms["loss"])
             if self.train_config.grad_clip:
                 clip = self.train_config.grad_clip
@@ -181,7 +183,8 @@ class SpriteModule(L.LightningModule):
     # -- validation ------------------------------------------------------------------------------
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         model = self.inference_model
-        terms = model.loss({**batch, "step": self.global_step})
+        terms = model.loss(batch, step=self.global_step)
+        terms.pop(HANDED_ON, None)
         metrics = {f"val/{k}": v.detach().float() for k, v in terms.items()}
         if "reconstruct" in model.capabilities():
             output = model.reconstruct(batch["indices"], batch.get("labels"))

@@ -29,7 +29,7 @@ from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet, load_sprites
 from spriteforge.engine.config import DataConfig, RunConfig, load_config
 from spriteforge.errors import SpriteforgeError
-from spriteforge.models.base import DataSpec, GenerativeModel, model_class
+from spriteforge.models.base import DataSpec, FrozenPart, GenerativeModel, ModelConfig, model_class
 
 CONFIG = "config.yaml"
 PALETTE = "palette.hex"
@@ -77,8 +77,37 @@ def data_spec(palette: Palette, height: int, width: int, labels: LabelSpec | Non
     return DataSpec(height=height, width=width, palette_rgba=torch.from_numpy(palette.colors.copy()), labels=labels)
 
 
-def build_model(config: RunConfig, spec: DataSpec) -> GenerativeModel:
-    return model_class(config.model)(config.model_config, spec)
+def build_model(config: RunConfig, spec: DataSpec, parts: dict[str, GenerativeModel] | None = None) -> GenerativeModel:
+    """The model a run config describes, untrained. Its frozen parts (a prior's VQ-VAE) are taken from `parts`
+    (trained modules, when training starts: engine/parts.py) or rebuilt from the part model and config the run
+    recorded (a saved run's weights file then fills them)."""
+    return instantiate(model_class(config.model), config.model_config, spec, parts)
+
+
+def instantiate(
+    cls: type[GenerativeModel],
+    model_config: ModelConfig,
+    spec: DataSpec,
+    parts: dict[str, GenerativeModel] | None = None,
+) -> GenerativeModel:
+    """cls(model_config, spec, **frozen parts): each declared part from `parts`, or rebuilt (see FrozenPart)."""
+    given = parts or {}
+    built = {
+        part.key: given[part.key] if part.key in given else _rebuild_part(part, model_config, spec)
+        for part in cls.frozen_parts
+    }
+    return cls(model_config, spec, **built)
+
+
+def _rebuild_part(part: FrozenPart, model_config: ModelConfig, spec: DataSpec) -> GenerativeModel:
+    """An untrained part as the model's config records it; with nothing recorded, a stand-in at the tiny preset."""
+    part_class = model_class(getattr(model_config, part.model_field))
+    settings = getattr(model_config, part.config_field) or {
+        **part_class.presets.get("tiny", {}),
+        "representation": model_config.representation,
+    }
+    # Labels belong to the model built on the part: the part never sees them.
+    return instantiate(part_class, part_class.Config(**settings), DataSpec(spec.height, spec.width, spec.palette_rgba))
 
 
 @dataclass
@@ -136,6 +165,8 @@ def _read_weights(path: Path, model: GenerativeModel) -> dict[str, torch.Tensor]
         )
     try:
         tensors = load_file(str(path))
+        for retired in model.retired_weights:  # written by an earlier version of the model; unused now
+            tensors.pop(retired, None)
     except (SafetensorError, OSError, ValueError) as error:
         raise SpriteforgeError(
             f"{path}: corrupt or not a safetensors file ({error}). Resume the run to rewrite it, or retrain."

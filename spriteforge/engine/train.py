@@ -27,9 +27,10 @@ from spriteforge.engine.callbacks import RunWriter
 from spriteforge.engine.config import RunConfig, TrainConfig, build_config, load_config
 from spriteforge.engine.loggers import log_config, make_logger
 from spriteforge.engine.module import SCHEDULES, SpriteModule
+from spriteforge.engine.parts import load_frozen_parts
 from spriteforge.engine.trained import Run, load_run
 from spriteforge.errors import SpriteforgeError
-from spriteforge.models.base import GenerativeModel, model_class
+from spriteforge.models.base import GenerativeModel
 
 
 def train(
@@ -68,7 +69,7 @@ def train(
         config.data.source = str(data)
     if labels is not None:
         config.data.labels = str(labels)
-    model_class(config.model).configure_run(config)  # e.g. a prior takes size and palette from its VQ-VAE run
+    parts = load_frozen_parts(config)  # e.g. a prior's trained VQ-VAE; the prior run takes its size and palette
     _anchor_paths(config)
     if logger is not None:
         config.train.logger = logger
@@ -76,7 +77,7 @@ def train(
         config.model_config.representation = representation
     sprites = runfiles.load_data(config.data, palette=None)
     config.data.size = sprites.size[0]
-    session = _prepare(out, config, sprites, callbacks)
+    session = _prepare(out, config, sprites, callbacks, parts)
     if not worker:
         _write_run_files(out, config, sprites)
     return _fit(session, checkpoint=None)
@@ -146,7 +147,13 @@ class _Session:
     writer: RunWriter
 
 
-def _prepare(out: Path, config: RunConfig, sprites: SpriteSet, callbacks: Sequence[Callback] = ()) -> _Session:
+def _prepare(
+    out: Path,
+    config: RunConfig,
+    sprites: SpriteSet,
+    callbacks: Sequence[Callback] = (),
+    parts: dict[str, GenerativeModel] | None = None,
+) -> _Session:
     train_cfg = config.train
     _quiet_lightning()
     L.seed_everything(train_cfg.seed, workers=False, verbose=False)
@@ -156,7 +163,7 @@ def _prepare(out: Path, config: RunConfig, sprites: SpriteSet, callbacks: Sequen
     if train_cfg.schedule not in SCHEDULES:
         raise SpriteforgeError(f"train.schedule={train_cfg.schedule!r}: choose one of {', '.join(SCHEDULES)}.")
     spec = runfiles.data_spec(sprites.palette, *sprites.size, sprites.label_spec)
-    model = runfiles.build_model(config, spec)
+    model = runfiles.build_model(config, spec, parts)
     domain_a = _domain_a(config, model, sprites.size[0])
     num_colors = len(sprites.palette)
     train_batches = SpriteBatches(
@@ -183,7 +190,15 @@ def _prepare(out: Path, config: RunConfig, sprites: SpriteSet, callbacks: Sequen
         else None
     )
     module = SpriteModule(model, train_cfg, train_batches, val_batches)
-    writer = RunWriter(out, train_cfg.checkpoint_every, train_cfg.sample_every, train_cfg.num_samples, train_set.labels)
+    writer = RunWriter(
+        out,
+        train_cfg.checkpoint_every,
+        train_cfg.sample_every,
+        train_cfg.num_samples,
+        train_set.labels,
+        showcase=train_set.indices[: train_cfg.num_samples],
+        showcase_photos=None if domain_a is None else domain_a[: train_cfg.num_samples],
+    )
     logger = make_logger(train_cfg.logger, out)
     trainer = _trainer(
         train_cfg,
@@ -203,7 +218,7 @@ def _domain_a(config: RunConfig, model: GenerativeModel, size: int) -> np.ndarra
         if "domain_a" in model.batch_keys:
             raise SpriteforgeError(
                 f"model {config.model!r} learns from two domains: give a folder of photos or art for the other one "
-                "with --set data.domain_a=FOLDER (e.g. ../shared/data/photos)."
+                "with --set data.domain_a=FOLDER."
             )
         return None
     return image_crops(config.data.domain_a, size, config.data.domain_a_count, seed=config.train.seed)

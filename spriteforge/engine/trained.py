@@ -18,7 +18,7 @@ from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.config import RunConfig
 from spriteforge.errors import SpriteforgeError
-from spriteforge.models.base import GenerativeModel
+from spriteforge.models.base import GenerativeModel, registered
 from spriteforge.nn.labels import label_matrix
 
 
@@ -76,6 +76,7 @@ class Run:
         **opts: Any,
     ) -> tuple[SpriteSet, np.ndarray]:
         """n sprites in batches, and each sprite's palette adherence before snapping (1.0 for index models)."""
+        self._require("sample")
         if n < 1:
             raise SpriteforgeError(f"--n {n}: ask for at least one sprite.")
         label_rows = self.label_rows(labels, n)
@@ -188,10 +189,26 @@ class Run:
 
     def _require(self, capability: str) -> None:
         if capability not in self.model.capabilities():
+            uses = ", ".join(self.model.uses()) or "nothing"
             raise SpriteforgeError(
-                f"{self.path}: model {self.config.model!r} cannot {capability} "
-                f"(it can: {', '.join(self.model.capabilities()) or 'only sample'})."
+                f"{self.path}: a {self.config.model!r} run cannot {capability}; it can {uses}."
+                + (self._generate_hint() if capability == "sample" else "")
             )
+
+    def _generate_hint(self) -> str:
+        """How to get new sprites from a run that cannot sample: a model built on it (a prior on a VQ-VAE), or,
+        for a translator, converting images."""
+        builders = [
+            f"{name} ({name}.{part.key}={self.path})"
+            for name, cls in registered().items()
+            for part in cls.frozen_parts
+            if hasattr(self.model, part.requires)
+        ]
+        if builders:
+            return f" To generate, train a model built on it: {', '.join(builders)}."
+        if "translate" in self.model.capabilities():
+            return " It makes sprites from images: convert them with it (`spriteforge convert --model RUN`)."
+        return ""
 
     def _indices_of(self, sprites: SpriteSet) -> torch.Tensor:
         if sprites.size != (self.model.spec.height, self.model.spec.width):

@@ -8,6 +8,8 @@ One evaluation draws `n` samples with a fixed seed, then computes the chosen met
     recon          exact-pixel accuracy, MSE, SSIM of reconstructions, for models that reconstruct (metrics/recon.py)
     conditional    conditional accuracy through the attribute classifier (metrics/conditional.py)
 
+A run whose model cannot sample (a VQ-VAE: its prior samples) is scored by its reconstructions alone.
+
 Results are cached in RUN/eval/<key>.json, keyed by the weights, the real data and the settings, so `compare` never
 recomputes a run it has scored before with the same settings.
 """
@@ -36,6 +38,8 @@ from spriteforge.metrics.stats import Estimate, mean_estimate
 CACHE_VERSION = "2"
 REAL_PREFIX = "real_"  # metrics of the real data itself, reported for reference
 SHOWN_SAMPLES = 64
+# The groups that need no samples (every other group scores the run's samples): all a run that cannot sample gets.
+RECONSTRUCTION_GROUPS = ("recon",)
 
 # Which way is better, for marking the best run per column (metrics not listed have no better direction).
 LOWER_IS_BETTER = {"fid", "kid", "colors_per_sprite_tv", "copies", "near_copies", "recon_mse"}
@@ -137,7 +141,7 @@ def evaluate(
     """Score a run against real sprites; with `out`, also write metrics.json, samples.png and report.md there.
     classifier: a folder from `spriteforge classifier train`, for the conditional accuracy of conditional runs."""
     trained = run if isinstance(run, Run) else load_run(run, device=_device(device))
-    chosen = tuple(sorted(set(metrics or METRIC_GROUPS), key=_group_order))
+    chosen = _scorable(trained, tuple(sorted(set(metrics or METRIC_GROUPS), key=_group_order)), metrics is not None)
     judge = None if classifier is None else str(Path(classifier).resolve())
     settings = EvalSettings(n=n, seed=seed, metrics=chosen, bootstrap=bootstrap, classifier=judge)
     size = trained.model.spec.height
@@ -157,27 +161,55 @@ def evaluate(
     return evaluation
 
 
+def _scorable(run: Run, chosen: tuple[str, ...], asked: bool) -> tuple[str, ...]:
+    """The groups to compute: all chosen for a run that samples; for one that cannot, its reconstructions only
+    (refused when other groups were asked for by name, or when it cannot reconstruct either)."""
+    if "sample" in run.model.capabilities():
+        return chosen
+    model = run.config.model
+    if "reconstruct" not in run.model.capabilities():
+        raise SpriteforgeError(f"{run.path}: a {model!r} run neither samples nor reconstructs: nothing to evaluate.")
+    needing_samples = [group for group in chosen if group not in RECONSTRUCTION_GROUPS]
+    if asked and needing_samples:
+        raise SpriteforgeError(
+            f"{run.path}: a {model!r} run cannot sample, so {', '.join(needing_samples)} cannot be measured; "
+            "evaluate its reconstructions (--metrics recon)."
+        )
+    return RECONSTRUCTION_GROUPS
+
+
 def _compute(
     run: Run, real: SpriteSet, data_name: str, settings: EvalSettings, device: str | None, progress: bool
 ) -> Evaluation:
     started = time.perf_counter()
+    evaluation = Evaluation(str(run.path), data_name, settings)
+    chosen = set(settings.metrics)
+    if chosen - set(RECONSTRUCTION_GROUPS):
+        _sample_metrics(evaluation, run, real, chosen, device, progress)
+    if "recon" in chosen:
+        _recon_metrics(evaluation, run, real, settings.n)
+    if "sample" not in run.model.capabilities():
+        evaluation.details["samples"] = f"model {run.config.model!r} cannot sample: reconstructions only"
+    if "conditional" in chosen:
+        _conditional_metrics(evaluation, run, device)
+    evaluation.seconds = time.perf_counter() - started
+    return evaluation
+
+
+def _sample_metrics(
+    evaluation: Evaluation, run: Run, real: SpriteSet, chosen: set[str], device: str | None, progress: bool
+) -> None:
+    """The groups scored on `settings.n` seeded samples (fid, kid, pr, palette, novelty)."""
+    settings = evaluation.settings
     samples, adherence = run.generate(
         settings.n, seed=settings.seed, labels=requested_labels(run, settings.n, settings.seed)
     )
-    evaluation = Evaluation(str(run.path), data_name, settings)
-    chosen = set(settings.metrics)
     if chosen & {"fid", "kid", "pr"}:
         _inception_metrics(evaluation, real, samples, chosen, device, progress)
     if "palette" in chosen:
         _pixel_art_metrics(evaluation, real, samples, adherence)
     if "novelty" in chosen:
         _novelty_metrics(evaluation, run, samples, device)
-    if "recon" in chosen:
-        _recon_metrics(evaluation, run, real, settings.n)
-    if "conditional" in chosen:
-        _conditional_metrics(evaluation, run, device)
-    evaluation.seconds = time.perf_counter() - started
-    return evaluation
 
 
 def _inception_metrics(
@@ -279,7 +311,9 @@ def write_report(evaluation: Evaluation, run: Run, out: Path) -> Path:
     runfiles.write_text(out / "metrics.json", evaluation.to_json())
     shown = min(SHOWN_SAMPLES, evaluation.settings.n)
     seed = evaluation.settings.seed
-    run.sample(shown, seed=seed, labels=requested_labels(run, shown, seed)).save_grid(out / "samples.png", scale=4)
+    samples = "sample" in run.model.capabilities()
+    if samples:
+        run.sample(shown, seed=seed, labels=requested_labels(run, shown, seed)).save_grid(out / "samples.png", scale=4)
     lines = [
         f"# Evaluation of `{evaluation.run}`",
         "",
@@ -292,7 +326,7 @@ def write_report(evaluation: Evaluation, run: Run, out: Path) -> Path:
         "",
         *[f"- {name}: {detail}" for name, detail in evaluation.details.items()],
         "",
-        f"![first {shown} samples](samples.png)",
+        f"![first {shown} samples](samples.png)" if samples else "",
         "",
     ]
     runfiles.write_text(out / "report.md", "\n".join(lines))
@@ -336,15 +370,17 @@ def compare(
     ]
     grid = out.with_suffix(".png")
     shown = min(16, n)
-    rows = np.concatenate(
-        [r.sample(shown, seed=seed, labels=requested_labels(r, shown, seed)).to_rgba() for r in trained]
-    )
-    io.write_png(grid, io.make_grid(rows, columns=shown, scale=3))
-    runfiles.write_text(out, comparison_markdown(evaluations, grid.name))
+    sampling = [r for r in trained if "sample" in r.model.capabilities()]  # runs that cannot sample have no row
+    if sampling:
+        rows = np.concatenate(
+            [r.sample(shown, seed=seed, labels=requested_labels(r, shown, seed)).to_rgba() for r in sampling]
+        )
+        io.write_png(grid, io.make_grid(rows, columns=shown, scale=3))
+    runfiles.write_text(out, comparison_markdown(evaluations, grid.name if sampling else None))
     return evaluations, out
 
 
-def comparison_markdown(evaluations: list[Evaluation], grid_name: str) -> str:
+def comparison_markdown(evaluations: list[Evaluation], grid_name: str | None) -> str:
     """One row per run; the real data's own figures (real_*) are the same for every run, so they are listed once."""
     shared = [name for name in evaluations[0].metrics if all(name in e.metrics for e in evaluations)]
     names = [name for name in shared if not name.startswith(REAL_PREFIX)]
@@ -367,7 +403,8 @@ def comparison_markdown(evaluations: list[Evaluation], grid_name: str) -> str:
     ]
     if reference:
         lines += ["", "Real data: " + ", ".join(reference) + "."]
-    lines += ["", f"One row of samples per run, in the order of the table: ![samples]({grid_name})", ""]
+    if grid_name is not None:
+        lines += ["", f"One row of samples per run that samples, in table order: ![samples]({grid_name})", ""]
     return "\n".join(lines)
 
 

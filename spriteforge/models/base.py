@@ -1,7 +1,8 @@
 """The model contract, model configs and the registry.
 
-A model is an nn.Module that turns a batch into losses and can sample; the engine owns everything else
-(optimisers, precision, EMA, checkpoints, devices). Adding a model is one file with `@register("name")`: the CLI,
+A model is an nn.Module that turns a batch into losses and, by capability, samples, encodes, translates...; the
+engine owns everything else (optimisers, precision, EMA, checkpoints, devices, loading the trained runs a model
+builds on). Adding a model is one file with `@register("name")`: the CLI,
 the engine and the contract tests find it here.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -19,8 +19,12 @@ from spriteforge.data.labels import LabelSpec
 from spriteforge.errors import SpriteforgeError
 from spriteforge.nn.pixels import INDEX, REPRESENTATIONS, PaletteCodec
 
-# Capabilities a model may have beyond loss/sample, found by the methods it defines.
-CAPABILITIES = ("encode", "decode", "reconstruct", "translate", "inpaint", "vary", "param_groups")
+# Capabilities a model may have beyond loss, found by the methods it defines. A translator (cyclegan) or an
+# autoencoder without a prior (vqvae) has no `sample`: it cannot make sprites from nothing.
+CAPABILITIES = ("sample", "encode", "decode", "reconstruct", "translate", "inpaint", "vary", "param_groups")
+# A loss may return, under this key, a dict of detached tensors that the engine adds to the batch of the next
+# parameter group's loss in the same step (a CycleGAN's fakes, made by the generators, judged by the discriminators).
+HANDED_ON = "handed_on"
 
 
 @dataclass
@@ -28,6 +32,33 @@ class ModelConfig:
     """Hyper-parameters shared by every model; each model subclasses this with its own fields."""
 
     representation: str = INDEX  # "index" (categorical over palette colours) or "rgba" (continuous, snapped)
+
+
+@dataclass(frozen=True)
+class FrozenPart:
+    """A trained model that a model is built on and never trains (a prior's VQ-VAE), declared by the model and
+    provided by the engine.
+
+    The model's config holds the part's run folder in field `key` (`--set prior.vqvae=RUN`), and the part's model name
+    and config in `<key>_model` and `<key>_config`. When training starts, the engine loads that run, records its
+    model name and config there (so the new run loads without the part's folder: the part's weights are saved with
+    the model's own), gives the new run the part's data, size, palette and representation, and passes the frozen
+    module to the model's constructor as the keyword `key`. A saved run gets the part rebuilt from what was recorded
+    (its weights then come from the run's weights file); with nothing recorded (tests, smoke runs), an untrained
+    stand-in at the part model's "tiny" preset.
+    """
+
+    key: str
+    requires: str  # an attribute the part's class must have (e.g. "latent_shape": a grid of discrete codes)
+    description: str  # what it is, for messages ("a VQ model (one with a code grid)")
+
+    @property
+    def model_field(self) -> str:
+        return f"{self.key}_model"
+
+    @property
+    def config_field(self) -> str:
+        return f"{self.key}_config"
 
 
 @dataclass(frozen=True)
@@ -45,11 +76,13 @@ class DataSpec:
 
 
 class GenerativeModel(nn.Module):
-    """Base of every model. Subclasses set `Config`, implement `loss` and `sample`, and may add capabilities.
+    """Base of every model. Subclasses set `Config`, implement `loss`, and add capabilities by defining them.
 
-    loss(batch) -> {"loss": scalar to minimise, other scalars to log}; batch = {"indices": (B,H,W) long,
-    "labels": optional (B,) long or (B,L) float, "step": int (the global training step)}.
-    sample(n, labels=None, generator=None, **opts) -> (n,H,W) indices or (n,4,H,W) rgba in [0,1].
+    loss(batch, *, step, group=None) -> {"loss": scalar to minimise, other scalars to log}; batch = {"indices":
+    (B,H,W) long, "labels": optional (B,) long or (B,L) float, and the entries of `batch_keys`}; step: the global
+    training step; group: the parameter group being trained (models with `param_groups`), None otherwise.
+    sample(n, *, labels=None, generator=None, **opts) -> (n,H,W) indices or (n,4,H,W) rgba in [0,1], for models
+    that can make sprites from nothing (the "sample" capability).
     """
 
     Config: ClassVar[type[ModelConfig]] = ModelConfig
@@ -68,6 +101,10 @@ class GenerativeModel(nn.Module):
     # Batch entries beyond indices/labels the model needs, e.g. ("domain_a",) for a two-domain model: the engine
     # refuses to start without the data that provides them.
     batch_keys: ClassVar[tuple[str, ...]] = ()
+    # Trained models this model is built on (the engine loads them and passes them to the constructor).
+    frozen_parts: ClassVar[tuple[FrozenPart, ...]] = ()
+    # Names of tensors that runs saved by earlier versions hold and this version no longer has: dropped on loading.
+    retired_weights: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig, spec: DataSpec) -> None:
         super().__init__()
@@ -98,19 +135,18 @@ class GenerativeModel(nn.Module):
         if n is not None and len(labels) != n:
             raise SpriteforgeError(f"labels: {len(labels)} rows for {n} sprites; give one row per sprite.")
 
-    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    @torch.no_grad()
-    def sample(
-        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None, **opts: Any
-    ) -> torch.Tensor:
+    def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     if TYPE_CHECKING:
         # The capabilities' signatures. A model has a capability when it defines the method (see `capabilities`), so
         # at run time the base class has none of them; the type checker reads these, and checks each model's own
         # definition against them.
+        def sample(
+            self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None, **opts: Any
+        ) -> torch.Tensor:
+            """n new sprites: (n,H,W) indices or (n,4,H,W) rgba in [0,1]."""
+
         def encode(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
             """(B,H,W) sprites -> (B,D) latents or (B,h,w) codes."""
 
@@ -149,20 +185,13 @@ class GenerativeModel(nn.Module):
             """Named parameter groups, each with its own optimiser settings, stepped in turn."""
 
     @classmethod
-    def configure_run(cls, run: Any) -> None:
-        """Adjust a new run's RunConfig before its data is loaded (e.g. a prior takes its data, size and palette from
-        the VQ-VAE run it builds on). Most models need nothing."""
-
-    @classmethod
-    def prerequisites(cls, data: Path, workdir: Path, overrides: list[str]) -> list[str]:
-        """Extra `section.key=value` overrides that let this model train on the sprite folder `data` alone, after
-        preparing what they point to in `workdir` with the same `overrides` (benchmarks and smoke runs use this;
-        e.g. a prior trains its VQ-VAE first). Most models need nothing."""
-        return []
-
-    @classmethod
     def capabilities(cls) -> list[str]:
         return [c for c in CAPABILITIES if callable(getattr(cls, c, None))]
+
+    @classmethod
+    def uses(cls) -> list[str]:
+        """The capabilities a user can call, for messages: all but param_groups (how it trains, not a use)."""
+        return [c for c in cls.capabilities() if c != "param_groups"]
 
 
 REGISTRY: dict[str, type[GenerativeModel]] = {}

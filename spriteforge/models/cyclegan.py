@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,13 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from spriteforge.errors import SpriteforgeError
-from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
+from spriteforge.models.base import HANDED_ON, DataSpec, GenerativeModel, ModelConfig, register
 from spriteforge.nn.gan import PatchDiscriminator, ResnetGenerator, run_padded
 from spriteforge.nn.pixels import INDEX
 
 GROUPS = ("generators", "discriminators")
-# Photos kept for sample(): until training sees domain A, smooth seeded colour fields stand in (see sample).
-SAMPLE_PHOTOS = 16
 
 
 @dataclass
@@ -56,17 +53,14 @@ def depth_for(size: int) -> tuple[int, int, int]:
 
 @register("cyclegan")
 class CycleGAN(GenerativeModel):
-    """Unpaired image-to-sprite translation: two generators, two PatchGAN discriminators, adversarially trained."""
+    """Unpaired image-to-sprite translation: two generators, two PatchGAN discriminators, adversarially trained.
+    A translator, not a generator: it has `translate` and no `sample` (there is no prior to draw sprites from)."""
 
     Config = CycleGANConfig
     config: CycleGANConfig
     representations = (INDEX,)
     batch_keys = ("domain_a",)
-
-    @classmethod
-    def prerequisites(cls, data: Path, workdir: Path, overrides: list[str]) -> list[str]:
-        """Alone, the sprite folder also serves as domain A: any folder of images will do for timing a training step."""
-        return [f"data.domain_a={data}"]
+    retired_weights = ("photos", "photos_seen")  # earlier versions kept photos to offer a sample()
 
     presets = {
         "tiny": {"width": 8, "disc_width": 8, "blocks": 1, "pool_size": 4},
@@ -88,7 +82,7 @@ class CycleGAN(GenerativeModel):
         if spec.height % 2**levels or spec.width % 2**levels:
             raise SpriteforgeError(
                 f"cyclegan: a {spec.width}x{spec.height} sprite cannot be halved {levels} time(s); "
-                f"use a size divisible by {2**levels} (e.g. --size 16 or 32)."
+                f"use a size divisible by {2**levels} (e.g. 16 or 32)."
             )
         self.levels = levels
         blocks = config.blocks or blocks
@@ -102,9 +96,6 @@ class CycleGAN(GenerativeModel):
         self.register_buffer("pool_a", torch.zeros(config.pool_size, *shape))
         self.register_buffer("pool_b", torch.zeros(config.pool_size, *shape))
         self.register_buffer("pool_fill", torch.zeros(2, dtype=torch.long))
-        self.register_buffer("photos", _colour_fields(SAMPLE_PHOTOS, spec.height, spec.width))
-        self.register_buffer("photos_seen", torch.zeros((), dtype=torch.bool))
-        self._fakes: tuple[torch.Tensor, torch.Tensor] | None = None  # this step's fakes, for the discriminators
 
     def param_groups(self) -> dict[str, tuple[list[nn.Parameter], dict[str, Any]]]:
         """Generators, then discriminators (the engine steps them in this order, as the reference code does)."""
@@ -134,21 +125,22 @@ class CycleGAN(GenerativeModel):
         return run_padded(self.g_ab, images * 2 - 1, 2**self.levels).argmax(1)
 
     # -- training ----------------------------------------------------------------------------------------------
-    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """The loss of one parameter group (batch["group"], default "generators")."""
+    def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, Any]:
+        """The loss of one parameter group (default "generators").
+
+        The generators' terms hand their detached fakes on (under HANDED_ON: the engine adds them to the batch of the
+        discriminators' loss in the same step), so the discriminators judge the very fakes the generators made, as in
+        the reference code, and nothing is kept in the model between calls. Without them (validation), the
+        discriminators' loss makes its own."""
         if "domain_a" not in batch:
-            raise SpriteforgeError(
-                "cyclegan: the batch has no 'domain_a' images; train with --set data.domain_a=FOLDER"
-            )
-        real_a, indices = batch["domain_a"], batch["indices"]  # (B,4,H,W) in [0,1], (B,H,W)
-        group = batch.get("group", GROUPS[0])
+            raise SpriteforgeError("cyclegan: the batch has no 'domain_a' images (the second domain: photos or art).")
+        group = group or GROUPS[0]
         if group not in GROUPS:
             raise SpriteforgeError(f"cyclegan: unknown parameter group {group!r} (it has {', '.join(GROUPS)}).")
-        if self.training and not bool(self.photos_seen):
-            self._keep_photos(real_a)
+        real_a, indices = batch["domain_a"], batch["indices"]  # (B,4,H,W) in [0,1], (B,H,W)
         real_b = self.codec.to_rgba(indices)
         if group == "discriminators":
-            return self._discriminator_loss(real_a, real_b)
+            return self._discriminator_loss(real_a, real_b, batch.get("fake_a"), batch.get("fake_b"))
         return self._generator_loss(real_a, real_b, indices)
 
     def _generator_loss(self, real_a: torch.Tensor, real_b: torch.Tensor, indices: torch.Tensor) -> dict[str, Any]:
@@ -162,18 +154,18 @@ class CycleGAN(GenerativeModel):
         identity = torch.zeros((), device=real_a.device)
         if config.identity_weight > 0:
             identity = F.l1_loss(self._to_a(real_a), real_a) + F.cross_entropy(self._to_b(real_b)[0], indices)
-        if self.training:
-            self._fakes = (fake_a.detach(), fake_b.detach())
         loss = adversarial + config.cycle_weight * (cycle + config.identity_weight * identity)
         logged = {"adversarial": adversarial, "cycle": cycle, "identity": identity}
-        return {"loss": loss, **{k: v.detach() for k, v in logged.items()}}
+        fakes = {"fake_a": fake_a.detach(), "fake_b": fake_b.detach()}  # (B,4,H,W) each, for the discriminators
+        return {"loss": loss, **{k: v.detach() for k, v in logged.items()}, HANDED_ON: fakes}
 
-    def _discriminator_loss(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        fakes, self._fakes = self._fakes, None
-        if fakes is None or fakes[0].shape != real_a.shape:  # no generator step on this batch before (validation)
+    def _discriminator_loss(
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None, fake_b: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        if fake_a is None or fake_b is None:  # no generator loss before on this batch (validation)
             with torch.no_grad():
-                fakes = (self._to_a(real_b), self._to_b(real_a)[1])
-        fake_a, fake_b = self._from_pool(0, self.pool_a, fakes[0]), self._from_pool(1, self.pool_b, fakes[1])
+                fake_a, fake_b = self._to_a(real_b), self._to_b(real_a)[1]
+        fake_a, fake_b = self._from_pool(0, self.pool_a, fake_a), self._from_pool(1, self.pool_b, fake_b)
         loss_a = 0.5 * (_lsgan(self.d_a(real_a * 2 - 1), True) + _lsgan(self.d_a(fake_a * 2 - 1), False))
         loss_b = 0.5 * (_lsgan(self.d_b(real_b * 2 - 1), True) + _lsgan(self.d_b(fake_b * 2 - 1), False))
         return {"loss": loss_a + loss_b, "d_a": loss_a.detach(), "d_b": loss_b.detach()}
@@ -197,34 +189,7 @@ class CycleGAN(GenerativeModel):
                 pool[slot] = fake
         return out
 
-    @torch.no_grad()
-    def _keep_photos(self, real_a: torch.Tensor) -> None:
-        rows = torch.arange(len(self.photos), device=real_a.device) % len(real_a)
-        self.photos.copy_(real_a[rows])
-        self.photos_seen.fill_(True)
-
-    # -- sampling ----------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(
-        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None, **opts: Any
-    ) -> torch.Tensor:
-        """A CycleGAN has no prior to sample from: this translates n of its 16 kept photos (crops of the first
-        training batch of domain A, or, before any training, seeded smooth colour fields), chosen with `generator`.
-        To convert your own images use translate() / `spriteforge convert --model RUN`."""
-        if labels is not None:
-            raise SpriteforgeError("cyclegan is not conditional: it takes no labels.")
-        device = generator.device if generator is not None else self.photos.device
-        rows = torch.randint(len(self.photos), (n,), generator=generator, device=device).to(self.photos.device)
-        return self.translate(self.photos[rows])
-
 
 def _lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
     """Least-squares GAN loss: scores pushed to 1 (real) or 0 (fake)."""
     return F.mse_loss(scores, torch.full_like(scores, 1.0 if real else 0.0))
-
-
-def _colour_fields(count: int, height: int, width: int) -> torch.Tensor:
-    """(count,4,H,W) opaque smooth random colour images (4x4 random colours, bilinearly enlarged), seed 0."""
-    coarse = torch.rand(count, 3, 4, 4, generator=torch.Generator().manual_seed(0))
-    rgb = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
-    return torch.cat([rgb, torch.ones(count, 1, height, width)], dim=1)

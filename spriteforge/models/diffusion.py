@@ -185,7 +185,7 @@ class Diffusion(Denoiser):
         return (x.clamp(-1, 1) + 1) / 2 if self.representation == RGBA else self.decode_pixels(x)
 
     # -- training ---------------------------------------------------------------------------------
-    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, torch.Tensor]:
         x0 = self.encode_pixels(batch["indices"])  # (B,C,H,W)
         b = x0.shape[0]
         t = torch.randint(0, self.schedule.timesteps, (b,), device=x0.device)
@@ -252,10 +252,10 @@ class Diffusion(Denoiser):
         steps = int(opts.get("steps") or min(50, self.schedule.timesteps))
         if not 1 <= steps <= self.schedule.timesteps:
             raise SpriteforgeError(
-                f"--steps {steps}: choose between 1 and the {self.schedule.timesteps} training timesteps."
+                f"steps={steps}: choose between 1 and the {self.schedule.timesteps} training timesteps."
             )
         if not 0.0 < strength <= 1.0:
-            raise SpriteforgeError(f"--strength {strength}: choose a value in (0, 1].")
+            raise SpriteforgeError(f"strength={strength}: choose a value in (0, 1].")
         timesteps = self.schedule.set_timesteps(steps)
         return timesteps[len(timesteps) - max(1, round(steps * strength)) :]
 
@@ -278,9 +278,9 @@ class Diffusion(Denoiser):
         True where kept): those pixels are replaced by the original noised to the current step, every step."""
         self.check_labels(labels)
         if sampler not in SAMPLERS:
-            raise SpriteforgeError(f"--sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}.")
+            raise SpriteforgeError(f"sampler={sampler!r}: choose one of {', '.join(SAMPLERS)}.")
         if eta < 0 or guidance < 0:
-            raise SpriteforgeError(f"--eta {eta} / --guidance {guidance}: both must be >= 0.")
+            raise SpriteforgeError(f"eta={eta}, guidance={guidance}: both must be >= 0.")
         for t, t_prev in zip(timesteps, [*timesteps[1:], -1]):
             t_batch = torch.full((x.shape[0],), t, device=x.device)
             output = self._predict(x, t_batch, labels, guidance).float()

@@ -67,7 +67,7 @@ class DiscreteDiffusion(Denoiser):
             return self.unet(x, masked, labels, drop)
         return self._predict(x, masked, labels, guidance)
 
-    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, torch.Tensor]:
         indices = batch["indices"].long()  # (B,H,W)
         b = indices.shape[0]
         share = masking_ratio(torch.rand(b, device=indices.device))  # (B,) gamma(r)
@@ -112,7 +112,7 @@ class DiscreteDiffusion(Denoiser):
     ) -> torch.Tensor:
         """(B,H,W) -> (B,H,W): re-mask a random share `strength` of each sprite's pixels and unmask them again."""
         if not 0.0 < strength <= 1.0:
-            raise SpriteforgeError(f"--strength {strength}: choose a value in (0, 1].")
+            raise SpriteforgeError(f"strength={strength}: choose a value in (0, 1].")
         scores = torch.rand(indices.shape, generator=generator, device=indices.device).flatten(1)  # (B,HW)
         count = max(1, round(strength * scores.shape[1]))
         chosen = scores.argsort(1)[:, :count]
@@ -134,7 +134,7 @@ class DiscreteDiffusion(Denoiser):
         temperature = 1.0 if temperature is None else float(temperature)
         if steps < 1 or temperature < 0 or guidance < 0:
             raise SpriteforgeError(
-                f"--steps {steps} must be >= 1, --temperature {temperature} and --guidance {guidance} >= 0."
+                f"steps={steps} must be >= 1, temperature={temperature} and guidance={guidance} >= 0."
             )
         b = tokens.shape[0]
         flat = tokens.flatten(1)  # (B,N) a view: writes go to tokens

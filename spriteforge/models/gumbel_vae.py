@@ -94,7 +94,7 @@ class GumbelVAE(VAE):
         drawn = torch.randint(self.config.categories, (n, self.variables), generator=generator, device=device)
         return F.one_hot(drawn, self.config.categories).float().flatten(1)
 
-    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        terms = super().loss(batch)
-        terms["tau"] = torch.tensor(self.temperature(int(batch.get("step", 0))))
+    def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, torch.Tensor]:
+        terms = super().loss(batch, step=step, group=group)
+        terms["tau"] = torch.tensor(self.temperature(step))
         return terms

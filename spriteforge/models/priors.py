@@ -4,29 +4,26 @@
     loss = code negative log-likelihood (nats per code; bits_per_code logged beside it)
     sample: codes drawn in raster order (temperature, top-k) --frozen VQ-VAE decode--> palette-exact sprites
 
-The VQ-VAE is part of the prior's module (frozen: no gradients, eval mode, its codebook never updated), so the
-prior's weights.safetensors holds it and a prior run is self-contained (docs/decisions.md). Its model name and
-config are copied into the prior's config when training starts (`configure_run`), which is how `load_run` rebuilds
-it without the VQ-VAE's folder. Labels (class or attributes) condition the start token / the gate biases.
+The prior declares the VQ-VAE as a frozen part (`frozen_parts`); the engine loads the run prior.vqvae names, records
+its model name and config in the prior's config, gives the prior run its data, size and palette, and passes the
+module in. The VQ-VAE is part of the prior's module (frozen: no gradients, eval mode, its codebook never updated), so
+the prior's weights.safetensors holds it and a prior run is self-contained (docs/decisions.md). Labels (class or
+attributes) condition the start token / the gate biases.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from spriteforge.errors import SpriteforgeError
-from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, model_class, register
+from spriteforge.models.base import DataSpec, FrozenPart, GenerativeModel, ModelConfig, register
 from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN, LabelEmbedding
 from spriteforge.nn.pixels import INDEX
-
-if TYPE_CHECKING:
-    from spriteforge.engine.config import RunConfig
 
 ARCHS = ("transformer", "pixelcnn")
 
@@ -41,8 +38,8 @@ class PriorConfig(ModelConfig):
     kernel: int = 5  # pixelcnn only: horizontal/vertical kernel size (odd)
     dropout: float = 0.0  # transformer only
     conditional: bool = True  # use the run's labels when it has them
-    # Filled in from the VQ-VAE run when training starts; with neither a run nor these, the prior builds on an
-    # untrained VQ-VAE of that name and its "tiny" preset (for tests and smoke runs of the prior alone).
+    # Recorded from the VQ-VAE run when training starts (see FrozenPart); with neither a run nor these, the prior
+    # builds on an untrained VQ-VAE of that name and its "tiny" preset (for tests and smoke runs of the prior alone).
     vqvae_model: str = "vqvae"
     vqvae_config: dict[str, Any] = field(default_factory=dict)
 
@@ -59,76 +56,32 @@ class Prior(GenerativeModel):
         "top_k": "codes: sample only among the k likeliest",
     }
     presets = {"tiny": {"width": 16, "layers": 1, "heads": 2}}
+    frozen_parts = (FrozenPart("vqvae", requires="latent_shape", description="a VQ model (one with a code grid)"),)
 
-    def __init__(self, config: PriorConfig, spec: DataSpec) -> None:
+    def __init__(self, config: PriorConfig, spec: DataSpec, vqvae: GenerativeModel) -> None:
         super().__init__(config, spec)
         if config.arch not in ARCHS:
             raise SpriteforgeError(f"prior.arch={config.arch!r}: choose one of {', '.join(ARCHS)}.")
-        vq_class = model_class(config.vqvae_model)
-        settings = config.vqvae_config or {**vq_class.presets.get("tiny", {}), "representation": config.representation}
-        if settings.get("representation", INDEX) != config.representation:
+        if not hasattr(vqvae, "latent_shape"):
+            raise SpriteforgeError(f"the prior's VQ-VAE is a {vqvae.name!r}, not a VQ model (it has no code grid).")
+        if vqvae.representation != config.representation:
             raise SpriteforgeError(
                 f"prior.representation={config.representation!r} differs from its VQ-VAE's "
-                f"({settings.get('representation')!r}): leave it unset, it follows the VQ-VAE."
+                f"({vqvae.representation!r}): leave it unset, it follows the VQ-VAE."
             )
-        # Labels belong to the prior: the VQ-VAE is built without them.
-        self.vqvae = vq_class(vq_class.Config(**settings), DataSpec(spec.height, spec.width, spec.palette_rgba))
-        if not hasattr(self.vqvae, "latent_shape"):
-            raise SpriteforgeError(f"prior.vqvae_model={config.vqvae_model!r} is not a VQ model (it has no code grid).")
-        self._load_trained_vqvae(config.vqvae)
-        self.vqvae.requires_grad_(False).eval()
+        if (vqvae.spec.height, vqvae.spec.width) != (spec.height, spec.width):
+            raise SpriteforgeError(
+                f"the prior's sprites are {spec.width}x{spec.height} but its VQ-VAE's are "
+                f"{vqvae.spec.width}x{vqvae.spec.height}: a prior codes the VQ-VAE's own size."
+            )
+        # Labels belong to the prior: the VQ-VAE was built without them.
+        self.vqvae = vqvae.requires_grad_(False).eval()
         num_codes, shape = self.vqvae.config.num_codes, self.vqvae.latent_shape
         if config.arch == "transformer":
             self.net = CausalTransformer(num_codes, shape, config.width, config.layers, config.heads, config.dropout)
         else:
             self.net = GatedPixelCNN(num_codes, config.width, config.layers, config.kernel)
         self.labels = LabelEmbedding(spec.labels, config.width) if self.is_conditional else None
-
-    def _load_trained_vqvae(self, folder: str | None) -> None:
-        """The VQ-VAE run's trained weights, when its folder still holds the VQ-VAE this prior was configured with.
-        (A prior run loaded later gets them from its own weights file, so the folder may since have gone.)"""
-        from spriteforge.engine.run import CONFIG
-        from spriteforge.engine.trained import load_run
-
-        if folder is None or not (Path(folder) / CONFIG).is_file():
-            return
-        trained = load_run(folder).model
-        if type(trained) is type(self.vqvae) and trained.config == self.vqvae.config:
-            self.vqvae.load_state_dict(trained.state_dict())
-
-    @classmethod
-    def configure_run(cls, run: RunConfig) -> None:
-        """Before data is loaded: take size and palette (and, unless a source was given, the data) from the VQ-VAE
-        run, and copy its model name and config, so the prior codes exactly the sprites the VQ-VAE was trained on."""
-        from spriteforge.engine.config import DataConfig, load_config
-        from spriteforge.engine.run import CONFIG, PALETTE
-
-        config: PriorConfig = run.model_config  # type: ignore[assignment]
-        if not config.vqvae:
-            raise SpriteforgeError("the prior needs a trained VQ-VAE run: --set prior.vqvae=runs/vq (see README).")
-        folder = Path(config.vqvae).resolve()
-        if not (folder / CONFIG).is_file():
-            raise SpriteforgeError(f"prior.vqvae={config.vqvae}: not a run folder (no {CONFIG}). Train a vqvae first.")
-        vq_run = load_config(folder / CONFIG)
-        if not hasattr(model_class(vq_run.model), "latent_shape"):
-            raise SpriteforgeError(
-                f"prior.vqvae={config.vqvae} is a {vq_run.model!r} run; give a vqvae or pixel_vqvae run."
-            )
-        if run.data.source == DataConfig.source:  # no --data: the VQ-VAE's sprites, with its labels unless given
-            own_labels = {"labels": run.data.labels, "label_column": run.data.label_column} if run.data.labels else {}
-            run.data = DataConfig(**{**vars(vq_run.data), **own_labels})
-        run.data.size, run.data.palette = vq_run.data.size, str(folder / PALETTE)
-        config.vqvae, config.vqvae_model = str(folder), vq_run.model
-        config.vqvae_config = vars(vq_run.model_config)
-        config.representation = vq_run.model_config.representation
-
-    @classmethod
-    def prerequisites(cls, data: Path, workdir: Path, overrides: list[str]) -> list[str]:
-        """A prior on `data` alone: train its VQ-VAE (default config) on the same data and budget first."""
-        from spriteforge.engine.train import train
-
-        vq_run = train("vqvae", data, workdir / "vqvae", overrides=overrides, logger="none")
-        return [f"prior.vqvae={vq_run.path}"]
 
     @property
     def is_conditional(self) -> bool:
@@ -146,7 +99,7 @@ class Prior(GenerativeModel):
             return torch.zeros(n, self.config.width, device=self.codec.colors.device)
         return self.labels(labels)
 
-    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             codes = self.vqvae.encode(batch["indices"])  # (B,h,w)
         labels = batch.get("labels") if self.is_conditional else None

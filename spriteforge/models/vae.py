@@ -141,7 +141,8 @@ class AE(GenerativeModel):
         if config.conditioning != "none" and spec.labels is None:
             raise SpriteforgeError(
                 f"{self.name} with conditioning={config.conditioning!r} learns from labels, but the data has none: "
-                "give --labels CSV (and --label-column C for one categorical column), or set conditioning=none."
+                "train it on labelled sprites (a labels CSV), or set conditioning=none.",
+                value="data.labels",
             )
         return CONDITIONING[config.conditioning]
 
@@ -167,8 +168,9 @@ class AE(GenerativeModel):
         if labels is None:
             raise SpriteforgeError(
                 f"this {self.name} run was trained with conditioning={self.config.conditioning!r}, so {where} needs "
-                "labels: give --label NAME (repeatable) when sampling, or --labels CSV for the sprites you encode. "
-                f"Vocabulary: {', '.join(vocabulary.names)}."
+                "labels (a label name or row for each sprite, e.g. from the labels CSV it was trained with). "
+                f"Vocabulary: {', '.join(vocabulary.names)}.",
+                value="data.labels" if where == "encoding" else "labels",  # the sprites' labels or the ones asked for
             )
         return label_matrix(labels, vocabulary)
 
@@ -220,9 +222,9 @@ class AE(GenerativeModel):
         return torch.randn(n, self.config.latent_dim, generator=generator, device=device)
 
     # -- contract -----------------------------------------------------------------------------------
-    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, torch.Tensor]:
         indices, labels = batch["indices"], batch.get("labels")  # (B,H,W), optional (B,) or (B,L)
-        z, penalties = self._latent_and_penalty(self._posterior(indices, labels), int(batch.get("step", 0)))
+        z, penalties = self._latent_and_penalty(self._posterior(indices, labels), step)
         output = self._decode_raw(z, labels)
         pixels = indices.shape[1] * indices.shape[2]
         recon = self._reconstruction_nll(output, indices)  # (B,) summed over pixels

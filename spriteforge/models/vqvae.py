@@ -9,7 +9,8 @@ The Pixel VQ-VAE is the same model with the paper's pixel-art options switched o
   kernel 2    non-overlapping stride-2 kernels (down) and transposed kernels (up), aligned with the pixel grid;
   channels [] no downsampling at all (one code per pixel);
   ssim_weight the SSIM term of its loss (rgba mode).
-A VQ-VAE has no prior of its own: `sample` decodes uniformly random codes. Real sampling is a `prior` run.
+A VQ-VAE has no prior of its own, so it has no `sample` (decoding uniformly random codes makes noise, not
+sprites): it encodes, decodes and reconstructs, and a `prior` run built on it generates.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from spriteforge.errors import SpriteforgeError
-from spriteforge.metrics.recon import differentiable_ssim
 from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
 from spriteforge.nn.blocks import conv_norm_act, group_norm
 from spriteforge.nn.pixels import INDEX
 from spriteforge.nn.quantize import VectorQuantizer
+from spriteforge.nn.ssim import differentiable_ssim
 
 KERNELS = (2, 4)  # 2: non-overlapping (Pixel VQ-VAE); 4: overlapping stride-2 convs with nearest upsampling
 
@@ -76,14 +77,10 @@ def _edge(c_in: int, c_out: int, adapter: bool) -> nn.Conv2d:
 @register("vqvae")
 class VQVAE(GenerativeModel):
     """VQ-VAE: conv encoder, vector quantiser (EMA or gradient codebook, dead-code restarts), conv decoder.
-    sample() decodes uniformly random codes (a VQ-VAE has no prior): train a `prior` on the run to generate."""
+    No sample(): a VQ-VAE has no prior over its codes; train a `prior` on the run to generate."""
 
     Config = VQVAEConfig
     config: VQVAEConfig
-    sample_options = {
-        "temperature": "0 = argmax colour per pixel; > 0 samples colours (index mode). NB: a VQ-VAE has no prior, "
-        "so its samples decode uniformly random codes; train a `prior` on the run to generate"
-    }
     presets = {"tiny": {"width": 8, "channels": [16], "num_codes": 16, "code_dim": 8}}
 
     def __init__(self, config: VQVAEConfig, spec: DataSpec) -> None:
@@ -122,7 +119,9 @@ class VQVAE(GenerativeModel):
         if config.kernel not in KERNELS:
             raise SpriteforgeError(f"{name}.kernel={config.kernel}: choose 2 (non-overlapping) or 4 (overlapping).")
         if config.ssim_weight and config.representation == INDEX:
-            raise SpriteforgeError(f"{name}.ssim_weight is an rgba-mode loss: train with --repr rgba, or set it to 0.")
+            raise SpriteforgeError(
+                f"{name}.ssim_weight is an rgba-mode loss: use representation 'rgba', or set it to 0."
+            )
         if not 0 <= config.ema_decay < 1 or config.num_codes < 2:
             raise SpriteforgeError(f"{name}: need 0 <= ema_decay < 1 (0 = gradient codebook) and num_codes >= 2.")
 
@@ -146,7 +145,7 @@ class VQVAE(GenerativeModel):
         return self.decode(self.encode(indices))
 
     # -- contract ------------------------------------------------------------------------------
-    def loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, torch.Tensor]:
         indices = batch["indices"]  # (B,H,W)
         z = self.encoder(self.codec.encode(indices, self.representation))  # (B,D,h,w)
         z_q, _, terms = self.quantizer(z)
@@ -161,29 +160,11 @@ class VQVAE(GenerativeModel):
                 recon = recon + self.config.ssim_weight * (1 - terms["ssim"])
         return {"loss": recon + terms["vq"], "recon": recon, **terms}
 
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        labels: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        temperature: float = 0.0,
-        **opts: Any,
-    ) -> torch.Tensor:
-        self.check_labels(labels, n)
-        device = self.codec.colors.device
-        codes = torch.randint(self.config.num_codes, (n, *self.latent_shape), generator=generator, device=device)
-        output = self.decode(codes)
-        if self.representation == INDEX:
-            return self.codec.to_indices(output, INDEX, temperature, generator)  # (n,H,W)
-        return output  # (n,4,H,W)
-
 
 @register("pixel_vqvae")
 class PixelVQVAE(VQVAE):
     """Pixel VQ-VAE: the VQ-VAE with 1x1 adapters, PixelSight 1x1 projections and non-overlapping stride-2 kernels
-    (and optionally SSIM loss, no downsampling). sample() decodes uniformly random codes: train a `prior` on it."""
+    (and optionally SSIM loss, no downsampling). No sample(): train a `prior` on it to generate."""
 
     Config = PixelVQVAEConfig
     config: PixelVQVAEConfig

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from spriteforge import __version__, io
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
+from spriteforge.engine.trained import Run
 from spriteforge.errors import SpriteforgeError
 from spriteforge.serve.images import (
     Limits,
@@ -156,6 +157,7 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
     def sample(name: str, request: SampleRequest) -> Response:
         seed = request.check(limits)
         run = library.get(name)
+        _require(run, name, "sample")
         sprites, adherence = run.generate(request.n, seed=seed, labels=request.labels, **request.options())
         if request.palette is not None:
             sprites = sprites.with_palette(_named_palette(request.palette), request.remap)
@@ -210,6 +212,13 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
                 png_bytes(io.make_grid(path.to_rgba(), columns=len(path), scale=request.scale)), media_type="image/png"
             )
         return JSONResponse({"gif": to_base64(gif_bytes(frames)), "sprites": _each_base64(path)})
+
+
+def _require(run: Run, name: str, capability: str) -> None:
+    """Refuse a request the run's model cannot serve, in the API's words (no server paths, no CLI commands)."""
+    if capability not in run.model.capabilities():
+        uses = ", ".join(run.model.uses()) or "nothing"
+        raise SpriteforgeError(f"run {name!r} (a {run.config.model!r} run) cannot {capability}; it can {uses}.")
 
 
 def _add_convert_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:

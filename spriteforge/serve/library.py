@@ -70,7 +70,7 @@ class RunLibrary:
             if run.labels is None
             else {"kind": run.labels.kind, "names": list(run.labels.names), "column": run.labels.column},
             "conditional": model.is_conditional,
-            "capabilities": ["sample", *model.capabilities()],
+            "capabilities": model.capabilities(),
             "sample_options": dict(model.sample_options),
             "metrics": run.metrics,
             "grid": latest_grid(run.path) is not None,

@@ -61,14 +61,16 @@ async function loadRuns() {
   if (!state.runs.length) cards.textContent = "No runs in the served folder yet: train one with `spriteforge train`.";
   for (const run of state.runs) cards.append(runCard(run));
   const usable = state.runs.filter((run) => !run.error);
-  $("run").replaceChildren(...usable.map((run) => new Option(`${run.name} (${run.model})`, run.name)));
+  // Generate offers only the runs that can sample (a VQ-VAE or a CycleGAN cannot: their cards say what they can).
+  const generating = usable.filter((run) => run.capabilities.includes("sample"));
+  $("run").replaceChildren(...generating.map((run) => new Option(`${run.name} (${run.model})`, run.name)));
   $("convert-model").append(...usable.filter((run) => run.capabilities.includes("translate"))
     .map((run) => new Option(run.name, run.name)));
   for (const name of Object.keys(palettes)) {
     $("palette").append(new Option(name, name));
     $("convert-palette").append(new Option(name, name));
   }
-  if (usable.length) chooseRun(usable[0].name);
+  if (generating.length) chooseRun(generating[0].name);
 }
 
 function runCard(run) {
@@ -90,10 +92,18 @@ function runCard(run) {
     const dd = document.createElement("dd"); dd.textContent = value;
     list.append(dt, dd);
   }
+  card.append(list);
+  if (!run.capabilities.includes("sample")) {
+    const note = document.createElement("p");
+    note.className = "note";
+    note.textContent = `This run cannot generate sprites; it can ${run.capabilities.filter((c) => c !== "param_groups").join(", ") || "nothing else"}.`;
+    card.append(note);
+    return card;
+  }
   const open = document.createElement("button");
   open.textContent = "Generate from this run";
   open.addEventListener("click", () => { chooseRun(run.name); showView("generate"); });
-  card.append(list, open);
+  card.append(open);
   return card;
 }
 
