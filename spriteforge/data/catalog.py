@@ -15,7 +15,9 @@ import tarfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -28,6 +30,9 @@ from spriteforge.data.labels import CATEGORICAL, LabelSpec
 from spriteforge.data.palette import Palette
 from spriteforge.data.sheets import clear_transparent
 from spriteforge.errors import SpriteforgeError
+
+if TYPE_CHECKING:  # imported in load()'s body at run time: sprites.py imports this module
+    from spriteforge.data.sprites import SpriteSet
 
 PROCEDURAL_DEFAULT_COUNT = 4096
 PROCEDURAL_DEFAULT_SIZE = 16
@@ -227,7 +232,7 @@ def load(
     seed: int = 0,
     max_colors: int = 256,
     palette: Palette | str | None = None,
-) -> SpriteSet:  # noqa: F821  (imported in the body: sprites.py imports this module)
+) -> SpriteSet:
     """A named dataset as a SpriteSet (downloading it first if needed)."""
     from spriteforge.data.sprites import SpriteSet, check_canvas_memory, load_sprites
 
@@ -248,7 +253,7 @@ def load(
         chosen = Palette.resolve(palette) if isinstance(palette, str) else palette
         return sprites.with_palette(chosen, "nearest") if chosen is not None else sprites
     folder = fetch_dataset(name)
-    options = dict(size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
+    load_folder = partial(load_sprites, size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
     if dataset.sheet_tile:
-        return load_sprites(folder / "sheet.png", tile=dataset.sheet_tile, **options)
-    return load_sprites(folder / "images", labels=folder / "labels.csv", **options)
+        return load_folder(folder / "sheet.png", tile=dataset.sheet_tile)
+    return load_folder(folder / "images", labels=folder / "labels.csv")

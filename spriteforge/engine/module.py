@@ -127,7 +127,9 @@ class SpriteModule(L.LightningModule):
             # parameters, and those gradients must not leak into the discriminators' own step.
             self.model.zero_grad(set_to_none=True)
             terms = self.training_loss(batch, step=step, group=name)
-            batch = {**batch, **terms.pop(HANDED_ON, {})}
+            handed_on = terms.pop(HANDED_ON, None)  # a dict of tensors, though the contract types terms as tensors
+            if isinstance(handed_on, dict):
+                batch = {**batch, **handed_on}
             self.manual_backward(terms["loss"])
             if self.train_config.grad_clip:
                 clip = self.train_config.grad_clip

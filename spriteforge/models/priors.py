@@ -19,9 +19,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, FrozenPart, GenerativeModel, ModelConfig, register
+from spriteforge.models.vqvae import VQVAE
 from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN, LabelEmbedding
 from spriteforge.nn.pixels import INDEX
 
@@ -62,7 +64,7 @@ class Prior(GenerativeModel):
         super().__init__(config, spec)
         if config.arch not in ARCHS:
             raise SpriteforgeError(f"prior.arch={config.arch!r}: choose one of {', '.join(ARCHS)}.")
-        if not hasattr(vqvae, "latent_shape"):
+        if not isinstance(vqvae, VQVAE):  # the VQ models (vqvae, pixel_vqvae): a code grid and a codebook size
             raise SpriteforgeError(f"the prior's VQ-VAE is a {vqvae.name!r}, not a VQ model (it has no code grid).")
         if vqvae.representation != config.representation:
             raise SpriteforgeError(
@@ -77,11 +79,15 @@ class Prior(GenerativeModel):
         # Labels belong to the prior: the VQ-VAE was built without them.
         self.vqvae = vqvae.requires_grad_(False).eval()
         num_codes, shape = self.vqvae.config.num_codes, self.vqvae.latent_shape
+        self.net: nn.Module  # (B,h,w) codes, (B,width) condition -> (B,K,h,w) logits
         if config.arch == "transformer":
             self.net = CausalTransformer(num_codes, shape, config.width, config.layers, config.heads, config.dropout)
         else:
             self.net = GatedPixelCNN(num_codes, config.width, config.layers, config.kernel)
-        self.labels = LabelEmbedding(spec.labels, config.width) if self.is_conditional else None
+        # The condition of is_conditional, spelled out so that the type checker sees spec.labels is there.
+        self.labels = (
+            LabelEmbedding(spec.labels, config.width) if config.conditional and spec.labels is not None else None
+        )
 
     @property
     def is_conditional(self) -> bool:
