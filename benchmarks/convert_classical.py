@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from spriteforge import io
-from spriteforge.convert.pixelize import CONVERTIBLE_SUFFIXES, PixelizeConfig, pixelize, pixelize_file
+from spriteforge.convert.pixelize import PixelizeConfig, pixelize, pixelize_file
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = Path(os.environ.get("SPRITEFORGE_TEST_DATA", ROOT.parent / "shared" / "data")) / "photos"
@@ -33,7 +33,7 @@ def grid_exact(rgba: np.ndarray, scale: int = 4) -> bool:
 
 
 def main() -> None:
-    photos = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in CONVERTIBLE_SUFFIXES)
+    photos = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in io.CONVERTIBLE_SUFFIXES)
     images = {p.name: io.read_rgba(p) for p in photos}
     print(f"{len(photos)} photos from {PHOTOS}")
     pixelize(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from spriteforge import io
-from spriteforge.convert.pixelize import CONVERTIBLE_SUFFIXES, DITHERS, PixelizeConfig, pixelizer
+from spriteforge.convert.pixelize import DITHERS, PixelizeConfig, pixelizer
 from spriteforge.convert.translate import generator_converter
 from spriteforge.engine.run import PALETTE
 from spriteforge.engine.trained import load_run
@@ -30,7 +30,7 @@ SCALE = 6  # the picture's nearest-neighbour enlargement
 def main(run_dir: Path) -> None:
     run = load_run(run_dir)
     size = run.config.data.size
-    photos = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in CONVERTIBLE_SUFFIXES)
+    photos = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in io.CONVERTIBLE_SUFFIXES)
     images = {p.name: io.read_rgba(p) for p in photos}
     colors = {tuple(c) for c in run.palette.colors.tolist()}
     methods = {

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from spriteforge import io
 from spriteforge.bench import sync_device
 from spriteforge.data.sprites import load_sprites
 from spriteforge.engine.config import build_config
-from spriteforge.engine.run import build_model, data_spec, write_text
+from spriteforge.engine.run import build_model, data_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ("fused", "channels_last", "bf16", "compile")
@@ -102,7 +103,7 @@ def main() -> None:
         )
     out = ROOT / "benchmarks" / "results" / f"fast_path_{device.type}.json"
     document = {"model": args.model, "preset": args.preset, "threads": torch.get_num_threads(), "rows": rows}
-    write_text(out, json.dumps(document, indent=2) + "\n")
+    io.write_text(out, json.dumps(document, indent=2) + "\n")
     print(f"written to {out}")
 
 

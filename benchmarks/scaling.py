@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import spriteforge as sf
+from spriteforge import io
 from spriteforge.bench import BenchConfig, run_bench
-from spriteforge.engine.run import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def main() -> None:
                 "resident_megabytes": sprites.indices.astype("uint8").nbytes / 2**20,
             }
         )
-    write_text(args.out, json.dumps({"by_size": by_size, "by_count": by_count}, indent=2) + "\n")
+    io.write_text(args.out, json.dumps({"by_size": by_size, "by_count": by_count}, indent=2) + "\n")
     print("| size | parameters (M) | GFLOP per training image | train images/s |\n|---|---|---|---|")
     for row in by_size:
         print(

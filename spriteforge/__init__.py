@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "SpriteforgeError": "spriteforge.errors",
+    "Interrupted": "spriteforge.errors",
     "Palette": "spriteforge.data.palette",
     "QuantizationReport": "spriteforge.data.palette",
     "LabelSpec": "spriteforge.data.labels",
@@ -87,7 +88,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.diffusion.gaussian import NoiseSchedule
     from spriteforge.engine.train import resume, train
     from spriteforge.engine.trained import Run, load_run
-    from spriteforge.errors import SpriteforgeError
+    from spriteforge.errors import Interrupted, SpriteforgeError
     from spriteforge.metrics.classifier import Classifier, load_classifier, train_classifier
     from spriteforge.metrics.conditional import conditional_accuracy
     from spriteforge.metrics.evaluate import Evaluation, compare, evaluate

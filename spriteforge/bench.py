@@ -356,5 +356,5 @@ def sync_device(device: torch.device) -> None:
 
 def write_results(results: list[BenchResult], path: Path) -> Path:
     """The results as JSON, atomically."""
-    runfiles.write_text(path, json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    io.write_text(path, json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return path

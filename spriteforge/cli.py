@@ -1,6 +1,7 @@
 """The `spriteforge` command: parse, call the Python API, print. No logic of its own.
 
-Every SpriteforgeError (bad input) is printed as one message and exits with code 2, without a traceback.
+Every SpriteforgeError (bad input) is printed as one message and exits with code 2, without a traceback; a training
+stopped by SIGINT or SIGTERM says how to resume it and exits 130 or 143.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from spriteforge import io
 from spriteforge.data import catalog
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import describe, load_sprites
-from spriteforge.errors import SpriteforgeError
+from spriteforge.errors import Interrupted, SpriteforgeError
 from spriteforge.metrics import METRIC_GROUPS
 
 app = typer.Typer(
@@ -87,6 +88,12 @@ def main() -> None:
         where = f"{error.filename}: " if error.filename else ""  # never a bare ": No space left on device"
         errors.print(f"[bold red]error:[/] {where}{error.strerror or error}", highlight=False)
         sys.exit(2)
+    except Interrupted as stop:  # SIGINT or SIGTERM while training: a checkpoint was kept
+        errors.print(str(stop), highlight=False)
+        sys.exit(stop.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C anywhere else
+        errors.print("interrupted", highlight=False)
+        sys.exit(130)
 
 
 @app.command()
@@ -227,9 +234,7 @@ def sample(
     options = _generation_options(
         temperature=temperature, guidance=guidance, sampler=sampler, steps=steps, eta=eta, top_k=top_k
     )
-    sprites = load_run(run).sample(n, seed=seed, labels=label, **options)
-    if palette is not None:
-        sprites = sprites.with_palette(Palette.resolve(palette), remap)
+    sprites = load_run(run).sample(n, seed=seed, labels=label, palette=palette, remap=remap, **options)
     if sheet:
         sprites.save_sheet(out, scale=scale)
     else:

@@ -24,6 +24,8 @@ from PIL import Image, UnidentifiedImageError
 from spriteforge.errors import SpriteforgeError
 
 IMAGE_SUFFIXES = (".png", ".gif", ".bmp", ".webp")
+# Besides the formats sprites come in, photos: what the pixelizer and the photo domain of two-domain models read.
+CONVERTIBLE_SUFFIXES = (*IMAGE_SUFFIXES, ".jpg", ".jpeg")
 # Grid background: a mid grey, so both dark outlines and light highlights stay visible.
 GRID_BACKGROUND = (96, 96, 96, 255)
 # Larger images are refused from their header, before decoding: a damaged or hostile file can claim 50,000 x 50,000
@@ -100,6 +102,14 @@ def open_regular(path: str | Path, what: str = "file") -> BinaryIO:
         kind = "a folder" if stat.S_ISDIR(mode) else "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a special file"
         raise SpriteforgeError(f"{path} is {kind}, not a regular file. Give a {what} that is an ordinary file.")
     return os.fdopen(fd, "rb")
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a UTF-8 text file atomically (with "\n" line ends on every platform); returns its path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+    return path
 
 
 def _current_umask() -> int:

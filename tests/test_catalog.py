@@ -27,7 +27,7 @@ from spriteforge.data.catalog import READY_MARKER, RemoteFile
 from spriteforge.data.labels import CATEGORICAL, MULTI_HOT
 from spriteforge.data.palette import Palette
 from spriteforge.data.sheets import clear_transparent
-from spriteforge.data.sprites import load_sprites
+from spriteforge.data.sprites import load_named, load_sprites
 from spriteforge.errors import SpriteforgeError
 from typer.testing import CliRunner
 
@@ -125,7 +125,7 @@ def _free_port() -> int:
 
 
 def test_procedural_dataset(cache: Path) -> None:
-    sprites = catalog.load("procedural", count=24, size=16)
+    sprites = load_named("procedural", count=24, size=16)
     assert len(sprites) == 24 and sprites.size == (16, 16)
     assert sprites.label_spec.kind == CATEGORICAL
     assert sprites.label_spec.names == tuple(procedural.KINDS)
@@ -134,22 +134,22 @@ def test_procedural_dataset(cache: Path) -> None:
     assert sprites.palette == Palette(procedural.PALETTE_RGBA)
     assert int(sprites.indices.max()) < len(sprites.palette)
 
-    again = catalog.load("procedural", count=24, size=16)
+    again = load_named("procedural", count=24, size=16)
     np.testing.assert_array_equal(again.indices, sprites.indices)
     np.testing.assert_array_equal(again.labels, sprites.labels)
-    assert not np.array_equal(catalog.load("procedural", count=24, size=16, seed=1).indices, sprites.indices)
+    assert not np.array_equal(load_named("procedural", count=24, size=16, seed=1).indices, sprites.indices)
     # The same through the generic loader, which resolves the name when no such path exists.
     via_loader = load_sprites("procedural", count=24, size=16)
     np.testing.assert_array_equal(via_loader.indices, sprites.indices)
-    assert catalog.load("procedural", count=3, size=8).size == (8, 8)
+    assert load_named("procedural", count=3, size=8).size == (8, 8)
     assert not cache.exists() or not any(cache.iterdir())  # nothing downloaded, nothing cached
 
 
 def test_procedural_dataset_on_a_named_palette() -> None:
-    sprites = catalog.load("procedural", count=12, size=16, palette="gameboy")
+    sprites = load_named("procedural", count=12, size=16, palette="gameboy")
     assert sprites.palette == Palette.named("gameboy")
     assert int(sprites.indices.max()) < len(sprites.palette)
-    plain = catalog.load("procedural", count=12, size=16)
+    plain = load_named("procedural", count=12, size=16)
     np.testing.assert_array_equal(sprites.indices == 0, plain.indices == 0)
 
 
@@ -185,7 +185,7 @@ def kenney_entry(server: FileServer, kenney_sheet: np.ndarray, cache: Path, monk
 def test_kenney_1bit_end_to_end(kenney_entry, kenney_sheet: np.ndarray, server: FileServer, cache: Path) -> None:
     kenney_entry()
     assert not catalog.is_downloaded("kenney-1bit")
-    sprites = catalog.load("kenney-1bit")
+    sprites = load_named("kenney-1bit")
     assert len(sprites) == 4 and sprites.size == (16, 16)
     tiles = np.stack([clear_transparent(kenney_sheet[:, 16 * i : 16 * (i + 1)]) for i in range(4)])
     np.testing.assert_array_equal(sprites.to_rgba(), tiles)
@@ -195,7 +195,7 @@ def test_kenney_1bit_end_to_end(kenney_entry, kenney_sheet: np.ndarray, server: 
     assert (cache / "kenney-1bit" / READY_MARKER).is_file()
     assert (cache / "downloads" / "kenney_1-bit-pack.zip").is_file()
 
-    again = catalog.load("kenney-1bit")  # from the cache: no second request
+    again = load_named("kenney-1bit")  # from the cache: no second request
     np.testing.assert_array_equal(again.indices, sprites.indices)
     assert server.requests == ["/kenney_1-bit-pack.zip"]
     # The generic loader resolves the name the same way, still without the network.
@@ -206,7 +206,7 @@ def test_kenney_1bit_end_to_end(kenney_entry, kenney_sheet: np.ndarray, server: 
 def test_kenney_1bit_with_wrong_pixel_checksum(kenney_entry, server: FileServer, cache: Path) -> None:
     kenney_entry(pixels_sha256="0" * 64)
     with pytest.raises(SpriteforgeError, match="checksum") as error:
-        catalog.load("kenney-1bit")
+        load_named("kenney-1bit")
     assert "kenney-1bit" in str(error.value)
     assert "datasets download kenney-1bit" in str(error.value)
     assert not catalog.is_downloaded("kenney-1bit")
@@ -229,7 +229,7 @@ def test_fetched_file_with_wrong_sha256_is_an_error(kenney_entry, cache: Path) -
     entry = kenney_entry()
     kenney_entry(files=(replace(entry.files[0], sha256="f" * 64),))
     with pytest.raises(SpriteforgeError, match="Checksum mismatch"):
-        catalog.load("kenney-1bit")
+        load_named("kenney-1bit")
     assert not catalog.is_downloaded("kenney-1bit")
 
 
@@ -281,7 +281,7 @@ def cpunks_entry(test_data: Path, punk_rows, server: FileServer, cache: Path, mo
 
 def test_cpunks_end_to_end(cpunks_entry: np.ndarray, punk_rows, server: FileServer, cache: Path) -> None:
     header, rows = punk_rows
-    sprites = catalog.load("cpunks")
+    sprites = load_named("cpunks")
     assert len(sprites) == PUNKS and sprites.size == (24, 24)
     np.testing.assert_array_equal(sprites.to_rgba(), clear_transparent(cpunks_entry))
     assert sprites.names == [f"punk{i:04d}.png" for i in range(PUNKS)]
@@ -292,14 +292,14 @@ def test_cpunks_end_to_end(cpunks_entry: np.ndarray, punk_rows, server: FileServ
     assert sorted(server.requests) == ["/pkg.tar.gz", "/repo.zip"]
     assert catalog.is_downloaded("cpunks")
 
-    again = catalog.load("cpunks")
+    again = load_named("cpunks")
     np.testing.assert_array_equal(again.labels, sprites.labels)
     assert len(server.requests) == 2
 
 
 def test_cpunks_with_a_count(cpunks_entry: np.ndarray, punk_rows, cache: Path) -> None:
     _, rows = punk_rows
-    sprites = catalog.load("cpunks", count=3)
+    sprites = load_named("cpunks", count=3)
     assert len(sprites) == 3 and sprites.labels.shape == (3, 92)
     np.testing.assert_array_equal(sprites.labels, np.array([[float(v) for v in r[1:]] for r in rows[:3]], np.float32))
 
@@ -310,7 +310,7 @@ def test_cpunks_package_with_a_wrong_sha256_is_rejected(cpunks_entry, cache: Pat
         catalog.DATASETS, "cpunks", replace(entry, files=(entry.files[0], replace(entry.files[1], sha256="a" * 64)))
     )
     with pytest.raises(SpriteforgeError, match="Checksum mismatch"):
-        catalog.load("cpunks")
+        load_named("cpunks")
     assert not catalog.is_downloaded("cpunks")
 
 
@@ -322,14 +322,14 @@ def test_offline_is_an_error_that_says_so(cache: Path, monkeypatch: pytest.Monke
     original = catalog.DATASETS["kenney-1bit"]
     monkeypatch.setitem(catalog.DATASETS, "kenney-1bit", replace(original, files=(RemoteFile(url, "k.zip"),)))
     with pytest.raises(SpriteforgeError, match="offline") as error:
-        catalog.load("kenney-1bit")
+        load_named("kenney-1bit")
     assert url in str(error.value)
     assert not catalog.is_downloaded("kenney-1bit")
 
 
 def test_unknown_dataset_lists_the_names() -> None:
     for call in (
-        lambda: catalog.load("kenney"),
+        lambda: load_named("kenney"),
         lambda: catalog.fetch_dataset("kenney"),
         lambda: catalog.get("kenney"),
     ):

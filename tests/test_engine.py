@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from spriteforge import io
 from spriteforge.data.palette import Palette
 from spriteforge.engine import module as module_file
+from spriteforge.engine import run as runfiles
 from spriteforge.engine.config import load_config
 from spriteforge.errors import SpriteforgeError
 
@@ -137,7 +138,9 @@ def test_run_folder_contents(kenney_run: spriteforge.Run) -> None:
 
 def test_no_partial_checkpoint_or_temporary_file_remains(kenney_run: spriteforge.Run) -> None:
     leftovers = [
-        p.name for p in kenney_run.path.iterdir() if p.name.startswith(".") or p.name.endswith((".tmp", ".partial"))
+        p.name
+        for p in kenney_run.path.iterdir()
+        if p.name != runfiles.LOCK and (p.name.startswith(".") or p.name.endswith((".tmp", ".partial")))
     ]
     assert leftovers == []
     assert not (kenney_run.path / ".last.ckpt.partial").exists()
@@ -193,6 +196,9 @@ def test_palette_swap(kenney_run: spriteforge.Run) -> None:
     # The swap keeps the shapes: transparent pixels stay transparent.
     plain = kenney_run.sample(8, seed=1)
     np.testing.assert_array_equal(sprites.indices == 0, plain.indices == 0)
+    # Run.sample re-colours exactly as SpriteSet.with_palette does, with either remap method.
+    nearest = kenney_run.sample(8, seed=1, palette="gameboy", remap="nearest")
+    np.testing.assert_array_equal(nearest.indices, plain.with_palette(gameboy, "nearest").indices)
 
 
 def test_run_files_follow_the_umask_like_other_files(kenney_run: spriteforge.Run) -> None:
@@ -373,6 +379,8 @@ def test_resume_loses_nothing(flat_pair: tuple[Path, Path]) -> None:
 def test_resume_after_ctrl_c_loses_nothing(
     flat_pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A KeyboardInterrupt raised inside a step by code (not by a signal, which StopSignals defers to the step's
+    end): no checkpoint is written half-way through the step; the last periodic one resumes exactly."""
     a, _ = flat_pair
     original = module_file.SpriteModule.training_step
 

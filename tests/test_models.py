@@ -34,7 +34,7 @@ from spriteforge.models.base import (
     registered,
 )
 from spriteforge.models.vae import VAE, VAEConfig
-from spriteforge.nn.pixels import INDEX, RGBA, PaletteCodec
+from spriteforge.nn.pixels import INDEX, RGBA, PaletteCodec, draw_categorical
 
 CASES = [(name, rep) for name, cls in registered().items() for rep in cls.representations]
 IDS = [f"{name}-{rep}" for name, rep in CASES]
@@ -368,6 +368,19 @@ def test_codec_round_trips_and_snaps(procedural: SpriteSet) -> None:
     assert torch.equal(codec.snap(noisy), codec.snap(codec.to_rgba(indices)))
     off = torch.full((1, 4, 2, 2), 0.5)
     assert float(codec.adherence(off, RGBA)) < 1.0
+
+
+def test_draw_categorical_over_any_axis_with_temperature_and_top_k() -> None:
+    logits = torch.randn(3, 5, 4, 4, generator=torch.Generator().manual_seed(0))  # (B,K,H,W)
+    assert torch.equal(draw_categorical(logits, 0.0, dim=1), logits.argmax(1))
+    drawn = draw_categorical(logits, 1.0, generator=torch.Generator().manual_seed(1), dim=1)
+    assert drawn.shape == (3, 4, 4) and 0 <= int(drawn.min()) and int(drawn.max()) < 5
+    # The same draw with the classes last: the axis is only a layout.
+    last = draw_categorical(logits.movedim(1, -1), 1.0, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(drawn, last)
+    # top_k=1 leaves only the argmax, at any temperature; a tiny temperature is the argmax too, never NaN.
+    assert torch.equal(draw_categorical(logits, 5.0, top_k=1, dim=1), logits.argmax(1))
+    assert torch.equal(draw_categorical(logits * 1e4, 1e-6, dim=1), logits.argmax(1))
 
 
 # ---------------------------------------------------------------------- VAE: KL warm-up and free bits

@@ -435,6 +435,8 @@ def test_with_palette_swaps_onto_gameboy_exactly(one_bit: SpriteSet) -> None:
     np.testing.assert_array_equal(swapped.indices, table[one_bit.indices])
     nearest = one_bit.with_palette(gameboy, "nearest")
     assert _opaque_colors(nearest.to_rgba()) <= {tuple(c) for c in gameboy.colors[1:].tolist()}
+    # A shipped palette's name or a palette file re-colours the same as the Palette itself.
+    np.testing.assert_array_equal(one_bit.with_palette("gameboy").indices, swapped.indices)
 
 
 def test_save_grid_sheet_and_each(small: SpriteSet, tmp_path: Path) -> None:

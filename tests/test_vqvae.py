@@ -201,7 +201,7 @@ def test_an_attribute_conditioned_transformer_prior(spec: DataSpec) -> None:
     rows = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     terms = prior.loss({"indices": torch.zeros(2, 8, 8, dtype=torch.long), "labels": rows}, step=0)
     terms["loss"].backward()
-    assert prior.labels.table.weight.grad.abs().sum() > 0  # the attributes reach the start token
+    assert prior.labels.project.weight.grad.abs().sum() > 0  # the attributes reach the start token
     first = prior.eval().sample_codes(2, labels=rows, generator=torch.Generator().manual_seed(0))
     other = prior.sample_codes(2, labels=1 - rows, generator=torch.Generator().manual_seed(0))
     assert first.shape == (2, 4, 4) and not torch.equal(first, other)

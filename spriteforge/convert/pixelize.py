@@ -32,16 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from spriteforge import io
-from spriteforge.data.palette import ALPHA_THRESHOLD, Palette
+from spriteforge.data.cells import CellGrid, check_rgba_image, mean_colors
+from spriteforge.data.palette import ALPHA_THRESHOLD, Palette, luma, squared_distances
 from spriteforge.data.sprites import LoadReport, SpriteSet
 from spriteforge.errors import SpriteforgeError
+from spriteforge.progress import track
 
 DITHERS = ("none", "bayer4", "bayer8", "floyd")
 DOWNSCALES = ("area", "median", "edge")
-# Besides the formats sprites come in, photos: the pixelizer's usual input.
-CONVERTIBLE_SUFFIXES = (*io.IMAGE_SUFFIXES, ".jpg", ".jpeg")
-
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # Rec. 601, as Palette.luminance uses.
 # `edge`: a cell whose darker and lighter pixels differ by less than this luma (0..255) is shading, not an edge,
 # and keeps its mean colour.
 _EDGE_CONTRAST = 48.0
@@ -161,16 +159,12 @@ def convert_folder(
     Unreadable files are skipped and listed in the report, with the reason; when nothing could be converted (no
     images, or every one failed) it is an error saying why. A progress bar goes to stderr when `progress` is true.
     """
-    from rich.console import Console
-    from rich.progress import track
-
     _check_scale(scale)
     folder, out_folder = Path(folder), Path(out_folder)
     report = FolderReport()
     targets: dict[Path, Path] = {}  # output -> the input that made it, to catch a.png and a.jpg both -> a.png
     files = _convertible_files(folder, out_folder)
-    console = Console(stderr=True)  # stderr, so that piped stdout is not polluted by the bar.
-    for file in track(files, description="converting", console=console, transient=True, disable=not progress):
+    for file in track(files, "converting", enabled=progress):
         out = out_folder / file.relative_to(folder).with_suffix(".png")
         if out in targets:
             report.skipped.append((file, f"same output name as {targets[out].name}; rename one of them"))
@@ -215,19 +209,6 @@ def resolve_palette(spec: str) -> Palette | int:
         raise SpriteforgeError(f"{err}; or auto:K to fit K colours to each image, e.g. auto:16") from None
 
 
-def area_downscale(rgba: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(H,W,4) uint8 -> (h,w,4) float32 in [0,1]: each cell's alpha-weighted mean colour and its mean alpha, on the
-    same cell grid as the pixelizer (an image smaller than `shape` is first enlarged by nearest neighbour)."""
-    rgba = _check_image(rgba)
-    factor = max(-(-shape[0] // rgba.shape[0]), -(-shape[1] // rgba.shape[1]))
-    rgba = io.upscale(rgba, factor) if factor > 1 else rgba
-    grid = _Grid.of(rgba.shape[:2], shape)
-    weight = rgba[..., 3:].astype(np.float32) / 255.0
-    rgb = _mean_colors(rgba[..., :3].astype(np.float32), weight, grid) / 255.0
-    alpha = grid.sums(weight) / grid.counts()[..., None]
-    return np.concatenate([rgb, alpha], axis=-1).astype(np.float32)
-
-
 def output_shape(height: int, width: int, size: int) -> tuple[int, int]:
     """(rows, columns) of the output: the longer side is `size`, the other keeps the aspect ratio (at least 1)."""
     short = math.floor(size * min(height, width) / max(height, width) + 0.5)  # round half up, as users expect
@@ -239,7 +220,7 @@ def output_shape(height: int, width: int, size: int) -> tuple[int, int]:
 
 
 def _pixelize(rgba: np.ndarray, config: PixelizeConfig, palette: Palette | int, seed: int) -> SpriteSet:
-    rgba = _check_image(rgba)
+    rgba = check_rgba_image(rgba)
     rgb, opaque = _cell_colors(rgba, config)
     quantization = None
     if isinstance(palette, int):
@@ -257,7 +238,7 @@ def _cell_colors(rgba: np.ndarray, config: PixelizeConfig) -> tuple[np.ndarray, 
     longer = max(rgba.shape[:2])
     if longer < config.size:  # A cell must hold at least one source pixel.
         rgba = io.upscale(rgba, -(-config.size // longer))
-    grid = _Grid.of(rgba.shape[:2], output_shape(rgba.shape[0], rgba.shape[1], config.size))
+    grid = CellGrid.of(rgba.shape[:2], output_shape(rgba.shape[0], rgba.shape[1], config.size))
     weight = rgba[..., 3:].astype(np.float32) / 255.0
     opaque = (grid.sums(weight)[..., 0] * 255.0 / grid.counts()) >= config.alpha_threshold
     rgb = rgba[..., :3].astype(np.float32)
@@ -266,45 +247,11 @@ def _cell_colors(rgba: np.ndarray, config: PixelizeConfig) -> tuple[np.ndarray, 
     elif config.downscale == "edge":
         colors = _edge_colors(rgb, weight, grid)
     else:
-        colors = _mean_colors(rgb, weight, grid)
+        colors = mean_colors(rgb, weight, grid)
     return colors, opaque
 
 
-@dataclass(frozen=True)
-class _Grid:
-    """Integer cell boundaries over the source image: rows (h+1,) and cols (w+1,), from 0 to H and W."""
-
-    rows: np.ndarray
-    cols: np.ndarray
-
-    @classmethod
-    def of(cls, source: tuple[int, int], cells: tuple[int, int]) -> _Grid:
-        return cls(_cell_edges(source[0], cells[0]), _cell_edges(source[1], cells[1]))
-
-    def sums(self, values: np.ndarray) -> np.ndarray:
-        """(H,W,C) per-pixel values -> (h,w,C) sums over each cell."""
-        return np.add.reduceat(np.add.reduceat(values, self.rows[:-1], axis=0), self.cols[:-1], axis=1)
-
-    def counts(self) -> np.ndarray:
-        """(h,w) number of source pixels in each cell."""
-        return np.outer(np.diff(self.rows), np.diff(self.cols)).astype(np.float32)
-
-    def spread(self, cell_values: np.ndarray) -> np.ndarray:
-        """(h,w,...) per-cell values -> (H,W,...): each source pixel gets its cell's value."""
-        return np.repeat(np.repeat(cell_values, np.diff(self.rows), axis=0), np.diff(self.cols), axis=1)
-
-
-def _cell_edges(pixels: int, cells: int) -> np.ndarray:
-    """Boundaries such that pixel j is in cell i when its centre j + 0.5 lies in [i, i + 1) * pixels / cells."""
-    return np.ceil(np.linspace(0.0, pixels, cells + 1) - 0.5).astype(np.int64)
-
-
-def _mean_colors(rgb: np.ndarray, weight: np.ndarray, grid: _Grid) -> np.ndarray:
-    """`area`: the alpha-weighted mean colour of each cell."""
-    return grid.sums(rgb * weight) / np.maximum(grid.sums(weight), 1e-6)
-
-
-def _median_colors(rgba: np.ndarray, grid: _Grid, threshold: int) -> np.ndarray:
+def _median_colors(rgba: np.ndarray, grid: CellGrid, threshold: int) -> np.ndarray:
     """`median`: the per-channel median of each cell's opaque pixels (the lower one for even counts).
 
     Per cell-row, one histogram per cell and channel (values are 0..255), so the median is a cumulative count.
@@ -323,7 +270,7 @@ def _median_colors(rgba: np.ndarray, grid: _Grid, threshold: int) -> np.ndarray:
     return colors
 
 
-def _edge_colors(rgb: np.ndarray, weight: np.ndarray, grid: _Grid) -> np.ndarray:
+def _edge_colors(rgb: np.ndarray, weight: np.ndarray, grid: CellGrid) -> np.ndarray:
     """`edge`: cells that straddle an edge take one side's colour instead of the blend of both.
 
     Each cell's pixels are split at the cell's mean luma into a darker and a lighter group (one step of a 1-D
@@ -335,13 +282,13 @@ def _edge_colors(rgb: np.ndarray, weight: np.ndarray, grid: _Grid) -> np.ndarray
     total = grid.sums(weight)
     total_rgb = grid.sums(rgb * weight)
     mean = total_rgb / np.maximum(total, 1e-6)
-    dark = (rgb @ _LUMA < grid.spread(mean @ _LUMA))[..., None] * weight
+    dark = (luma(rgb) < grid.spread(luma(mean)))[..., None] * weight
     dark_weight = grid.sums(dark)
     light_weight = total - dark_weight
     dark_mean = grid.sums(rgb * dark) / np.maximum(dark_weight, 1e-6)
     light_mean = (total_rgb - dark_weight * dark_mean) / np.maximum(light_weight, 1e-6)
     both = (dark_weight > 1e-3) & (light_weight > 1e-3)  # Flat cells have no darker group at all.
-    edge = both & ((light_mean - dark_mean) @ _LUMA >= _EDGE_CONTRAST)[..., None]
+    edge = both & (luma(light_mean - dark_mean) >= _EDGE_CONTRAST)[..., None]
     side = np.where(dark_weight >= _EDGE_DARK_SHARE * total, dark_mean, light_mean)
     return np.where(edge, side, mean)
 
@@ -381,7 +328,7 @@ def _ordered_dither(rgb: np.ndarray, opaque: np.ndarray, palette: Palette, n: in
     """
     colors = _opaque_rgba(rgb[opaque])  # (N,4)
     targets = palette.colors[1:].astype(np.float64)  # (K,4)
-    nearest = np.argsort(_squared_distances(colors, targets), axis=1, kind="stable")[:, :_DITHER_CANDIDATES]
+    nearest = np.argsort(squared_distances(colors, targets), axis=1, kind="stable")[:, :_DITHER_CANDIDATES]
     first, second = np.triu_indices(nearest.shape[1])  # Every pair (i <= j) of candidates; i == j: one colour.
     a, b = targets[nearest[:, first]], targets[nearest[:, second]]  # (N,P,4)
     step = b - a
@@ -410,11 +357,6 @@ def _opaque_rgba(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([rgb, np.full((*rgb.shape[:-1], 1), 255.0)], axis=-1).astype(np.float64)
 
 
-def _squared_distances(colors: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """(N,K) squared Euclidean distances, without the (N,K,4) difference array."""
-    return (colors**2).sum(1)[:, None] - 2.0 * colors @ targets.T + (targets**2).sum(1)[None]
-
-
 def _floyd_steinberg(rgb: np.ndarray, opaque: np.ndarray, palette: Palette) -> np.ndarray:
     """Serpentine Floyd-Steinberg error diffusion in RGB over the opaque cells only.
 
@@ -432,7 +374,7 @@ def _floyd_steinberg(rgb: np.ndarray, opaque: np.ndarray, palette: Palette) -> n
             if not opaque[y, x]:
                 continue
             color = np.clip(work[y, x], 0.0, 255.0)  # Clipped so that accumulated error cannot run away.
-            best = int(np.argmin(((targets - color) ** 2).sum(axis=1)))
+            best = int(np.argmin(squared_distances(color[None], targets)[0]))
             indices[y, x] = best + 1
             error = _FLOYD_STRENGTH * (color - targets[best])
             for dy, dx, share in ((0, step, 7 / 16), (1, -step, 3 / 16), (1, 0, 5 / 16), (1, step, 1 / 16)):
@@ -478,16 +420,6 @@ def _auto_colors(spec: str) -> int | None:
     return int(count)
 
 
-def _check_image(rgba: np.ndarray) -> np.ndarray:
-    rgba = np.asarray(rgba)
-    if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4 or 0 in rgba.shape:
-        raise SpriteforgeError(
-            f"pixelize expects an (H, W, 4) uint8 RGBA image, got {rgba.dtype} of shape {rgba.shape}; "
-            "read files with spriteforge.io.read_rgba"
-        )
-    return rgba
-
-
 def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise SpriteforgeError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
@@ -510,11 +442,11 @@ def _convertible_files(folder: Path, out_folder: Path) -> list[Path]:
     files = sorted(
         path
         for path in folder.rglob("*")
-        if path.is_file() and path.suffix.lower() in CONVERTIBLE_SUFFIXES and skip not in path.resolve().parents
+        if path.is_file() and path.suffix.lower() in io.CONVERTIBLE_SUFFIXES and skip not in path.resolve().parents
     )
     if not files:
         raise SpriteforgeError(
-            f"nothing converted: no images in {folder}; convert reads {', '.join(CONVERTIBLE_SUFFIXES)} files"
+            f"nothing converted: no images in {folder}; convert reads {', '.join(io.CONVERTIBLE_SUFFIXES)} files"
         )
     return files
 

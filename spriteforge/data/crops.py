@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from spriteforge import io
-from spriteforge.convert.pixelize import CONVERTIBLE_SUFFIXES, area_downscale
+from spriteforge.data.cells import area_downscale
 from spriteforge.errors import SpriteforgeError
 
 
@@ -23,10 +23,10 @@ def image_crops(folder: str | Path, size: int, count: int, seed: int = 0) -> np.
     if count < 1:
         raise SpriteforgeError(f"data.domain_a_count={count}: ask for at least one crop.")
     found = folder.rglob("*") if folder.is_dir() else []
-    files = sorted(p for p in found if p.is_file() and p.suffix.lower() in CONVERTIBLE_SUFFIXES)
+    files = sorted(p for p in found if p.is_file() and p.suffix.lower() in io.CONVERTIBLE_SUFFIXES)
     if not files:
         raise SpriteforgeError(
-            f"data.domain_a={folder}: no images there (reads {', '.join(CONVERTIBLE_SUFFIXES)}). "
+            f"data.domain_a={folder}: no images there (reads {', '.join(io.CONVERTIBLE_SUFFIXES)}). "
             "Give a folder of photos or art."
         )
     images = [io.read_rgba(path) for path in files]  # an unreadable file is an error naming it

@@ -11,14 +11,10 @@ import http.client
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
 from spriteforge.errors import SpriteforgeError
+from spriteforge.progress import progress_bar
 
 _CHUNK = 1 << 20  # 1 MiB: few syscalls, yet the progress bar still moves often.
 
@@ -99,7 +95,7 @@ def _fetch(url: str, part: Path, *, progress: bool, timeout: float) -> None:
         start = offset if resumed else 0
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
-        bar = _progress_bar(part.stem, start, total, progress)
+        bar = progress_bar(part.stem, total, enabled=progress, completed=start, transfer=True, transient=False)
         with open(part, "ab" if resumed else "wb") as out, bar as advance:
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
@@ -108,25 +104,6 @@ def _fetch(url: str, part: Path, *, progress: bool, timeout: float) -> None:
     # http.client returns b"" instead of raising when the connection closes before Content-Length bytes arrived.
     if total is not None and received < total:
         raise ConnectionError(f"the connection closed after {received} of {total} bytes")
-
-
-@contextmanager
-def _progress_bar(name: str, completed: int, total: int | None, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """Yield a function to call with each chunk's size; it draws a bar on stderr when enabled and the size is known."""
-    if not enabled or total is None:
-        yield lambda n: None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    # stderr, so that a command whose stdout is piped somewhere is not polluted by the bar.
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(name, completed=completed, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def _fetch_failed_message(url: str, dest: Path, part: Path, exc: Exception) -> str:

@@ -35,7 +35,8 @@ ALPHA_THRESHOLD = 128
 """Pixels with alpha below this are transparent (index 0); at or above it they are colours."""
 
 _TRANSPARENT = np.zeros((1, 4), dtype=np.uint8)
-_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # Rec. 601 luma, the classic weights pixel-art tools use.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+"""Rec. 601 luma weights of R, G and B: the classic ones pixel-art tools use."""
 _CHUNK_ELEMENTS = 1 << 22  # Bounds the (colours x candidates) distance matrix to a few tens of MB per chunk.
 # Full k-means on photo-like inputs (~400k distinct colours, k=255) takes minutes; mini-batch takes seconds.
 # Pixel art stays far below this, where full k-means is well under a second.
@@ -122,8 +123,11 @@ class Palette:
         return cls._parse(Path(str(resource)), resource.read_text(encoding="utf-8"))
 
     @classmethod
-    def resolve(cls, spec: str) -> Palette:
-        """A shipped palette name or a palette file path, as given to the CLI's ``--palette NAME|FILE``."""
+    def resolve(cls, spec: Palette | str) -> Palette:
+        """A shipped palette name or a palette file path, as given to the CLI's ``--palette NAME|FILE``; a Palette
+        is returned as it is."""
+        if isinstance(spec, Palette):
+            return spec
         if spec in cls.names():
             return cls.named(spec)
         path = Path(spec)
@@ -169,7 +173,7 @@ class Palette:
         writer = _WRITERS[_format_of(path)]
         if len(self) == 1:
             raise SpriteforgeError(f"cannot save palette {self.name!r} to {path}: it has no colours besides index 0")
-        _write_atomic(path, writer(self, path))
+        io.write_text(path, writer(self, path))  # atomic; a disk error names the palette file
 
     # ------------------------------------------------------------------ pixels <-> indices
 
@@ -250,9 +254,9 @@ class Palette:
 
     def luminance(self) -> np.ndarray:
         """(K,) Rec. 601 luma of each colour's RGB, in 0..255; index 0 gets -1 so that it sorts first."""
-        luma = _luma(self.colors)
-        luma[0] = -1.0
-        return luma
+        values = luma(self.colors)
+        values[0] = -1.0
+        return values
 
     def remap_to(self, target: Palette, method: str = "luminance") -> np.ndarray:
         """A (K,) int64 table from this palette's indices to `target`'s; 0 always maps to 0.
@@ -356,22 +360,33 @@ def _unique_colors(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return _unpack(packed), inverse.ravel(), counts
 
 
-def _luma(colors: np.ndarray) -> np.ndarray:
-    return colors[:, :3] @ _LUMA_WEIGHTS
+def luma(colors: np.ndarray) -> np.ndarray:
+    """(..., 3) RGB or (..., 4) RGBA colours -> (...) Rec. 601 luma, on the colours' own scale (0..255 or 0..1).
+
+    float32 colours give float32 luma (the pixelizer's images); anything else float64."""
+    weights = LUMA_WEIGHTS.astype(np.float32) if colors.dtype == np.float32 else LUMA_WEIGHTS
+    return colors[..., :3] @ weights
 
 
 def _sorted_by_luminance(colors: np.ndarray) -> np.ndarray:
-    return colors[np.lexsort((_pack(colors), _luma(colors)))]
+    return colors[np.lexsort((_pack(colors), luma(colors)))]
+
+
+def squared_distances(colors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """(N, 4) colours and (C, 4) candidates -> (N, C) squared Euclidean distances in RGBA, in float64.
+
+    Expanded as |a|^2 - 2 a.b + |b|^2, without the (N, C, 4) difference array; exact for 8-bit colours (every term
+    is an integer far below 2^53)."""
+    colors, candidates = colors.astype(np.float64), candidates.astype(np.float64)
+    return (colors**2).sum(1)[:, None] - 2.0 * colors @ candidates.T + (candidates**2).sum(1)[None]
 
 
 def _nearest(colors: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each (U, 4) colour, the index of the nearest of (C, 4) candidates (Euclidean RGBA), and its distance."""
     chunk = max(1, _CHUNK_ELEMENTS // max(len(candidates), 1))
     indices, squared = [], []
-    targets = candidates.astype(np.int32)
     for start in range(0, len(colors), chunk):
-        diff = colors[start : start + chunk, None, :].astype(np.int32) - targets[None, :, :]
-        d2 = np.einsum("ucj,ucj->uc", diff, diff)
+        d2 = squared_distances(colors[start : start + chunk], candidates)  # (U,C)
         best = d2.argmin(axis=1)
         indices.append(best)
         squared.append(d2[np.arange(len(best)), best])
@@ -423,8 +438,8 @@ def _remap_nearest(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 def _remap_luminance(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Source colour ranks (by luminance) scaled onto target ranks, keeping the darkest and lightest ends aligned."""
     ranks = np.empty(len(source), dtype=np.int64)
-    ranks[np.lexsort((_pack(source), _luma(source)))] = np.arange(len(source))
-    target_order = np.lexsort((_pack(target), _luma(target)))
+    ranks[np.lexsort((_pack(source), luma(source)))] = np.arange(len(source))
+    target_order = np.lexsort((_pack(target), luma(target)))
     scale = (len(target) - 1) / max(len(source) - 1, 1)
     return target_order[np.rint(ranks * scale).astype(np.int64)]
 
@@ -555,12 +570,6 @@ def _write_gpl(palette: Palette, path: Path) -> str:
 def _write_json(palette: Palette, path: Path) -> str:
     colors = [f"#{_hex(color)}" for color in palette.colors[1:]]
     return json.dumps({"name": palette.name or path.stem, "colors": colors}, indent=2) + "\n"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write `text` so that `path` is never left half-written; disk errors name the palette file."""
-    with io.atomic_path(path) as temporary:
-        temporary.write_text(text, encoding="utf-8", newline="\n")
 
 
 _READERS: dict[str, Callable[[Path, str], tuple[list[_Color], str]]] = {

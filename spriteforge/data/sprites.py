@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from spriteforge import io
-from spriteforge.data.labels import LabelSpec, read_labels_csv
+from spriteforge.data import catalog, procedural
+from spriteforge.data.labels import CATEGORICAL, LabelSpec, read_labels_csv
 from spriteforge.data.palette import ALPHA_THRESHOLD, Palette, QuantizationReport
 from spriteforge.data.sheets import clear_transparent, slice_sheet
 from spriteforge.errors import SpriteforgeError
@@ -97,8 +99,10 @@ class SpriteSet:
         n_val = int(round(len(self) * val_fraction))
         return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
 
-    def with_palette(self, target: Palette, method: str = "luminance") -> SpriteSet:
-        """The same sprites re-coloured onto another palette (a palette swap)."""
+    def with_palette(self, target: Palette | str, method: str = "luminance") -> SpriteSet:
+        """The same sprites re-coloured onto another palette (a palette swap): a Palette, a shipped palette's name or
+        a palette file. `method` "luminance" keeps ramps (dark to dark), "nearest" takes the nearest colour."""
+        target = Palette.resolve(target)
         table = self.palette.remap_to(target, method)
         return replace(self, indices=table[self.indices], palette=target)
 
@@ -157,8 +161,6 @@ def load_sprites(
     instead of extracting one. labels / label_column: a CSV with a `file` column, see data/labels.py.
     count: keep at most this many sprites (the first ones; a named procedural dataset generates this many).
     """
-    from spriteforge.data import catalog
-
     if size is not None and size < 1:
         raise SpriteforgeError(f"--size {size}: the canvas size must be a positive number of pixels.")
     if count is not None and count < 1:
@@ -170,7 +172,7 @@ def load_sprites(
                 f"{source} is a named dataset with its own layout and labels: drop --labels/--tile, "
                 "or point --data at a folder."
             )
-        return catalog.load(str(source), size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
+        return load_named(str(source), size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
     skipped: list[str] = []
     found = _read_images(path, tile, tile_height, spacing, margin, alpha_threshold, skipped)
     images, names = _within_canvas(found, size, crop, alpha_threshold, str(path))
@@ -190,6 +192,38 @@ def load_sprites(
         spec, values = read_labels_csv(Path(labels), [path / n for n in names], label_column, left_out)
         spriteset.labels, spriteset.label_spec = values, spec
     return spriteset
+
+
+def load_named(
+    name: str,
+    *,
+    size: int | None = None,
+    count: int | None = None,
+    seed: int = 0,
+    max_colors: int = 256,
+    palette: Palette | str | None = None,
+) -> SpriteSet:
+    """A named dataset of the catalog (data/catalog.py) as a SpriteSet, downloading it first if needed."""
+    dataset = catalog.get(name)
+    if not dataset.downloadable:
+        side = size or catalog.PROCEDURAL_DEFAULT_SIZE
+        check_canvas_memory(count or dataset.count, side, name)
+        try:
+            indices, kinds = procedural.generate(count or dataset.count, side, seed)
+        except ValueError as error:
+            raise SpriteforgeError(f"procedural: {error}") from None
+        sprites = SpriteSet(
+            indices,
+            Palette(procedural.PALETTE_RGBA, name="procedural"),
+            labels=kinds,
+            label_spec=LabelSpec(CATEGORICAL, tuple(procedural.KINDS), "kind"),
+        )
+        return sprites.with_palette(palette, "nearest") if palette is not None else sprites
+    folder = catalog.fetch_dataset(name)
+    options: dict[str, Any] = dict(size=size, count=count, seed=seed, max_colors=max_colors, palette=palette)
+    if dataset.sheet_tile:
+        return load_sprites(folder / "sheet.png", tile=dataset.sheet_tile, **options)
+    return load_sprites(folder / "images", labels=folder / "labels.csv", **options)
 
 
 def _read_images(
@@ -302,7 +336,7 @@ def _index(
     if max_colors < 2:
         raise SpriteforgeError(f"--max-colors {max_colors}: need at least 2 (transparent + one colour).")
     if palette is not None:
-        chosen = Palette.resolve(palette) if isinstance(palette, str) else palette
+        chosen = Palette.resolve(palette)
         return SpriteSet(chosen.index(rgba, alpha_threshold), chosen, names=names)
     extracted, quantization = Palette.extract(rgba, max_colors, alpha_threshold, seed)
     indices = extracted.index(rgba, alpha_threshold, exact=not quantization.quantized)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +15,62 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.loggers import log_image
 from spriteforge.engine.module import SpriteModule
+from spriteforge.errors import Interrupted
 from spriteforge.models.base import GenerativeModel
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopSignals:
+    """SIGINT (Ctrl-C) and SIGTERM (a scheduler) while training: the first one only asks the run to stop, and
+    RunWriter stops it at the end of the step in progress, after a checkpoint. Acting at once instead (Python's
+    KeyboardInterrupt, Lightning's SIGTERM handling) can land half-way through a step, after the weights moved but
+    before the step, the data position, the EMA or the schedule counted it: a checkpoint written then resumes into
+    different weights. A second SIGINT stops at once, keeping the last checkpoint already written."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None  # the first signal's number
+        self._previous: dict[int, Any] = {}
+
+    @contextmanager
+    def installed(self) -> Iterator[StopSignals]:
+        """Handle the signals within the block, then restore the handlers found (main thread only: Python delivers
+        signals there, and a training started from another thread keeps the default behaviour)."""
+        self.received = None
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        self._previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+        self.take_over()
+        try:
+            yield self
+        finally:
+            for number, handler in self._previous.items():
+                signal.signal(number, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+            self._previous = {}
+
+    def take_over(self) -> None:
+        """(Re)install this handler: Lightning wraps SIGTERM with its own when fit starts, which would stop a run
+        half-way through a step or a validation."""
+        if self._previous:
+            for number in STOP_SIGNALS:
+                signal.signal(number, self._handle)
+
+    def _handle(self, number: int, frame: object) -> None:
+        if self.received is not None and number == signal.SIGINT:
+            raise Interrupted(number)  # the second Ctrl-C: stop now
+        self.received = self.received or number
 
 
 class RunWriter(Callback):
-    """Keeps the run folder current: atomic last.ckpt every N steps and at the end (or on Ctrl-C), progress grids
-    every M steps, the inference weights at the end, and training speed.
+    """Keeps the run folder current: atomic last.ckpt every N steps, at the end and when a stop signal arrives
+    (then raising Interrupted), progress grids every M steps, the results at the end, and training speed.
 
     A progress grid shows what best tells how training goes: new samples for a model that samples; for one that
     cannot (docs/decisions.md), a translator's sprites from fixed second-domain images (`showcase_photos`), or an
@@ -50,6 +97,9 @@ class RunWriter(Callback):
         self.step_seconds = 0.0
         self.wall_seconds = 0.0
         self.last_step = 0
+        self.checkpoint_step: int | None = None  # the step of the run's last checkpoint (written or resumed from)
+        self.training_started = False  # fit got past restoring a checkpoint
+        self.stop = StopSignals()
         self._started = 0.0
         self._step_started = 0.0
         self._earlier_wall_seconds = 0.0  # spent before a resume
@@ -68,6 +118,10 @@ class RunWriter(Callback):
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._started = time.perf_counter()
+        self.training_started = True
+        if trainer.received_sigterm:  # between fit's start and now, Lightning's handler had it
+            self.stop.received = self.stop.received or signal.SIGTERM
+        self.stop.take_over()
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         self._step_started = time.perf_counter()
@@ -82,27 +136,40 @@ class RunWriter(Callback):
             self.save_checkpoint(trainer)
         if self.sample_every and step % self.sample_every == 0:
             self.save_samples(trainer, _sprite_module(module), step)
+        if self._stop_requested(trainer) and step < trainer.max_steps:  # at max_steps the run ends anyway
+            if self.checkpoint_step != step:
+                self.save_checkpoint(trainer)
+            raise Interrupted(self.stop.received or signal.SIGTERM)
+
+    def _stop_requested(self, trainer: L.Trainer) -> bool:
+        """A stop signal reached this process (or, in a multi-device run, any of them: all stop at the same step)."""
+        requested = self.stop.received is not None
+        if trainer.world_size > 1:
+            return bool(trainer.strategy.reduce_boolean_decision(requested, all=False))
+        return requested
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        sprite_module = _sprite_module(module)
-        self.wall_seconds = self._elapsed()
-        self.last_step = trainer.global_step
+        self.wall_seconds = self._elapsed()  # the training's clock, as the final checkpoint records it
         self.save_checkpoint(trainer)
-        self.save_samples(trainer, sprite_module, trainer.global_step)
-        if trainer.is_global_zero:
-            runfiles.save_weights(sprite_module.inference_model, self.out / runfiles.WEIGHTS)
 
-    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
-        # Ctrl-C, or SIGTERM from a cluster's scheduler: keep everything up to the last completed step.
-        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
-            self.save_checkpoint(trainer)
+    def write_results(self, trainer: L.Trainer, module: SpriteModule) -> None:
+        """The last sample grid and the inference weights, after the final checkpoint (also when a resume only
+        finishes a run whose final writes were cut short; then fit restored the module and did not train)."""
+        if not self.training_started:  # only finishing: the clock is the one the checkpoint restored
+            self.wall_seconds = self._elapsed()
+        self.last_step = trainer.global_step
+        self.save_samples(trainer, module, trainer.global_step)
+        if trainer.is_global_zero:
+            runfiles.save_weights(module.inference_model, self.out / runfiles.WEIGHTS)
 
     def save_checkpoint(self, trainer: L.Trainer) -> None:
         # Every rank takes part (save_checkpoint synchronises); rank 0 renames, so last.ckpt is always whole.
+        # Only ever called at the end of a step: never on an exception, which may have stopped a step half-way.
         partial = self.out / f".{runfiles.CHECKPOINT}.partial"
         trainer.save_checkpoint(partial, weights_only=False)  # False = full state (optimizer, loops) for resume
         if trainer.is_global_zero:
             os.replace(partial, self.out / runfiles.CHECKPOINT)
+        self.checkpoint_step = trainer.global_step
 
     def save_samples(self, trainer: L.Trainer, module: SpriteModule, step: int) -> None:
         if not trainer.is_global_zero:
@@ -152,7 +219,7 @@ class RunWriter(Callback):
 
 
 def _sprite_module(module: L.LightningModule) -> SpriteModule:
-    """Lightning types its hooks' module as the base class; RunWriter samples and saves a SpriteModule's weights."""
+    """Lightning types its hooks' module as the base class; RunWriter samples a SpriteModule's inference weights."""
     if not isinstance(module, SpriteModule):
         raise TypeError(f"RunWriter trains a SpriteModule, not a {type(module).__name__}.")
     return module

@@ -12,7 +12,8 @@ OmegaConf checks keys and types against the dataclasses, so a typo is an error t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
@@ -108,6 +109,9 @@ def build_config(
     file_document = _read_yaml(config_file) if config_file else OmegaConf.create({})
     dotlist = _parse_overrides(overrides)
     name = model or dotlist.get("model") or file_document.get("model") or (base.model if base else None) or "vae"
+    if not isinstance(name, str):
+        where = f"{config_file}: " if config_file else ""
+        raise SpriteforgeError(f"{where}model: {name!r} is not a model name (`spriteforge models` lists them).")
     schema = OmegaConf.create(
         {
             "model": name,
@@ -128,13 +132,70 @@ def build_config(
     except OmegaConfBaseException as error:
         raise SpriteforgeError(_explain(error, name, config_file)) from None
     merged.model = name
-    # to_object turns each structured node back into the dataclass it was built from (typed only as "an object").
-    return RunConfig(
-        model=name,
-        data=cast(DataConfig, OmegaConf.to_object(merged.data)),
-        train=cast(TrainConfig, OmegaConf.to_object(merged.train)),
-        model_config=cast(ModelConfig, OmegaConf.to_object(merged[name])),
-    )
+    for section in ("data", "train", name):
+        if not isinstance(merged[section], DictConfig):
+            where = f"{config_file}: " if config_file else ""
+            raise SpriteforgeError(
+                f"{where}section {section!r} is {merged[section]!r}, not a mapping of keys to values."
+            )
+    try:  # to_object turns each structured node back into its dataclass (typed only as "an object")
+        config = RunConfig(
+            model=name,
+            data=cast(DataConfig, OmegaConf.to_object(merged.data)),
+            train=cast(TrainConfig, OmegaConf.to_object(merged.train)),
+            model_config=cast(ModelConfig, OmegaConf.to_object(merged[name])),
+        )
+    except OmegaConfBaseException as error:  # e.g. an interpolation ${...} that does not resolve
+        raise SpriteforgeError(_explain(error, name, config_file)) from None
+    _check_ranges(config, config_file)
+    return config
+
+
+# Inclusive (low, high) bounds of the data and train values (None: unbounded). A hand-edited or hostile config.yaml
+# must not allocate petabytes (data.size, data.count), train on NaN, or reach Lightning as a value it rejects late.
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "data.size": (1, 1024),
+    "data.max_colors": (2, 4096),
+    "data.tile": (1, 4096),
+    "data.tile_height": (1, 4096),
+    "data.spacing": (0, 4096),
+    "data.margin": (0, 4096),
+    "data.count": (1, 10_000_000),
+    "data.alpha_threshold": (0, 255),
+    "data.domain_a_count": (1, 1_000_000),
+    "train.max_steps": (1, 10**12),
+    "train.batch_size": (1, 1_000_000),
+    "train.lr": (0, 100),
+    "train.weight_decay": (0, 100),
+    "train.warmup_steps": (0, 10**12),
+    "train.min_lr_ratio": (0, 1),
+    "train.grad_clip": (0, None),
+    "train.ema_decay": (0, 1),
+    "train.seed": (0, 2**32 - 1),  # Lightning's seed range
+    "train.val_fraction": (0, 0.99),
+    "train.val_every": (1, None),
+    "train.sample_every": (0, None),
+    "train.checkpoint_every": (0, None),
+    "train.num_samples": (1, 4096),
+    "train.num_nodes": (1, 100_000),
+}
+
+
+def _check_ranges(config: RunConfig, config_file: str | Path | None) -> None:
+    """Refuse a data or train value outside its range, or a non-finite float, naming the key."""
+    where = f"{config_file}: " if config_file else ""
+    for section in ("data", "train"):
+        values = getattr(config, section)
+        for item in fields(values):
+            key, value = f"{section}.{item.name}", getattr(values, item.name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            low, high = _RANGES.get(key, (None, None))
+            if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+                bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+                raise SpriteforgeError(
+                    f"{where}{key}={value!r} is out of range: give a value {bounds if low is not None else 'finite'}."
+                )
 
 
 def _preset_document(model: str, preset: str | None) -> Any:
@@ -188,8 +249,6 @@ def _explain(error: OmegaConfBaseException, model: str, config_file: str | Path 
         model: model_class(model).Config,
     }
     if section in known and "." in key:
-        from dataclasses import fields
-
         keys = ", ".join(f"{section}.{f.name}" for f in fields(known[section]))
         return f"{where}bad config key or value {key!r} ({error.msg}). Known keys: {keys}."
     return (

@@ -16,9 +16,8 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from PIL import Image
 
 from spriteforge.engine.config import RunConfig
-from spriteforge.engine.run import write_text
 from spriteforge.errors import SpriteforgeError
-from spriteforge.io import atomic_path
+from spriteforge.io import atomic_path, write_text
 
 EXPERIMENT = "spriteforge"
 

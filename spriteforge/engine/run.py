@@ -6,7 +6,8 @@
     RUN/weights.safetensors   inference weights (the EMA weights when EMA is on)
     RUN/last.ckpt             Lightning checkpoint, for --resume only
     RUN/samples/              sample grids written during training
-    RUN/metrics.json          final validation metrics and training speed
+    RUN/metrics.json          final validation metrics and training speed, written last: a finished run has it
+    RUN/.writer.lock          held (flock) by the one process training into the folder
 
 Loading a run rebuilds the model from config.yaml and reads tensors from safetensors: no pickle is ever loaded.
 This module reads and writes those files and nothing else.
@@ -15,6 +16,8 @@ This module reads and writes those files and nothing else.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +41,35 @@ WEIGHTS = "weights.safetensors"
 CHECKPOINT = "last.ckpt"
 METRICS = "metrics.json"
 SAMPLES = "samples"
+LOCK = ".writer.lock"
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; run folders there have no single-writer guard
+    fcntl = None  # type: ignore[assignment]
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically."""
-    with io.atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+@contextmanager
+def single_writer(run_dir: Path) -> Iterator[None]:
+    """Hold RUN/.writer.lock exclusively for the block: a second training or resume into the same folder is refused
+    at once. The OS releases an flock when its process ends, however it ends, so a killed writer leaves no stuck
+    lock; the file itself stays (deleting it would let two processes lock two different files)."""
+    if fcntl is None:
+        yield
+        return
+    handle = open(run_dir / LOCK, "a")  # noqa: SIM115 - held open for the whole block
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise SpriteforgeError(
+            f"{run_dir}: another process is training into this run folder (it holds {LOCK}); a run has one writer. "
+            "Wait for it to finish or stop it, or train into another --out."
+        ) from None
+    try:
+        yield
+    finally:
+        handle.close()  # releases the lock
 
 
 def save_weights(model: GenerativeModel, path: Path) -> None:
@@ -160,8 +186,14 @@ def _read_json(path: Path, parse: Any) -> Any:
 
 def _read_weights(path: Path, model: GenerativeModel) -> dict[str, torch.Tensor]:
     if not path.is_file():
+        if (path.parent / CHECKPOINT).is_file():
+            raise SpriteforgeError(
+                f"{path}: missing. The run has not finished (its training or its final writes were stopped): "
+                f"finish it with `spriteforge train --resume {path.parent}`."
+            )
         raise SpriteforgeError(
-            f"{path}: missing. The run has not finished training: resume it with `spriteforge train --resume {path.parent}`."
+            f"{path}: missing, and the run has no {CHECKPOINT} to resume from: it stopped before its first "
+            "checkpoint. Delete the folder and train again."
         )
     try:
         tensors = load_file(str(path))
@@ -179,4 +211,10 @@ def _read_weights(path: Path, model: GenerativeModel) -> dict[str, torch.Tensor]
             f"{path}: these weights do not belong to the {model.name!r} model described by config.yaml "
             f"(first differences: {differing}). Use the weights written with this config."
         )
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise SpriteforgeError(
+                f"{path}: tensor {name!r} holds NaN or infinite values, so the model would draw blank sprites. "
+                "The training diverged (train again, e.g. with a lower train.lr) or the file is damaged."
+            )
     return tensors

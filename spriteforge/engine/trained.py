@@ -55,15 +55,14 @@ class Run:
         seed: int | None = None,
         labels: Sequence[str] | torch.Tensor | None = None,
         palette: Palette | str | None = None,
+        remap: str = "luminance",
         **opts: Any,
     ) -> SpriteSet:
         """n new sprites, palette-exact; `labels` asks a conditional run for these labels (names, e.g.
         ["female", "earring"] or ["pack=tiny_dungeon"], for every sprite; or a tensor with one row per sprite);
-        `palette` re-colours them (by luminance order) into another palette."""
+        `palette` re-colours them into another palette (see `SpriteSet.with_palette` for `remap`)."""
         sprites, _ = self.generate(n, seed=seed, labels=labels, **opts)
-        if palette is None:
-            return sprites
-        return sprites.with_palette(Palette.resolve(palette) if isinstance(palette, str) else palette)
+        return sprites.with_palette(palette, remap) if palette is not None else sprites
 
     @torch.no_grad()
     def generate(

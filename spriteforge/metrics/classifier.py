@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.progress import track
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -34,7 +33,8 @@ from spriteforge.data.sprites import SpriteSet, load_sprites
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.batches import SpriteBatches
 from spriteforge.errors import SpriteforgeError
-from spriteforge.nn.blocks import DownStack
+from spriteforge.nn.blocks import DownStack, check_halvable
+from spriteforge.progress import track
 
 CONFIG = "classifier.json"
 WEIGHTS = "weights.safetensors"
@@ -55,10 +55,9 @@ class AttributeNet(nn.Module):
 
     def __init__(self, size: int, labels: int, channels: list[int]) -> None:
         super().__init__()
-        if not channels or size % 2 ** len(channels):
-            raise SpriteforgeError(
-                f"classifier: {size}x{size} sprites cannot be halved {len(channels)} times (channels={channels})."
-            )
+        if not channels:
+            raise SpriteforgeError("classifier: channels must list at least one level.")
+        check_halvable("classifier", size, size, len(channels), f", or fewer levels (channels={channels})")
         side = size // 2 ** len(channels)
         self.features = nn.Sequential(DownStack(4, channels), nn.Flatten())  # (B, C*side*side): where matters
         self.head = nn.Linear(channels[-1] * side * side, labels)
@@ -97,9 +96,9 @@ class Classifier:
         with io.atomic_path(out / WEIGHTS) as tmp:
             save_file(tensors, str(tmp), metadata={"format": "spriteforge-classifier-1"})
         self.palette.save(out / runfiles.PALETTE)
-        runfiles.write_text(out / runfiles.LABELS, self.labels.to_json())
+        io.write_text(out / runfiles.LABELS, self.labels.to_json())
         document = {"size": self.size, "config": asdict(self.config), "metrics": self.metrics}
-        runfiles.write_text(out / CONFIG, json.dumps(document, indent=2) + "\n")
+        io.write_text(out / CONFIG, json.dumps(document, indent=2) + "\n")
 
 
 def _probabilities(logits: torch.Tensor, labels: LabelSpec) -> torch.Tensor:
@@ -171,7 +170,7 @@ def _fit(net: AttributeNet, sprites: SpriteSet, spec: LabelSpec, config: Classif
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
     stream = (batch for _ in iter(int, 1) for batch in batches)  # endless: epoch after epoch
     net.train()
-    for _ in track(range(config.steps), description="training classifier", disable=not progress):
+    for _ in track(range(config.steps), "training classifier", enabled=progress):
         batch = next(stream)
         rgba = colors[batch["indices"]].permute(0, 3, 1, 2)  # (B,4,H,W)
         loss = _loss(net(rgba), batch["labels"], spec)

@@ -155,7 +155,7 @@ def evaluate(
         evaluation = _compute(
             trained, real, str(data) if not isinstance(data, SpriteSet) else "SpriteSet", settings, device, progress
         )
-        runfiles.write_text(cache_file, evaluation.to_json())
+        io.write_text(cache_file, evaluation.to_json())
     if out is not None:
         write_report(evaluation, trained, Path(out))
     return evaluation
@@ -308,7 +308,7 @@ def _cache_key(run: Run, real: SpriteSet, settings: EvalSettings, device: str) -
 def write_report(evaluation: Evaluation, run: Run, out: Path) -> Path:
     """metrics.json, samples.png (the first 64 samples) and report.md (the table and the grid) in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    runfiles.write_text(out / "metrics.json", evaluation.to_json())
+    io.write_text(out / "metrics.json", evaluation.to_json())
     shown = min(SHOWN_SAMPLES, evaluation.settings.n)
     seed = evaluation.settings.seed
     samples = "sample" in run.model.capabilities()
@@ -329,7 +329,7 @@ def write_report(evaluation: Evaluation, run: Run, out: Path) -> Path:
         f"![first {shown} samples](samples.png)" if samples else "",
         "",
     ]
-    runfiles.write_text(out / "report.md", "\n".join(lines))
+    io.write_text(out / "report.md", "\n".join(lines))
     return out / "report.md"
 
 
@@ -376,7 +376,7 @@ def compare(
             [r.sample(shown, seed=seed, labels=requested_labels(r, shown, seed)).to_rgba() for r in sampling]
         )
         io.write_png(grid, io.make_grid(rows, columns=shown, scale=3))
-    runfiles.write_text(out, comparison_markdown(evaluations, grid.name if sampling else None))
+    io.write_text(out, comparison_markdown(evaluations, grid.name if sampling else None))
     return evaluations, out
 
 

@@ -21,19 +21,17 @@ import hashlib
 import importlib.util
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from spriteforge import io
 from spriteforge.data.download import cache_dir
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.errors import SpriteforgeError
 from spriteforge.metrics.stats import Estimate, bootstrap_values, mean_estimate, percentile_interval
+from spriteforge.progress import progress_bar
 
 # Mid grey, not white or black: pixel art leans on black outlines and white highlights, and a grey background
 # merges with neither. 128 is also exactly 0.0 in the network's input range (see _to_network_input), the middle of
@@ -126,7 +124,7 @@ class InceptionFeatures:
         rgba = _check_rgba(rgba)
         features = np.empty((len(rgba), FEATURE_DIM), np.float64)
         show = progress and len(rgba) > _PROGRESS_MIN_BATCHES * self.batch_size
-        with torch.inference_mode(), _progress_bar(len(rgba), show) as advance:
+        with torch.inference_mode(), progress_bar("Inception features", len(rgba), enabled=show) as advance:
             for start in range(0, len(rgba), self.batch_size):
                 batch = rgba[start : start + self.batch_size]
                 # Prepare on the CPU and ship uint8 (a quarter of the float32 bytes) to the device.
@@ -162,19 +160,6 @@ def _load_model(path: Path, device: torch.device) -> torch.jit.ScriptModule:
         # statistics, and it has no dropout), so eval() changes no output; it makes the module say what it does.
         _MODELS[key] = model.eval()
     return _MODELS[key]
-
-
-@contextmanager
-def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """Yield a function to call with each batch's size; it draws a bar on stderr when enabled."""
-    if not enabled:
-        yield lambda n: None
-        return
-    columns = (TextColumn("Inception features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    # stderr, so that a command whose stdout is piped somewhere is not polluted by the bar.
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("features", total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def features_for(

@@ -29,6 +29,7 @@ from torch import nn
 
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import HANDED_ON, DataSpec, GenerativeModel, ModelConfig, register
+from spriteforge.nn.blocks import check_halvable
 from spriteforge.nn.gan import PatchDiscriminator, ResnetGenerator, run_padded
 from spriteforge.nn.pixels import INDEX
 
@@ -84,11 +85,7 @@ class CycleGAN(GenerativeModel):
     def __init__(self, config: CycleGANConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
         levels, disc_levels, blocks = depth_for(min(spec.height, spec.width))
-        if spec.height % 2**levels or spec.width % 2**levels:
-            raise SpriteforgeError(
-                f"cyclegan: a {spec.width}x{spec.height} sprite cannot be halved {levels} time(s); "
-                f"use a size divisible by {2**levels} (e.g. 16 or 32)."
-            )
+        check_halvable("cyclegan", spec.height, spec.width, levels, " (e.g. 16 or 32)")
         self.levels = levels
         blocks = config.blocks or blocks
         k = spec.num_colors

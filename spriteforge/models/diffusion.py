@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from spriteforge.diffusion.gaussian import PREDICTIONS, SCHEDULES, NoiseSchedule
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
+from spriteforge.nn.blocks import check_halvable
 from spriteforge.nn.pixels import INDEX, RGBA
 from spriteforge.nn.unet import UNet
 
@@ -56,11 +57,9 @@ class Denoiser(GenerativeModel):
 
     def _build_unet(self, config: DenoiserConfig, spec: DataSpec, in_channels: int, out_channels: int) -> None:
         halvings = len(config.channels) - 1
-        if not config.channels or spec.height % 2**halvings or spec.width % 2**halvings:
-            raise SpriteforgeError(
-                f"{self.name}: a {spec.width}x{spec.height} sprite cannot be halved {halvings} times "
-                f"(channels={config.channels}). Use a size divisible by {2**halvings}, or fewer channel levels."
-            )
+        if not config.channels:
+            raise SpriteforgeError(f"{self.name}: channels must list at least one U-Net level.")
+        check_halvable(self.name, spec.height, spec.width, halvings, f", or fewer levels (channels={config.channels})")
         if not 0.0 <= config.label_dropout < 1.0:
             raise SpriteforgeError(f"label_dropout {config.label_dropout}: choose a share in [0, 1).")
         labels = spec.labels if config.conditional else None

@@ -22,7 +22,7 @@ from spriteforge.diffusion.masking import masked_after, masking_ratio
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, register
 from spriteforge.models.diffusion import Denoiser, DenoiserConfig
-from spriteforge.nn.pixels import INDEX
+from spriteforge.nn.pixels import INDEX, draw_categorical
 
 # The U-Net's step input: the masked share gamma in [0,1] times this, on the same scale as a 1000-step t.
 STEP_SCALE = 1000.0
@@ -136,7 +136,6 @@ class DiscreteDiffusion(Denoiser):
             raise SpriteforgeError(
                 f"steps={steps} must be >= 1, temperature={temperature} and guidance={guidance} >= 0."
             )
-        b = tokens.shape[0]
         flat = tokens.flatten(1)  # (B,N) a view: writes go to tokens
         masked = int((flat == self.mask_token).sum(1).max())
         for step in range(steps):
@@ -146,12 +145,7 @@ class DiscreteDiffusion(Denoiser):
                 break
             logits = self._logits(tokens, labels, guidance).float().flatten(2).transpose(1, 2)  # (B,N,K)
             log_probs = F.log_softmax(logits / max(temperature, 1e-6), dim=-1)
-            if temperature > 0:
-                chosen = torch.multinomial(log_probs.exp().view(-1, logits.shape[-1]), 1, generator=generator).view(
-                    b, -1
-                )
-            else:
-                chosen = logits.argmax(-1)
+            chosen = draw_categorical(logits, temperature, generator=generator)  # (B,N)
             confidence = log_probs.gather(-1, chosen[..., None])[..., 0]  # (B,N)
             # Annealed Gumbel noise: early steps explore which pixels to commit, late steps follow confidence.
             uniform = torch.rand(confidence.shape, generator=generator, device=confidence.device).clamp(1e-20, 1.0)

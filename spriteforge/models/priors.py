@@ -24,8 +24,9 @@ from torch import nn
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, FrozenPart, GenerativeModel, ModelConfig, register
 from spriteforge.models.vqvae import VQVAE
-from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN, LabelEmbedding
-from spriteforge.nn.pixels import INDEX
+from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN
+from spriteforge.nn.labels import LabelEmbedding
+from spriteforge.nn.pixels import INDEX, draw_categorical
 
 ARCHS = ("transformer", "pixelcnn")
 
@@ -130,7 +131,7 @@ class Prior(GenerativeModel):
         for position in range(height * width):
             row, column = divmod(position, width)
             logits = self.net(codes, condition)[:, :, row, column].float()  # (n,K)
-            codes[:, row, column] = _draw(logits, temperature, top_k, generator)
+            codes[:, row, column] = draw_categorical(logits, temperature, top_k=top_k, generator=generator)
         return codes
 
     @torch.no_grad()
@@ -147,15 +148,3 @@ class Prior(GenerativeModel):
         codes = self.sample_codes(n, labels=labels, generator=generator, temperature=temperature, top_k=top_k)
         output = self.vqvae.decode(codes)
         return self.codec.to_indices(output, INDEX) if self.representation == INDEX else output
-
-
-def _draw(
-    logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
-) -> torch.Tensor:
-    """(n,K) logits -> (n,) codes: argmax at temperature 0, else softmax(logits / T) over the top k."""
-    if temperature <= 0:
-        return logits.argmax(1)
-    if top_k is not None and top_k < logits.shape[1]:
-        threshold = logits.topk(top_k, dim=1).values[:, -1:]  # (n,1) the k-th largest logit
-        logits = logits.masked_fill(logits < threshold, float("-inf"))
-    return torch.multinomial(F.softmax(logits / temperature, dim=1), 1, generator=generator).squeeze(1)

@@ -27,7 +27,7 @@ from torch import nn
 
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
-from spriteforge.nn.blocks import DownStack, UpStack
+from spriteforge.nn.blocks import DownStack, UpStack, check_halvable
 from spriteforge.nn.labels import label_matrix
 from spriteforge.nn.pixels import INDEX
 
@@ -63,11 +63,9 @@ DecoderFactory = Callable[[int], nn.Module]
 def _conv_body(in_channels: int, spec: DataSpec, config: AEConfig, name: str) -> tuple[nn.Module, int, DecoderFactory]:
     """Strided convolutions down to a small grid, flattened; nearest upsampling + convolutions back up."""
     levels = len(config.channels)
-    if not levels or spec.height % 2**levels or spec.width % 2**levels:
-        raise SpriteforgeError(
-            f"{name.lower()}: a {spec.width}x{spec.height} sprite cannot be halved {levels} times "
-            f"(channels={config.channels}). Use a size divisible by {2**levels}, or fewer channel levels."
-        )
+    if not levels:
+        raise SpriteforgeError(f"{name.lower()}: channels must list at least one level for the conv body.")
+    check_halvable(name.lower(), spec.height, spec.width, levels, f", or fewer levels (channels={config.channels})")
     bottleneck = (config.channels[-1], spec.height // 2**levels, spec.width // 2**levels)
     flat = bottleneck[0] * bottleneck[1] * bottleneck[2]
     encoder = nn.Sequential(DownStack(in_channels, config.channels), nn.Flatten())

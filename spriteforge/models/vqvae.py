@@ -24,7 +24,7 @@ from torch import nn
 
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
-from spriteforge.nn.blocks import conv_norm_act, group_norm
+from spriteforge.nn.blocks import check_halvable, conv_norm_act, group_norm
 from spriteforge.nn.pixels import INDEX
 from spriteforge.nn.quantize import VectorQuantizer
 from spriteforge.nn.ssim import differentiable_ssim
@@ -111,11 +111,9 @@ class VQVAE(GenerativeModel):
     def _check(self, config: VQVAEConfig, spec: DataSpec) -> None:
         name = type(self).__name__.lower()
         levels = len(config.channels)
-        if spec.height % 2**levels or spec.width % 2**levels:
-            raise SpriteforgeError(
-                f"{name}: a {spec.width}x{spec.height} sprite cannot be halved {levels} times "
-                f"(channels={config.channels}). Use a size divisible by {2**levels}, fewer levels, or channels=[]."
-            )
+        check_halvable(
+            name, spec.height, spec.width, levels, f", fewer levels (channels={config.channels}), or channels=[]"
+        )
         if config.kernel not in KERNELS:
             raise SpriteforgeError(f"{name}.kernel={config.kernel}: choose 2 (non-overlapping) or 4 (overlapping).")
         if config.ssim_weight and config.representation == INDEX:

@@ -13,20 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spriteforge.data.labels import CATEGORICAL, LabelSpec
-
-
-class LabelEmbedding(nn.Module):
-    """(B,) class indices or (B,L) 0/1 attribute rows -> (B,width) condition vectors."""
-
-    def __init__(self, labels: LabelSpec, width: int) -> None:
-        super().__init__()
-        self.categorical = labels.kind == CATEGORICAL
-        self.table = nn.Embedding(len(labels), width) if self.categorical else nn.Linear(len(labels), width, bias=False)
-
-    def forward(self, labels: Tensor) -> Tensor:
-        return self.table(labels.long() if self.categorical else labels.float())
-
 
 class CausalTransformer(nn.Module):
     """Pre-norm causal transformer over the h*w codes, with learned positions."""

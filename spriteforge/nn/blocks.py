@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from spriteforge.errors import SpriteforgeError
+
+
+def check_halvable(owner: str, height: int, width: int, halvings: int, remedy: str = "") -> None:
+    """Refuse an HxW sprite that cannot be halved `halvings` times exactly (each level of a strided stack halves it).
+
+    owner names what needs it (a model or the classifier); `remedy` adds the owner's other ways out, e.g.
+    ", or fewer channel levels"."""
+    factor = 2**halvings
+    if height % factor or width % factor:
+        raise SpriteforgeError(
+            f"{owner}: a {width}x{height} sprite cannot be halved {halvings} times; "
+            f"use a size divisible by {factor}{remedy}."
+        )
+
 
 def group_norm(channels: int) -> nn.GroupNorm:
     """GroupNorm with up to 8 groups that divide the channel count (batch-size independent, unlike BatchNorm)."""

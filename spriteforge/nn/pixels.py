@@ -59,7 +59,7 @@ class PaletteCodec(nn.Module):
         if output.dim() == 3:
             return output.long()
         if representation == INDEX:
-            return sample_logits(output, temperature, generator)
+            return draw_categorical(output, temperature, generator=generator, dim=1)
         return self.snap(output)
 
     def adherence(self, output: torch.Tensor, representation: str) -> torch.Tensor:
@@ -80,10 +80,25 @@ class PaletteCodec(nn.Module):
         return exact.float().flatten(1).mean(1)
 
 
-def sample_logits(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(B,K,H,W) logits -> (B,H,W) indices: argmax at temperature 0, else categorical sampling."""
+def draw_categorical(
+    logits: torch.Tensor,
+    temperature: float,
+    *,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+    dim: int = -1,
+) -> torch.Tensor:
+    """Indices drawn from logits over K classes along `dim`, which disappears, e.g. (B,K,H,W) -> (B,H,W) with dim=1.
+
+    Temperature 0: the most likely class. Otherwise a draw from softmax(logits / T), among the `top_k` likeliest
+    classes only when top_k is given."""
     if temperature <= 0:
-        return logits.argmax(dim=1)
-    probs = F.softmax(logits.float() / temperature, dim=1).permute(0, 2, 3, 1)  # (B,H,W,K)
-    flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
-    return flat.view(probs.shape[:3])
+        return logits.argmax(dim)
+    logits = logits.float().movedim(dim, -1)  # (...,K)
+    if top_k is not None and top_k < logits.shape[-1]:
+        threshold = logits.topk(top_k, dim=-1).values[..., -1:]  # (...,1) the k-th largest logit
+        logits = logits.masked_fill(logits < threshold, float("-inf"))
+    # Shifted so that the largest logit is 0: a tiny temperature gives the argmax's one-hot instead of inf/inf = NaN.
+    probs = F.softmax((logits - logits.amax(-1, keepdim=True)) / temperature, dim=-1)
+    flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)  # (N,1)
+    return flat.view(probs.shape[:-1])

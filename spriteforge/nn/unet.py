@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spriteforge.data.labels import CATEGORICAL, LabelSpec
+from spriteforge.data.labels import LabelSpec
 from spriteforge.nn.blocks import group_norm
+from spriteforge.nn.labels import LabelEmbedding
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
@@ -25,35 +26,6 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
     angles = t.float()[:, None] * freqs[None]  # (B,half)
     return torch.cat([angles.cos(), angles.sin()], dim=1)
-
-
-class LabelEmbedding(nn.Module):
-    """Labels -> (B,dim), with a learned null label for classifier-free guidance.
-
-    Categorical labels (B,) use a table of classes + 1 rows, the last being the null label; multi-hot labels (B,L)
-    go through a linear layer, and the rows to drop are replaced by a learned null vector. `drop` (B,) bool marks
-    the sprites that get the null label (label dropout in training, the unconditional half under guidance)."""
-
-    def __init__(self, spec: LabelSpec, dim: int) -> None:
-        super().__init__()
-        self.categorical = spec.kind == CATEGORICAL
-        self.classes = len(spec)
-        if self.categorical:
-            self.table = nn.Embedding(self.classes + 1, dim)
-        else:
-            self.project = nn.Linear(self.classes, dim)
-            self.null = nn.Parameter(torch.zeros(dim))
-
-    def forward(self, labels: Tensor | None, drop: Tensor, batch: int) -> Tensor:
-        if self.categorical:
-            rows = torch.full((batch,), self.classes, dtype=torch.long, device=drop.device)
-            if labels is not None:
-                rows = torch.where(drop, rows, labels.long())
-            return self.table(rows)
-        null = self.null.expand(batch, -1)
-        if labels is None:
-            return null
-        return torch.where(drop[:, None], null, self.project(labels.float()))
 
 
 class ResBlock(nn.Module):
@@ -111,7 +83,7 @@ class UNet(nn.Module):
         embed_dim = 4 * base
         self.time_dim = base
         self.time_mlp = nn.Sequential(nn.Linear(base, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
-        self.label_embed = LabelEmbedding(labels, embed_dim) if labels is not None else None
+        self.label_embed = LabelEmbedding(labels, embed_dim, null_label=True) if labels is not None else None
         attends = [level >= len(channels) - attention_levels for level in range(len(channels))]
         heads_for = {c: max(1, min(heads, c // 8)) for c in channels}  # at least 8 channels per head
 
@@ -157,7 +129,7 @@ class UNet(nn.Module):
         emb = self.time_mlp(timestep_embedding(t, self.time_dim))  # (B,E)
         if self.label_embed is not None:
             drop = drop if drop is not None else torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-            emb = emb + self.label_embed(labels, drop, x.shape[0])
+            emb = emb + self.label_embed(labels, drop)
         h = self.conv_in(x)
         skips = [h]
         for layer in self.down:
