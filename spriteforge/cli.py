@@ -6,15 +6,17 @@ stopped by SIGINT or SIGTERM says how to resume it and exits 130 or 143.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand
 
 from spriteforge import io
 from spriteforge.data import catalog
@@ -22,6 +24,10 @@ from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import describe, load_sprites
 from spriteforge.errors import Interrupted, SpriteforgeError
 from spriteforge.metrics import METRIC_GROUPS
+
+if TYPE_CHECKING:
+    from spriteforge.models.base import GenerativeModel
+    from spriteforge.models.options import OptionSpec
 
 app = typer.Typer(
     help="Train, evaluate and sample palette-exact generative models of pixel art.\n\nStart with:  spriteforge demo",
@@ -47,24 +53,103 @@ SizeOption = Annotated[
     int | None, typer.Option("--size", min=1, help="Square canvas size; smaller sprites are centred.")
 ]
 CropOption = Annotated[bool, typer.Option(help="Crop sprites larger than --size instead of failing.")]
-# Sampling options shared by sample, inpaint and vary; a model refuses the ones it lacks (`spriteforge models`).
 SeedOption = Annotated[int | None, typer.Option(help="Random seed (same seed, same sprites).")]
 LabelOption = Annotated[
     list[str], typer.Option("--label", help="Conditional runs: a label to ask for (repeatable; name or column=name).")
 ]
-TemperatureOption = Annotated[
-    float | None, typer.Option(min=0.0, help="Index models: 0 = most likely colour per pixel; > 0 samples colours.")
+OptOption = Annotated[
+    list[str],
+    typer.Option(
+        "--opt",
+        metavar="NAME=VALUE",
+        help="Any sampling option of the run's model, e.g. --opt temperature=0.8 (repeatable).",
+    ),
 ]
-GuidanceOption = Annotated[float | None, typer.Option(min=0.0, help="Classifier-free guidance scale (diffusion).")]
-SamplerOption = Annotated[str | None, typer.Option(help="Sampler, e.g. ddpm | ddim (diffusion).")]
-StepsOption = Annotated[int | None, typer.Option(min=1, help="Sampling steps (diffusion, discrete diffusion).")]
-EtaOption = Annotated[float | None, typer.Option(min=0.0, help="DDIM eta: 0 deterministic, 1 like DDPM.")]
 ScaleOption = Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")]
 
+# -- sampling options: flags built from the registered models' SampleOptions --------------------------------------
+SAMPLING = "sampling options"  # ctx.meta key: the typed sampling flags' values
 
-def _generation_options(**given: float | int | str | None) -> dict:
-    """The sampling options the user gave (the model checks them), without the ones left unset."""
-    return {key: value for key, value in given.items() if value is not None}
+
+class SamplingCommand(TyperCommand):
+    """sample, inpaint, vary: one typed flag per sampling option that a registered model declares (--temperature,
+    --steps, ...; ranges and choices from the specs), and a help epilog listing each model's options.
+
+    The flags are added when the command is first parsed or its help shown, so `spriteforge --help` and the other
+    commands never import the models. Their values reach the command in ctx.meta[SAMPLING]."""
+
+    _flags: list[Any] | None = None
+
+    # typer hands its commands a typer.Context; the Command they override, from typer's private copy of click, types
+    # the parameter as that copy's base Context, which is not public to annotate with.
+    def get_params(self, ctx: typer.Context) -> list[Any]:  # type: ignore[override]
+        if self._flags is None:
+            from spriteforge.models.base import registered
+            from spriteforge.models.options import merged_specs
+
+            declared = {name: cls.option_specs() for name, cls in registered().items()}
+            taken = {param.name for param in self.params}
+            self._flags = [flag for flag in _option_flags(merged_specs(declared)) if flag.name not in taken]
+            self.params = [*self.params, *self._flags]
+            self.epilog = _options_epilog(declared)
+        return super().get_params(ctx)
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        ctx.meta[SAMPLING] = {flag.name: ctx.params.pop(flag.name, None) for flag in self._flags or []}
+        return super().invoke(ctx)
+
+
+def _option_flags(specs: list[OptionSpec]) -> list[Any]:
+    """Typer's own options for these specs (through a generated signature, so they look and check like the
+    hand-written ones): --name-with-dashes, typed, ranged, with choices, None when not given."""
+    parameters = [
+        inspect.Parameter(
+            spec.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(
+                None,
+                "--" + spec.name.replace("_", "-"),
+                help=f"{spec.help} ({', '.join(spec.models)}).",
+                min=spec.min,
+                max=spec.max,
+            ),
+            annotation=(Literal[spec.choices] if spec.choices else spec.python_type) | None,
+        )
+        for spec in specs
+    ]
+
+    def flags() -> None: ...
+
+    flags.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    holder = typer.Typer(add_completion=False)
+    holder.command()(flags)
+    return list(typer.main.get_command(holder).params)
+
+
+def _options_epilog(declared: dict[str, list[OptionSpec]]) -> str:
+    """Each registered model's sampling options, for the help of the sampling commands."""
+    lines = [f"{name}: {', '.join(spec.name for spec in specs) or 'none'}" for name, specs in declared.items()]
+    return "Sampling options by model (spriteforge models --long explains them):\n" + "\n".join(lines)
+
+
+def _sampling_options(ctx: typer.Context, texts: list[str], model: GenerativeModel) -> dict[str, Any]:
+    """The typed flags the user gave plus each --opt NAME=VALUE, parsed by the run's model's own specs."""
+    given = {name: value for name, value in ctx.meta.get(SAMPLING, {}).items() if value is not None}
+    specs = {spec.name: spec for spec in model.option_specs()}
+    for text in texts:
+        name, equals, value = text.partition("=")
+        name = name.strip().replace("-", "_")
+        if not equals or not name:
+            raise SpriteforgeError(f"--opt {text!r}: write NAME=VALUE, e.g. --opt temperature=0.8.")
+        if name not in specs:
+            raise SpriteforgeError(
+                f"--opt {text}: model {model.name!r} has no sampling option {name} "
+                f"(it has: {', '.join(specs) or 'none'})."
+            )
+        if name in given:
+            raise SpriteforgeError(f"--opt {text}: {name} is already given; give each option once.")
+        given[name] = specs[name].parse(value)
+    return given
 
 
 LabelsOption = Annotated[Path | None, typer.Option("--labels", help="CSV with a `file` column and label columns.")]
@@ -202,21 +287,17 @@ def _print_metrics(path: Path, metrics: dict) -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(cls=SamplingCommand)
 def sample(
+    ctx: typer.Context,
     run: Annotated[Path, typer.Argument(help="A run folder.")],
     out: Annotated[Path, typer.Option(help="Output PNG (a grid, or a sprite sheet with --sheet).")] = Path(
         "samples.png"
     ),
     n: Annotated[int, typer.Option("--n", min=1, help="How many sprites.")] = 64,
     seed: SeedOption = None,
-    temperature: TemperatureOption = None,
     label: LabelOption = [],
-    guidance: GuidanceOption = None,
-    sampler: SamplerOption = None,
-    steps: StepsOption = None,
-    eta: EtaOption = None,
-    top_k: Annotated[int | None, typer.Option(min=1, help="Priors: sample only among the k likeliest codes.")] = None,
+    opt: OptOption = [],
     palette: Annotated[str | None, typer.Option(help="Re-colour into a named palette or palette file.")] = None,
     remap: Annotated[
         str, typer.Option(help="How --palette maps colours: luminance (keeps ramps) or nearest.")
@@ -225,16 +306,15 @@ def sample(
     each: Annotated[Path | None, typer.Option(help="Also write one PNG per sprite into this folder.")] = None,
     scale: ScaleOption = 4,
 ) -> None:
-    """Sample new sprites from a trained run (`spriteforge models` lists each model's sampling options).
+    """Sample new sprites from a trained run, with the sampling options of its model (listed below).
 
     Example: spriteforge sample runs/demo --n 64 --seed 0 --palette gameboy --out grid.png
     """
     from spriteforge.engine.trained import load_run
 
-    options = _generation_options(
-        temperature=temperature, guidance=guidance, sampler=sampler, steps=steps, eta=eta, top_k=top_k
-    )
-    sprites = load_run(run).sample(n, seed=seed, labels=label, palette=palette, remap=remap, **options)
+    trained = load_run(run)
+    options = _sampling_options(ctx, opt, trained.model)
+    sprites = trained.sample(n, seed=seed, labels=label, palette=palette, remap=remap, **options)
     if sheet:
         sprites.save_sheet(out, scale=scale)
     else:
@@ -329,8 +409,9 @@ def interpolate(
 ImageOption = Annotated[Path, typer.Option("--image", help="The sprite (PNG at the run's sprite size).")]
 
 
-@app.command()
+@app.command(cls=SamplingCommand)
 def inpaint(
+    ctx: typer.Context,
     run: Annotated[Path, typer.Argument(help="A run folder (ddpm or discrete_diffusion).")],
     image: ImageOption,
     mask: Annotated[
@@ -345,11 +426,7 @@ def inpaint(
     n: Annotated[int, typer.Option("--n", min=1, help="How many completions.")] = 8,
     seed: SeedOption = None,
     label: LabelOption = [],
-    guidance: GuidanceOption = None,
-    sampler: SamplerOption = None,
-    steps: StepsOption = None,
-    eta: EtaOption = None,
-    temperature: TemperatureOption = None,
+    opt: OptOption = [],
     scale: ScaleOption = 4,
 ) -> None:
     """Regenerate the masked pixels of a sprite, n times; every other pixel is kept bit-exact.
@@ -360,15 +437,16 @@ def inpaint(
 
     trained = load_run(run)
     sprite, selected = io.read_rgba(image), io.read_mask(mask)
-    options = _generation_options(guidance=guidance, sampler=sampler, steps=steps, eta=eta, temperature=temperature)
+    options = _sampling_options(ctx, opt, trained.model)
     completions = trained.inpaint(sprite, selected, n, seed=seed, labels=label, **options)
     shown = np.concatenate([sprite[None], io.mask_preview(selected)[None], completions.to_rgba()])
     io.write_png(out, io.make_grid(shown, scale=scale))
     console.print(f"wrote {out}: the sprite, the mask ({int(selected.sum())} pixels regenerated) and {n} completions")
 
 
-@app.command()
+@app.command(cls=SamplingCommand)
 def vary(
+    ctx: typer.Context,
     run: Annotated[Path, typer.Argument(help="A run folder (ddpm or discrete_diffusion).")],
     image: ImageOption,
     strength: Annotated[
@@ -385,14 +463,7 @@ def vary(
     n: Annotated[int, typer.Option("--n", min=1, help="How many variations.")] = 8,
     seed: SeedOption = None,
     label: LabelOption = [],
-    guidance: GuidanceOption = None,
-    sampler: SamplerOption = None,
-    steps: Annotated[
-        int | None,
-        typer.Option(min=1, help="Sampling steps (ddpm: of the full schedule; strength keeps the last share)."),
-    ] = None,
-    eta: EtaOption = None,
-    temperature: TemperatureOption = None,
+    opt: OptOption = [],
     scale: ScaleOption = 4,
 ) -> None:
     """Variations of a sprite: partly noise it and let the model denoise it again.
@@ -403,7 +474,7 @@ def vary(
 
     trained = load_run(run)
     sprite = io.read_rgba(image)
-    options = _generation_options(guidance=guidance, sampler=sampler, steps=steps, eta=eta, temperature=temperature)
+    options = _sampling_options(ctx, opt, trained.model)
     variations = trained.vary(sprite, strength, n, seed=seed, labels=label, **options)
     io.write_png(out, io.make_grid(np.concatenate([sprite[None], variations.to_rgba()]), scale=scale))
     console.print(f"wrote {out}: the sprite and {n} variations (strength {strength})")
@@ -712,26 +783,89 @@ def bench(
 
 
 @app.command()
-def models() -> None:
-    """List the registered models and what each can do.
+def models(
+    long: Annotated[bool, typer.Option("--long", help="Everything: presets, config keys, option ranges.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable, with the full option specs.")] = False,
+) -> None:
+    """List the registered models: what each emits, what it can do, its sampling options.
 
-    Example: spriteforge models
+    Example: spriteforge models --long
     """
-    from spriteforge.models.base import config_fields, registered
+    from spriteforge.models.base import registered
 
-    table = Table(title="registered models")
-    for column in ("model", "representations", "capabilities", "sample options", "presets", "config keys"):
-        table.add_column(column, overflow="fold", no_wrap=column == "model")  # names stay whole, e.g. pixel_vqvae
-    for name, cls in registered().items():
+    described = {name: _describe_model(cls) for name, cls in registered().items()}
+    if as_json:
+        print(json.dumps(described, indent=2, default=str))  # plain print: rich would wrap and colour it
+    elif long:
+        _print_models_long(described)
+    else:
+        _print_models_short(described)
+
+
+def _describe_model(cls: type[GenerativeModel]) -> dict[str, Any]:
+    from spriteforge.models.base import config_fields
+
+    return {
+        "description": (cls.__doc__ or "").strip().split("\n")[0],
+        "representations": list(cls.representations),
+        "capabilities": cls.capabilities(),
+        "needs": list(cls.batch_keys),
+        "sample_options": [spec.to_json() for spec in cls.option_specs()],
+        "presets": list(cls.presets),
+        "config": config_fields(cls.Config),
+    }
+
+
+# Short words for the compact listing; param_groups is how the engine trains a model, not something a user asks for.
+SHORT_CAPABILITIES = {"encode": "enc", "decode": "dec", "reconstruct": "recon", "param_groups": None}
+
+
+def _print_models_short(described: dict[str, dict[str, Any]]) -> None:
+    """One line per model that fits an 80-column terminal: name, representations, capabilities, option names."""
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
+    for column in ("model", "emits", "can", "sampling options"):
+        table.add_column(column, overflow="fold", no_wrap=column == "model")
+    for name, model in described.items():
+        can = [SHORT_CAPABILITIES.get(c, c) for c in model["capabilities"]]
         table.add_row(
             name,
-            ", ".join(cls.representations),
-            ", ".join(cls.capabilities()),
-            "\n".join(f"{k}: {v}" for k, v in cls.sample_options.items()),
-            ", ".join(cls.presets),
-            ", ".join(f"{name}.{k}" for k in config_fields(cls.Config)),
+            "|".join(model["representations"]),
+            " ".join(c for c in can if c),
+            " ".join(spec["name"] for spec in model["sample_options"]) or "-",
         )
-    console.print(table)
+    console.print(table, soft_wrap=False)
+    console.print("emits: index (palette colours, exact) | rgba (snapped to the palette).", soft_wrap=False)
+    console.print("More: spriteforge models --long (presets, config keys, option ranges) or --json.", soft_wrap=False)
+
+
+def _print_models_long(described: dict[str, dict[str, Any]]) -> None:
+    """A block per model, wrapped at the terminal's width: description, capabilities, options, presets, config."""
+    from rich.markup import escape
+    from rich.padding import Padding
+
+    for name, model in described.items():
+        console.print(f"[bold]{name}[/]: {escape(model['description'])}", soft_wrap=False)
+        lines = [
+            f"emits: {', '.join(model['representations'])}; can: {', '.join(model['capabilities'])}",
+            f"presets: {', '.join(model['presets']) or 'none'}",
+            "sampling options:" + ("" if model["sample_options"] else " none"),
+            *(f"  {_option_line(spec)}" for spec in model["sample_options"]),
+            f"config keys: {', '.join(f'{name}.{key}' for key in model['config'])}",
+        ]
+        if model["needs"]:
+            lines.insert(1, f"needs data for: {', '.join(model['needs'])}")
+        console.print(Padding(escape("\n".join(lines)), (0, 0, 1, 2)), soft_wrap=False)
+
+
+def _option_line(spec: dict[str, Any]) -> str:
+    """ "temperature (float 0..100, default 0): help" """
+    if spec["choices"]:
+        kind = "|".join(spec["choices"])
+    else:
+        bounds = f" {spec['min']:g}..{spec['max']:g}" if spec["min"] is not None and spec["max"] is not None else ""
+        kind = spec["type"] + bounds
+    default = "" if spec["default"] is None else f", default {spec['default']}"
+    return f"{spec['name']} ({kind}{default}): {spec['help']}"
 
 
 @app.command()

@@ -7,6 +7,7 @@ half-written.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -193,11 +194,68 @@ def test_palette_show_and_list(tmp_path: Path) -> None:
         assert name in listing
 
 
-def test_models_lists_every_registered_model() -> None:
-    output = invoke("models")
-    for name in spriteforge.registered():
-        assert name in output
-    assert "ae" in output and "vae" in output
+def _lines_at_80_columns(*args: object) -> list[str]:
+    result = runner.invoke(cli.app, [str(a) for a in args], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    too_long = [line for line in lines if len(line) > 80]
+    assert not too_long, f"{len(too_long)} lines over 80 columns, e.g. {too_long[0]!r}"
+    return lines
+
+
+def test_models_fits_80_columns_one_line_per_model() -> None:
+    lines = _lines_at_80_columns("models")
+    for name, model in spriteforge.registered().items():
+        row = next(line for line in lines if line.split() and line.split()[0] == name)
+        assert all(spec.name in row for spec in model.option_specs()), row
+    assert "discrete_diffusion" in "\n".join(lines) and "--long" in "\n".join(lines)
+
+
+def test_models_long_shows_config_keys_and_option_ranges() -> None:
+    output = squash(_lines_at_80_columns("models", "--long") and invoke("models", "--long"))
+    assert squash("vae.latent_dim") in output and squash("sampler (ddim|ddpm, default ddim)") in output
+    assert squash("temperature (float 0..100") in output
+
+
+def test_models_json_has_the_option_specs() -> None:
+    described = json.loads(invoke("models", "--json"))
+    assert set(described) == set(spriteforge.registered())
+    steps = next(spec for spec in described["ddpm"]["sample_options"] if spec["name"] == "steps")
+    assert steps == {**steps, "type": "int", "min": 1, "max": 10000, "default": None}
+    assert "inpaint" in described["ddpm"]["capabilities"] and "vae.beta" not in described["vae"]["config"]
+    assert "beta" in described["vae"]["config"]
+
+
+def test_sample_help_lists_each_model_s_options() -> None:
+    output = " ".join(invoke("sample", "--help").split())
+    for flag in ("--temperature", "--guidance", "--sampler", "--steps", "--eta", "--top-k", "--opt"):
+        assert flag in output
+    assert "ddpm: sampler, steps, eta, guidance" in output and "prior: temperature, top_k" in output
+
+
+def test_opt_sets_any_option_and_flags_still_work(run_dir: Path, tmp_path: Path) -> None:
+    first, second, third = (tmp_path / f"{name}.png" for name in "abc")
+    invoke("sample", run_dir, "--n", 4, "--seed", 1, "--opt", "temperature=1.5", "--out", first)
+    invoke("sample", run_dir, "--n", 4, "--seed", 1, "--temperature", 1.5, "--out", second)
+    invoke("sample", run_dir, "--n", 4, "--seed", 1, "--temperature", 1e-40, "--out", third)  # safe: the argmax
+    assert first.read_bytes() == second.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "args, mentions",
+    [
+        (["--temperature", "nan"], ("--temperature", "100")),  # typer refuses it first
+        (["--opt", "temperature=1e308"], ("temperature=1e+308", "from 0 to 100")),
+        (["--opt", "temperature"], ("--opt", "NAME=VALUE")),
+        (["--opt", "guidance=3"], ("guidance", "temperature")),
+        (["--opt", "temperature=hot"], ("temperature='hot'", "a number")),
+        (["--temperature", "1", "--opt", "temperature=2"], ("temperature", "once")),
+    ],
+)
+def test_bad_sampling_options_exit_2(run_dir: Path, tmp_path: Path, monkeypatch, capsys, args, mentions) -> None:
+    out = tmp_path / "g.png"
+    fails(monkeypatch, capsys, "sample", run_dir, *args, "--out", out, mentions=mentions)
+    assert not out.exists()
 
 
 def test_datasets_inspect(tiles: Path, tmp_path: Path) -> None:

@@ -671,3 +671,20 @@ def test_compiled_training_trains(tmp_path: Path) -> None:
     with (run.path / "logs" / "metrics.csv").open() as handle:
         losses = [float(row["train/loss"]) for row in csv.DictReader(handle) if row.get("train/loss")]
     assert len(losses) == 4 and losses[-1] < losses[0]  # steps 2, 5, 8, 11
+
+
+def test_the_progress_bar_counts_steps_not_epochs(tmp_path: Path) -> None:
+    # Training length is max_steps (Lightning's max_epochs is -1): the bar read "Epoch 35/-2" before.
+    from spriteforge.engine.callbacks import StepProgressBar
+    from spriteforge.engine.config import TrainConfig
+    from spriteforge.engine.train import _trainer
+
+    trainer = _trainer(TrainConfig(max_steps=500, progress=True), False, [], 10, False, tmp_path)
+    bar = trainer.progress_bar_callback
+    assert isinstance(bar, StepProgressBar)
+    bar.setup(trainer, None, "fit")
+    assert bar.total_train_batches == 500
+    description = bar._get_train_description(35)
+    assert "Epoch" not in description and "-2" not in description and description.strip() == "Training"
+    quiet = _trainer(TrainConfig(max_steps=500, progress=False), False, [], 10, False, tmp_path)
+    assert quiet.progress_bar_callback is None

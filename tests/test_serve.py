@@ -68,12 +68,14 @@ def test_list_runs_describes_model_palette_and_capabilities(client: TestClient) 
         "names": ["1bit_pack_colored", "tiny_dungeon"],
         "column": "pack",
     }
-    assert {"inpaint", "vary"} <= set(discrete["capabilities"]) and "guidance" in discrete["sample_options"]
+    assert {"inpaint", "vary"} <= set(discrete["capabilities"]) and "guidance" in _option_names(discrete)
     run = runs[2]
     assert run["model"] == "vae" and run["size"] == [16, 16] and run["grid"] is True
     assert run["palette"][0].startswith("#") and len(run["palette"]) > 2
     assert {"sample", "encode", "decode", "reconstruct"} <= set(run["capabilities"])
-    assert "temperature" in run["sample_options"] and run["conditional"] is False
+    assert "temperature" in _option_names(run) and run["conditional"] is False
+    temperature = next(spec for spec in run["sample_options"] if spec["name"] == "temperature")
+    assert temperature["type"] == "float" and temperature["min"] == 0 and temperature["max"] == 100
     assert run["metrics"]["steps"] == 4
 
 
@@ -81,6 +83,11 @@ def test_sampling_a_run_that_cannot_sample_is_a_clear_400(client: TestClient) ->
     response = client.post("/api/v1/runs/kenney/cyclegan/sample", json={"n": 2})
     detail = error_of(response, 400, "kenney/cyclegan", "cannot sample", "translate")
     assert "spriteforge" not in detail and "/" + "tmp" not in detail  # no CLI command, no server path
+
+
+def _option_names(run: dict) -> set[str]:
+    """The names of a described run's sampling options (each a full spec: type, default, range, choices, help)."""
+    return {spec["name"] for spec in run["sample_options"]}
 
 
 def test_a_damaged_run_is_listed_with_its_error_and_hides_nothing(runs: Path, tmp_path: Path) -> None:
@@ -154,12 +161,45 @@ def test_sample_in_another_palette(client: TestClient) -> None:
         ({"n": 0}, 422, ("n",)),
         ({"n": 2, "labels": ["female"]}, 400, ("not conditional",)),
         ({"n": 2, "guidance": 3}, 400, ("guidance", "temperature")),
+        ({"n": 2, "top_k": 0}, 422, ("top_k",)),
+        ({"n": 2, "sampler": "euler"}, 422, ("sampler",)),
         ({"n": 2, "palette": "/etc/passwd"}, 400, ("not a named palette", "pico8")),
         ({"n": 2, "format": "tiff"}, 422, ("format",)),
     ],
 )
 def test_sample_bad_requests(client: TestClient, request_body: dict, status: int, mentions: tuple) -> None:
     error_of(client.post(f"{RUN}/sample", json=request_body), status, *mentions)
+
+
+@pytest.mark.parametrize("temperature", ["NaN", "Infinity", "-Infinity", "1e308", "-1"])
+def test_degenerate_sampling_options_are_refused_with_a_json_422(client: TestClient, temperature: str) -> None:
+    # Raw JSON: Python's parser takes NaN and Infinity, and the 422 body must still be JSON.
+    body = f'{{"n": 2, "temperature": {temperature}}}'
+    response = client.post(f"{RUN}/sample", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "temperature"]
+
+
+@pytest.mark.parametrize("run", ["vae", "discrete"])
+def test_a_tiny_temperature_samples_the_most_likely_colours(client: TestClient, run: str) -> None:
+    # 1e-40 used to overflow the softmax into NaN (a 500); it is legal and behaves like temperature 0.
+    body = {"n": 2, "seed": 0, "temperature": 1e-40, "format": "json"}
+    tiny = client.post(f"/api/v1/runs/kenney/{run}/sample", json=body)
+    assert tiny.status_code == 200, tiny.text
+    if run == "vae":  # the decoder's argmax: identical sprites to temperature 0
+        assert tiny.json()["sprites"] == sample_json(client, **{**body, "temperature": 0})["sprites"]
+
+
+def test_openapi_shows_each_sampling_option_with_its_limits(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for request in ("SampleRequest", "VaryRequest", "InpaintRequest"):
+        fields = schemas[request]["properties"]
+        assert {"temperature", "guidance", "sampler", "steps", "eta", "top_k"} <= set(fields)
+    fields = schemas["SampleRequest"]["properties"]
+    temperature = next(kind for kind in fields["temperature"]["anyOf"] if kind["type"] == "number")
+    assert temperature["minimum"] == 0 and temperature["maximum"] == 100
+    assert {"enum": ["ddim", "ddpm"], "type": "string"} in fields["sampler"]["anyOf"]
+    assert "ddpm" in fields["sampler"]["description"]
 
 
 # ---------------------------------------------------------------------- labels, variations, inpainting

@@ -97,6 +97,16 @@ def test_generate_keep_and_interpolate(page, screenshots: Path) -> None:
     # A run that can encode (so "Interpolate" applies): the tiny VAE, or the first such run of a given folder.
     name = page.evaluate("state.runs.find(run => !run.error && run.capabilities.includes('encode')).name")
     page.locator(".card").filter(has=page.locator(f"h2:text-is('{name}')")).locator("button").click()
+    # The option controls are rendered from the run's specs (GET /api/v1/runs/{run}), not written in the page.
+    specs = page.evaluate("state.run.sample_options")
+    shown = page.eval_on_selector_all(
+        "#sample-options [data-option]", "controls => controls.map(c => c.dataset.option)"
+    )
+    assert shown == [spec["name"] for spec in specs]
+    for spec in specs:
+        if spec["type"] in ("int", "float"):
+            limits = page.eval_on_selector(f"#option-{spec['name']}", "input => [input.min, input.max]")
+            assert limits == [f"{spec['min']:g}", f"{spec['max']:g}"]
     page.fill("#n", "16")
     page.fill("#seed", "0")
     page.click("#generate-button")
@@ -133,6 +143,8 @@ def test_labels_variations_and_inpainting(page, screenshots: Path) -> None:
     choices = page.eval_on_selector_all("#label-choices input", "inputs => inputs.map(input => input.value)")
     assert len(choices) >= 2
     page.check(f"#label-choices input[value='{choices[-1]}']")
+    page.fill("#option-steps", "3")  # a rendered control's value goes into the request
+    assert page.evaluate("sampleRequest('json').steps") == 3
     page.fill("#n", "8")
     page.click("#generate-button")
     page.wait_for_function(

@@ -1,4 +1,5 @@
-"""The training callbacks: `RunWriter` keeps the run folder current while Lightning trains."""
+"""The training callbacks: `RunWriter` keeps the run folder current while Lightning trains; `StepProgressBar` shows
+how far training is in steps."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, RichProgressBar
 
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
@@ -216,6 +217,33 @@ class RunWriter(Callback):
             return None
         rows = np.random.default_rng(0).choice(len(self.label_pool), self.num_samples)
         return torch.from_numpy(self.label_pool[rows]).to(model.codec.colors.device)
+
+
+class StepProgressBar(RichProgressBar):
+    """Lightning's rich bar counting the run's steps ("Training 120/500") instead of the batches of an epoch.
+
+    Training length is train.max_steps, so Lightning's max_epochs is -1 and its bar read "Epoch 35/-2"; here the
+    bar's total is max_steps and its position the global step, across epochs and after a resume."""
+
+    @property
+    def total_train_batches(self) -> int | float:
+        return self.trainer.max_steps if self.trainer.max_steps > 0 else super().total_train_batches
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return f"{'Training':{len(self.validation_description)}}"  # padded: the validation bar shares the column
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning creates the bar at the first epoch and resets it to 0 (and its speed) at every later one: only
+        # the first is wanted here, then the bar moves on across epochs.
+        if self.train_progress_bar_id is None:
+            super().on_train_epoch_start(trainer, pl_module)
+        self._update(self.train_progress_bar_id, trainer.global_step)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self._update(self.train_progress_bar_id, trainer.global_step)
 
 
 def _sprite_module(module: L.LightningModule) -> SpriteModule:

@@ -27,7 +27,7 @@ from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.batches import SpriteBatches
-from spriteforge.engine.callbacks import RunWriter
+from spriteforge.engine.callbacks import RunWriter, StepProgressBar
 from spriteforge.engine.config import RunConfig, TrainConfig, build_config, load_config
 from spriteforge.engine.loggers import log_config, make_logger
 from spriteforge.engine.module import SCHEDULES, SpriteModule
@@ -278,7 +278,7 @@ def _trainer(
             # Manual optimisation (parameter groups) clips in SpriteModule; Lightning refuses to do it there.
             gradient_clip_val=(train_cfg.grad_clip or None) if automatic_optimization else None,
             logger=logger,
-            callbacks=callbacks,
+            callbacks=[*callbacks, StepProgressBar()] if train_cfg.progress else callbacks,
             enable_checkpointing=False,  # RunWriter writes last.ckpt atomically instead
             enable_progress_bar=train_cfg.progress,
             enable_model_summary=False,

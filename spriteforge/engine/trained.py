@@ -92,12 +92,9 @@ class Run:
         return self._sprites(torch.cat(indices)), torch.cat(adherence).numpy()
 
     def _check_options(self, opts: dict[str, Any]) -> None:
-        unknown = sorted(set(opts) - set(self.model.sample_options))
-        if unknown:
-            known = ", ".join(self.model.sample_options) or "none"
-            raise SpriteforgeError(
-                f"model {self.config.model!r} has no sampling option {', '.join(unknown)} (it has: {known})."
-            )
+        """Refuse, before any work, an option the model lacks or a value outside its declared type, range or choices
+        (the model reads them again with its defaults)."""
+        self.model.read_options(opts)
 
     @torch.no_grad()
     def inpaint(

@@ -1,3 +1,2 @@
-"""Model families. Importing this package registers every model (one file per family)."""
-
-from spriteforge.models import cyclegan, diffusion, discrete_diffusion, gumbel_vae, priors, vae, vqvae  # noqa: F401
+"""Model families, one file each. `models.base.registered()` imports every module of this package (and any plugin
+package's, entry-point group `spriteforge.models`), so a new model file needs no line here."""

@@ -8,8 +8,11 @@ the engine and the contract tests find it here.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -17,7 +20,11 @@ from torch import nn
 
 from spriteforge.data.labels import LabelSpec
 from spriteforge.errors import SpriteforgeError
+from spriteforge.models.options import OptionSpec, option_specs, read_options
 from spriteforge.nn.pixels import INDEX, REPRESENTATIONS, PaletteCodec
+
+# Entry-point group through which an installed package adds models (see README "Adding a model").
+PLUGIN_GROUP = "spriteforge.models"
 
 # Capabilities a model may have beyond loss, found by the methods it defines. A translator (cyclegan) or an
 # autoencoder without a prior (vqvae) has no `sample`: it cannot make sprites from nothing.
@@ -75,6 +82,11 @@ class DataSpec:
         return int(self.palette_rgba.shape[0])
 
 
+@dataclass
+class NoOptions:
+    """The SampleOptions of a model that takes no sampling options."""
+
+
 class GenerativeModel(nn.Module):
     """Base of every model. Subclasses set `Config`, implement `loss`, and add capabilities by defining them.
 
@@ -91,7 +103,9 @@ class GenerativeModel(nn.Module):
     config: ModelConfig
     name: ClassVar[str] = ""
     representations: ClassVar[tuple[str, ...]] = REPRESENTATIONS
-    sample_options: ClassVar[dict[str, str]] = {}  # option name -> help, shown by `spriteforge models`
+    # Sampling options (a dataclass of `option()` fields): the run's checks, the CLI, the HTTP API and the studio are
+    # built from it; sample/inpaint/vary read them with `self.read_options(opts)`.
+    SampleOptions: ClassVar[type] = NoOptions
     # Named config settings (`spriteforge train --preset NAME`); "tiny" is what the contract tests and CPU smoke
     # runs use, "reference" the configuration a paper or baseline describes, when there is one.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -134,6 +148,15 @@ class GenerativeModel(nn.Module):
             raise SpriteforgeError(f"this {self.name} run is not conditional: sample it without labels.")
         if n is not None and len(labels) != n:
             raise SpriteforgeError(f"labels: {len(labels)} rows for {n} sprites; give one row per sprite.")
+
+    @classmethod
+    def option_specs(cls) -> list[OptionSpec]:
+        """The sampling options this model takes: name, type, default, range, choices, help."""
+        return option_specs(cls.SampleOptions)
+
+    def read_options(self, given: dict[str, Any]) -> Any:
+        """The SampleOptions for keyword options: defaults for those not given (or None), each value checked."""
+        return read_options(self.SampleOptions, given, self.name)
 
     def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -229,5 +252,25 @@ def config_fields(config_class: type[ModelConfig]) -> dict[str, Any]:
 
 
 def _import_models() -> None:
-    # Importing the package runs every model file's @register.
-    import spriteforge.models  # noqa: F401
+    """Import every model file of this package and every plugin's: importing runs their @register.
+
+    Module imports are cached by Python, so this is cheap after the first call; plugins are looked up each time, so a
+    package installed while the process runs (or a test's temporary one) is found."""
+    package = importlib.import_module("spriteforge.models")
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    for entry in metadata.entry_points(group=PLUGIN_GROUP):
+        _load_plugin(entry)
+
+
+def _load_plugin(entry: metadata.EntryPoint) -> None:
+    """Import a plugin's model module (its @register adds the model), or say which entry point failed and why."""
+    try:
+        entry.load()
+    except Exception as error:  # any error in someone else's module: name the plugin, keep the message
+        source = f" of package {entry.dist.name!r}" if entry.dist is not None else ""
+        raise SpriteforgeError(
+            f"model plugin {entry.name!r} (entry point {entry.value!r}{source}, group {PLUGIN_GROUP!r}) failed to "
+            f"import: {type(error).__name__}: {error}. Fix or uninstall that package."
+        ) from error

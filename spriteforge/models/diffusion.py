@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from spriteforge.diffusion.gaussian import PREDICTIONS, SCHEDULES, NoiseSchedule
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
+from spriteforge.models.options import option
 from spriteforge.nn.blocks import check_halvable
 from spriteforge.nn.pixels import INDEX, RGBA
 from spriteforge.nn.unet import UNet
@@ -97,6 +98,18 @@ class Denoiser(GenerativeModel):
         return unconditional + guidance * (conditional - unconditional)
 
 
+@dataclass
+class DiffusionSampleOptions:
+    sampler: str = option("ddim", choices=SAMPLERS, help="ddim (deterministic with eta 0) or ddpm (ancestral)")
+    steps: int | None = option(
+        None, min=1, max=10_000, help="reverse steps, up to the training timesteps (default: 50 or all, if fewer)"
+    )
+    eta: float = option(0.0, min=0.0, max=1.0, help="DDIM noise: 0 deterministic, 1 like DDPM")
+    guidance: float = option(
+        1.0, min=0.0, max=50.0, help="classifier-free guidance scale (1 = plain conditional; 3 is typical)"
+    )
+
+
 @register("ddpm")
 class Diffusion(Denoiser):
     """Gaussian diffusion with a U-Net: eps / v / x0 prediction, DDPM and DDIM samplers, classifier-free guidance."""
@@ -105,12 +118,7 @@ class Diffusion(Denoiser):
     config: DiffusionConfig
     codes: torch.Tensor  # (K,C) analog-bit code of each colour, a buffer: register_buffer types it `Tensor | Module`
     train_defaults = {"ema": True}
-    sample_options = {
-        "sampler": "ddim (default) | ddpm (ancestral)",
-        "steps": "reverse steps, any number up to the training timesteps (default 50)",
-        "eta": "DDIM noise: 0 deterministic (default), 1 like DDPM",
-        "guidance": "classifier-free guidance scale (1 = plain conditional, default; 3 is typical)",
-    }
+    SampleOptions = DiffusionSampleOptions
     presets = {
         "tiny": {
             "channels": [8, 16],
@@ -207,8 +215,9 @@ class Diffusion(Denoiser):
     ) -> torch.Tensor:
         """(n,C,H,W) the final x_0 in [-1,1], before any decoding to the palette."""
         shape = (n, self.unet.conv_in.in_channels, self.spec.height, self.spec.width)
+        options = self.read_options(opts)
         x = self._noise(shape, generator)
-        return self._denoise(x, self._timesteps(opts, 1.0), labels, generator, **opts)
+        return self._denoise(x, self._timesteps(options, 1.0), labels, generator, options)
 
     @torch.no_grad()
     def inpaint(
@@ -221,11 +230,12 @@ class Diffusion(Denoiser):
         **opts: Any,
     ) -> torch.Tensor:
         """(B,H,W) sprites, (B,H,W) mask (True = regenerate) -> (B,H,W) indices, unmasked pixels unchanged."""
+        options = self.read_options(opts)
         x0 = self.encode_pixels(indices)
         x = self._noise(x0.shape, generator)
         known = (x0, ~mask.bool()[:, None])
         result = self.decode_pixels(
-            self._denoise(x, self._timesteps(opts, 1.0), labels, generator, known=known, **opts)
+            self._denoise(x, self._timesteps(options, 1.0), labels, generator, options, known=known)
         )
         return torch.where(mask.bool(), result, indices.long())  # the known pixels, bit-exact
 
@@ -240,18 +250,20 @@ class Diffusion(Denoiser):
         **opts: Any,
     ) -> torch.Tensor:
         """(B,H,W) -> (B,H,W) variations: noise to the step strength*T (of the sampling steps), denoise from there."""
-        timesteps = self._timesteps(opts, strength)
+        options = self.read_options(opts)
+        timesteps = self._timesteps(options, strength)
         x0 = self.encode_pixels(indices)
         start = torch.full((x0.shape[0],), timesteps[0], device=x0.device)
         x = self.schedule.add_noise(x0, self._noise(x0.shape, generator), start)
-        return self.decode_pixels(self._denoise(x, timesteps, labels, generator, **opts))
+        return self.decode_pixels(self._denoise(x, timesteps, labels, generator, options))
 
-    def _timesteps(self, opts: dict[str, Any], strength: float) -> list[int]:
+    def _timesteps(self, options: DiffusionSampleOptions, strength: float) -> list[int]:
         """The sampling timesteps; a strength < 1 keeps the last strength share of them (as diffusers' img2img)."""
-        steps = int(opts.get("steps") or min(50, self.schedule.timesteps))
-        if not 1 <= steps <= self.schedule.timesteps:
+        steps = options.steps or min(50, self.schedule.timesteps)
+        if steps > self.schedule.timesteps:
             raise SpriteforgeError(
-                f"steps={steps}: choose between 1 and the {self.schedule.timesteps} training timesteps."
+                f"sampling option steps={steps}: this run was trained with {self.schedule.timesteps} timesteps; "
+                f"choose from 1 to {self.schedule.timesteps}."
             )
         if not 0.0 < strength <= 1.0:
             raise SpriteforgeError(f"strength={strength}: choose a value in (0, 1].")
@@ -267,30 +279,23 @@ class Diffusion(Denoiser):
         timesteps: list[int],
         labels: torch.Tensor | None,
         generator: torch.Generator | None,
+        options: DiffusionSampleOptions,
         known: tuple[torch.Tensor, torch.Tensor] | None = None,
-        sampler: str = "ddim",
-        eta: float = 0.0,
-        guidance: float = 1.0,
-        steps: int | None = None,
     ) -> torch.Tensor:
         """x at timesteps[0] -> x_0 estimate (B,C,H,W), clipped to [-1,1]. known = (x_0 of the sprite, (B,1,H,W)
         True where kept): those pixels are replaced by the original noised to the current step, every step."""
         self.check_labels(labels)
-        if sampler not in SAMPLERS:
-            raise SpriteforgeError(f"sampler={sampler!r}: choose one of {', '.join(SAMPLERS)}.")
-        if eta < 0 or guidance < 0:
-            raise SpriteforgeError(f"eta={eta}, guidance={guidance}: both must be >= 0.")
         for t, t_prev in zip(timesteps, [*timesteps[1:], -1]):
             t_batch = torch.full((x.shape[0],), t, device=x.device)
-            output = self._predict(x, t_batch, labels, guidance).float()
+            output = self._predict(x, t_batch, labels, options.guidance).float()
             # Clip x_0 to the data range and take eps consistent with it (improved-diffusion's DDIM does the same).
             x0 = self.schedule.predict_x0(self.config.prediction, output, x, t_batch).clamp(-1, 1)
             eps = self.schedule.eps_from_x0(x, x0, t_batch)
             noise = self._noise(x.shape, generator) if t_prev >= 0 else None
-            if sampler == "ddpm":
+            if options.sampler == "ddpm":
                 x = self.schedule.ddpm_step(x0, x, t, t_prev, noise)
             else:
-                x = self.schedule.ddim_step(x0, eps, t, t_prev, eta, noise)
+                x = self.schedule.ddim_step(x0, eps, t, t_prev, options.eta, noise)
             if known is not None:
                 original, keep = known
                 if t_prev >= 0:

@@ -22,6 +22,7 @@ from spriteforge.diffusion.masking import masked_after, masking_ratio
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, register
 from spriteforge.models.diffusion import Denoiser, DenoiserConfig
+from spriteforge.models.options import option
 from spriteforge.nn.pixels import INDEX, draw_categorical
 
 # The U-Net's step input: the masked share gamma in [0,1] times this, on the same scale as a 1000-step t.
@@ -33,6 +34,17 @@ class DiscreteDiffusionConfig(DenoiserConfig):
     representation: str = INDEX
 
 
+@dataclass
+class UnmaskingSampleOptions:
+    steps: int = option(8, min=1, max=10_000, help="parallel unmasking steps")
+    temperature: float = option(
+        1.0, min=0.0, max=100.0, help="colour sampling temperature (0 = the most likely colour) and confidence noise"
+    )
+    guidance: float = option(
+        1.0, min=0.0, max=50.0, help="classifier-free guidance scale (1 = plain conditional; 3 is typical)"
+    )
+
+
 @register("discrete_diffusion")
 class DiscreteDiffusion(Denoiser):
     """Masked diffusion over the index grid with a U-Net; confidence-based parallel unmasking; guidance as ddpm."""
@@ -41,11 +53,7 @@ class DiscreteDiffusion(Denoiser):
     config: DiscreteDiffusionConfig
     representations = (INDEX,)
     train_defaults = {"ema": True}
-    sample_options = {
-        "steps": "parallel unmasking steps (default 8)",
-        "temperature": "colour sampling temperature (default 1; 0 = most likely colour) and confidence noise",
-        "guidance": "classifier-free guidance scale (1 = plain conditional, default; 3 is typical)",
-    }
+    SampleOptions = UnmaskingSampleOptions
     presets = {
         "tiny": {"channels": [8, 16], "blocks_per_level": 1, "heads": 2, "dropout": 0.0},
         "cpu": {"channels": [32, 64, 64], "blocks_per_level": 1, "attention_levels": 1, "dropout": 0.0},
@@ -124,18 +132,12 @@ class DiscreteDiffusion(Denoiser):
         tokens: torch.Tensor,
         labels: torch.Tensor | None,
         generator: torch.Generator | None,
-        steps: int | None = None,
-        temperature: float | None = None,
-        guidance: float = 1.0,
+        **opts: Any,
     ) -> torch.Tensor:
         """MaskGIT decoding: (B,H,W) tokens with some = K -> (B,H,W) indices, in `steps` parallel steps."""
         self.check_labels(labels)
-        steps = 8 if steps is None else int(steps)
-        temperature = 1.0 if temperature is None else float(temperature)
-        if steps < 1 or temperature < 0 or guidance < 0:
-            raise SpriteforgeError(
-                f"steps={steps} must be >= 1, temperature={temperature} and guidance={guidance} >= 0."
-            )
+        options = self.read_options(opts)
+        steps, temperature, guidance = options.steps, options.temperature, options.guidance
         flat = tokens.flatten(1)  # (B,N) a view: writes go to tokens
         masked = int((flat == self.mask_token).sum(1).max())
         for step in range(steps):

@@ -23,6 +23,7 @@ from torch import nn
 
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, FrozenPart, GenerativeModel, ModelConfig, register
+from spriteforge.models.options import option
 from spriteforge.models.vqvae import VQVAE
 from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN
 from spriteforge.nn.labels import LabelEmbedding
@@ -47,6 +48,12 @@ class PriorConfig(ModelConfig):
     vqvae_config: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class PriorSampleOptions:
+    temperature: float = option(1.0, min=0.0, max=100.0, help="codes: softmax temperature; 0 = the most likely code")
+    top_k: int | None = option(None, min=1, max=65_536, help="codes: sample only among the k likeliest (default: all)")
+
+
 @register("prior")
 class Prior(GenerativeModel):
     """Autoregressive prior (causal transformer or gated PixelCNN) over a frozen VQ-VAE's codes; samples decode
@@ -54,10 +61,7 @@ class Prior(GenerativeModel):
 
     Config = PriorConfig
     config: PriorConfig
-    sample_options = {
-        "temperature": "codes: softmax temperature (default 1; 0 = most likely code)",
-        "top_k": "codes: sample only among the k likeliest",
-    }
+    SampleOptions = PriorSampleOptions
     presets = {"tiny": {"width": 16, "layers": 1, "heads": 2}}
     frozen_parts = (FrozenPart("vqvae", requires="latent_shape", description="a VQ model (one with a code grid)"),)
 
@@ -141,10 +145,11 @@ class Prior(GenerativeModel):
         *,
         labels: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
-        temperature: float = 1.0,
-        top_k: int | None = None,
         **opts: Any,
     ) -> torch.Tensor:
-        codes = self.sample_codes(n, labels=labels, generator=generator, temperature=temperature, top_k=top_k)
+        options = self.read_options(opts)
+        codes = self.sample_codes(
+            n, labels=labels, generator=generator, temperature=options.temperature, top_k=options.top_k
+        )
         output = self.vqvae.decode(codes)
         return self.codec.to_indices(output, INDEX) if self.representation == INDEX else output

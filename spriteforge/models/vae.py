@@ -27,6 +27,7 @@ from torch import nn
 
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, register
+from spriteforge.models.options import option
 from spriteforge.nn.blocks import DownStack, UpStack, check_halvable
 from spriteforge.nn.labels import label_matrix
 from spriteforge.nn.pixels import INDEX
@@ -106,6 +107,18 @@ def _dense_stack(widths: list[int]) -> list[nn.Module]:
 BODIES = {"conv": _conv_body, "mlp": _mlp_body}
 
 
+@dataclass
+class DecoderSampleOptions:
+    """Sampling a decoder's per-pixel colour logits (autoencoders, VQ-VAEs)."""
+
+    temperature: float = option(
+        0.0,
+        min=0.0,
+        max=100.0,
+        help="0 = the most likely colour per pixel; > 0 samples colours at this temperature (index mode)",
+    )
+
+
 @register("ae")
 class AE(GenerativeModel):
     """Autoencoder (deterministic), with a convolutional or fully connected body."""
@@ -115,7 +128,7 @@ class AE(GenerativeModel):
     # The AE's code statistics (D,), buffers declared because register_buffer leaves them typed `Tensor | Module`.
     latent_mean: torch.Tensor
     latent_var: torch.Tensor
-    sample_options = {"temperature": "0 = argmax colour per pixel; > 0 samples colours (index mode)"}
+    SampleOptions = DecoderSampleOptions
     presets = {"tiny": {"latent_dim": 4, "channels": [8, 16], "hidden": [32]}}
 
     def __init__(self, config: AEConfig, spec: DataSpec) -> None:
@@ -255,9 +268,9 @@ class AE(GenerativeModel):
         *,
         labels: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
-        temperature: float = 0.0,
         **opts: Any,
     ) -> torch.Tensor:
+        temperature = self.read_options(opts).temperature
         self.check_labels(labels, n)
         output = self.decode(self._prior(n, generator), labels)
         if self.representation == INDEX:

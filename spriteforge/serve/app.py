@@ -3,25 +3,33 @@
 Handlers are plain functions, so FastAPI runs them in its thread pool: a long sampling request does not block
 other requests (torch releases the GIL while it computes). Every input is checked against `Limits`, and every
 bad input is a 4xx JSON error {"detail": "..."} that names the value and the limit.
+
+The request models' sampling-option fields are generated, per app, from the registered models' option specs (so a
+model file or plugin adds its options to the API and its OpenAPI schema). No `from __future__ import annotations`
+here: the routes are defined inside create_app and FastAPI reads their annotations, which name those generated
+classes, from the functions themselves.
 """
 
-from __future__ import annotations
-
+import math
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from spriteforge import __version__, io
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine.trained import Run
 from spriteforge.errors import SpriteforgeError
+from spriteforge.models.base import registered
+from spriteforge.models.options import OptionSpec, merged_specs
 from spriteforge.serve.images import (
     Limits,
     check_at_most,
@@ -39,7 +47,8 @@ Format = Literal["png", "sheet", "zip", "json"]
 
 
 class GenerationRequest(BaseModel):
-    """What every generating request shares: count, seed, labels and the model's sampling options."""
+    """What every generating request shares: count, seed, labels and the model's sampling options (fields added by
+    `with_sampling_options`, one per option a registered model declares)."""
 
     n: int = Field(16, ge=1)
     seed: int | None = Field(
@@ -48,30 +57,19 @@ class GenerationRequest(BaseModel):
     labels: list[str] = Field(
         default_factory=list, description='Label names, e.g. ["female", "earring"] or ["pack=tiny_dungeon"].'
     )
-    temperature: float | None = Field(None, ge=0)
-    guidance: float | None = Field(None, ge=0)
-    sampler: str | None = None
-    steps: int | None = Field(None, ge=1)
-    eta: float | None = Field(None, ge=0)
-    top_k: int | None = Field(None, ge=1)
     format: Format = "png"
     scale: int = Field(4, ge=1)
+    option_names: ClassVar[tuple[str, ...]] = ()  # the generated sampling-option fields
 
     def options(self) -> dict[str, Any]:
-        given = {
-            "temperature": self.temperature,
-            "guidance": self.guidance,
-            "sampler": self.sampler,
-            "steps": self.steps,
-            "eta": self.eta,
-            "top_k": self.top_k,
-        }
+        """The sampling options given (the run's model checks them: one it lacks is a 400)."""
+        given = {name: getattr(self, name) for name in self.option_names}
         return {key: value for key, value in given.items() if value is not None}
 
     def check(self, limits: Limits) -> int:
         """The seed to use (the given one, or a fresh random one), after checking the limits."""
         check_at_most("n", self.n, limits.max_sprites, " sprites per request")
-        check_at_most("steps", self.steps, limits.max_steps, " steps")
+        check_at_most("steps", self.options().get("steps"), limits.max_steps, " steps")
         check_at_most("scale", self.scale, limits.max_scale)
         return self.seed if self.seed is not None else secrets.randbelow(2**31)
 
@@ -89,6 +87,25 @@ class VaryRequest(GenerationRequest):
 class InpaintRequest(GenerationRequest):
     sprite: str = Field(..., description="base64 PNG sprite at the run's size")
     mask: str = Field(..., description="base64 PNG mask at the sprite's size: opaque white = regenerate")
+
+
+def with_sampling_options(base: type[GenerationRequest]) -> type[GenerationRequest]:
+    """`base` plus one optional field per sampling option of the registered models, typed, ranged and described as
+    the models declare it (so the OpenAPI schema shows the limits); omitted or null: the model's default."""
+    specs = merged_specs({name: cls.option_specs() for name, cls in registered().items()})
+    fields: dict[str, Any] = {spec.name: _option_field(spec) for spec in specs if spec.name not in base.model_fields}
+    request = create_model(base.__name__, __base__=base, __module__=__name__, **fields)
+    request.option_names = tuple(fields)
+    return request
+
+
+def _option_field(spec: OptionSpec) -> tuple[Any, Any]:
+    kind = Literal[spec.choices] if spec.choices else spec.python_type
+    limits: dict[str, Any] = (
+        {"ge": spec.min, "le": spec.max, "allow_inf_nan": False} if spec.type in ("int", "float") else {}
+    )
+    described = f"{spec.help}. Sampling option of: {', '.join(spec.models)}; omitted: the model's default."
+    return kind | None, Field(None, description=described, **limits)
 
 
 class SpritesRequest(BaseModel):
@@ -111,7 +128,10 @@ def create_app(runs: str | Path, limits: Limits = Limits(), device: str = "cpu")
     app = FastAPI(title="spriteforge", version=__version__, description="Palette-exact pixel-art models over HTTP.")
     app.state.library, app.state.limits = library, limits
     _add_error_handlers(app)
-    _add_run_routes(app, library, limits)
+    requests: dict[type, type[GenerationRequest]] = {
+        base: with_sampling_options(base) for base in (SampleRequest, VaryRequest, InpaintRequest)
+    }
+    _add_run_routes(app, library, limits, requests)
     _add_convert_routes(app, library, limits)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="studio")
     return app
@@ -123,8 +143,23 @@ def _add_error_handlers(app: FastAPI) -> None:
         status = 404 if isinstance(error, UnknownRun) else getattr(error, "status", 400)
         return JSONResponse({"detail": str(error)}, status_code=status)
 
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # Python's JSON parser accepts NaN and Infinity, but JSON cannot carry them back: echo them as text.
+        finite = {float: lambda value: value if math.isfinite(value) else str(value)}
+        return JSONResponse({"detail": jsonable_encoder(error.errors(), custom_encoder=finite)}, status_code=422)
 
-def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
+
+def _add_run_routes(
+    app: FastAPI, library: RunLibrary, limits: Limits, requests: dict[type, type[GenerationRequest]]
+) -> None:
+    # The request classes with this app's sampling-option fields, under the names the routes use.
+    sample_request, vary_request, inpaint_request = (
+        requests[SampleRequest],
+        requests[VaryRequest],
+        requests[InpaintRequest],
+    )
+
     @app.get("/api/v1/runs", summary="List the runs: model, data, palette, labels, metrics, capabilities")
     def list_runs() -> dict[str, Any]:
         described = []
@@ -154,36 +189,37 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> None:
         return library.describe(name)
 
     @app.post("/api/v1/runs/{name:path}/sample", summary="New sprites (grid, sheet, zip of PNGs, or JSON with base64)")
-    def sample(name: str, request: SampleRequest) -> Response:
-        seed = request.check(limits)
+    def sample(name: str, request: sample_request) -> Response:  # type: ignore[valid-type]
+        body: SampleRequest = request  # the generated class: SampleRequest plus the sampling-option fields
+        seed = body.check(limits)
         run = library.get(name)
         _require(run, name, "sample")
-        sprites, adherence = run.generate(request.n, seed=seed, labels=request.labels, **request.options())
-        if request.palette is not None:
-            sprites = sprites.with_palette(_named_palette(request.palette), request.remap)
+        sprites, adherence = run.generate(body.n, seed=seed, labels=body.labels, **body.options())
+        if body.palette is not None:
+            sprites = sprites.with_palette(_named_palette(body.palette), body.remap)
         extra = {"seed": seed, "palette_adherence": float(np.mean(adherence))}
-        return _render(sprites, request.format, request.scale, extra)
+        return _render(sprites, body.format, body.scale, extra)
 
     @app.post("/api/v1/runs/{name:path}/vary", summary="Variations of one sprite (models that can vary)")
-    def vary(name: str, request: VaryRequest) -> Response:
-        seed = request.check(limits)
+    def vary(name: str, request: vary_request) -> Response:  # type: ignore[valid-type]
+        body: VaryRequest = request  # the generated class: VaryRequest plus the sampling-option fields
+        seed = body.check(limits)
         run = library.get(name)
-        sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
-        options = {"seed": seed, "labels": request.labels, **request.options()}
-        return _render(
-            run.vary(sprite, request.strength, request.n, **options), request.format, request.scale, {"seed": seed}
-        )
+        sprite = _sprites_for(run, [body.sprite], limits).to_rgba()[0]
+        options = {"seed": seed, "labels": body.labels, **body.options()}
+        return _render(run.vary(sprite, body.strength, body.n, **options), body.format, body.scale, {"seed": seed})
 
     @app.post(
         "/api/v1/runs/{name:path}/inpaint", summary="Regenerate the masked pixels of a sprite, keep the rest exactly"
     )
-    def inpaint(name: str, request: InpaintRequest) -> Response:
-        seed = request.check(limits)
+    def inpaint(name: str, request: inpaint_request) -> Response:  # type: ignore[valid-type]
+        body: InpaintRequest = request  # the generated class: InpaintRequest plus the sampling-option fields
+        seed = body.check(limits)
         run = library.get(name)
-        sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
-        mask = io.mask_of(decode_base64_image(request.mask, limits, "mask"))
-        options = {"seed": seed, "labels": request.labels, **request.options()}
-        return _render(run.inpaint(sprite, mask, request.n, **options), request.format, request.scale, {"seed": seed})
+        sprite = _sprites_for(run, [body.sprite], limits).to_rgba()[0]
+        mask = io.mask_of(decode_base64_image(body.mask, limits, "mask"))
+        options = {"seed": seed, "labels": body.labels, **body.options()}
+        return _render(run.inpaint(sprite, mask, body.n, **options), body.format, body.scale, {"seed": seed})
 
     @app.post(
         "/api/v1/runs/{name:path}/reconstruct", summary="Encode and decode sprites: originals, then reconstructions"

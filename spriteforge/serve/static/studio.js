@@ -112,9 +112,7 @@ $("run").addEventListener("change", (event) => chooseRun(event.target.value));
 function chooseRun(name) {
   state.run = state.runs.find((run) => run.name === name);
   $("run").value = name;
-  document.querySelectorAll("[data-option]").forEach((label) => {
-    label.hidden = !(label.dataset.option in state.run.sample_options);
-  });
+  renderOptions(state.run.sample_options);
   const labels = state.run.conditional ? state.run.labels : null;
   $("labels").hidden = !labels;
   $("label-choices").replaceChildren();
@@ -136,15 +134,47 @@ function chooseRun(name) {
   renderKept();
 }
 
+// One control per sampling option of the run's model, from the specs GET /runs/{run} returns (name, type, default,
+// min, max, choices, help): a list of choices, a number with its range, true/false, or text. Empty = the default.
+function renderOptions(specs) {
+  $("sample-options").replaceChildren(...specs.map((spec) => {
+    const label = document.createElement("label");
+    label.title = spec.help;
+    let control;
+    if (spec.choices || spec.type === "bool") {
+      control = document.createElement("select");
+      control.append(new Option(`default${spec.default === null ? "" : ` (${spec.default})`}`, ""),
+        ...(spec.choices || ["true", "false"]).map((choice) => new Option(choice, choice)));
+    } else {
+      control = document.createElement("input");
+      control.type = spec.type === "str" ? "text" : "number";
+      if (spec.min !== null) control.min = spec.min;
+      if (spec.max !== null) control.max = spec.max;
+      if (control.type === "number") control.step = spec.type === "int" ? "1" : "any";
+      control.placeholder = spec.default === null ? "default" : String(spec.default);
+    }
+    Object.assign(control, { id: `option-${spec.name}` });
+    Object.assign(control.dataset, { option: spec.name, type: spec.type });
+    label.append(spec.name.replaceAll("_", " "), control);
+    return label;
+  }));
+}
+function optionValues() {
+  const values = {};
+  document.querySelectorAll("#sample-options [data-option]").forEach((control) => {
+    if (control.value === "") return;
+    const { option, type } = control.dataset;
+    values[option] = type === "int" || type === "float" ? Number(control.value)
+      : type === "bool" ? control.value === "true" : control.value;
+  });
+  return values;
+}
+
 function sampleRequest(format) {
   const number = (id) => ($(id).value === "" ? null : Number($(id).value));
   const request = { n: number("n"), seed: number("seed"), format, scale: 4,
     labels: [...document.querySelectorAll("#label-choices input:checked")].map((input) => input.value),
-    palette: $("palette").value || null };
-  for (const option of ["temperature", "guidance", "steps", "top_k"]) {
-    if (option in state.run.sample_options && number(option) !== null) request[option] = number(option);
-  }
-  if ("sampler" in state.run.sample_options && $("sampler").value) request.sampler = $("sampler").value;
+    palette: $("palette").value || null, ...optionValues() };
   return request;
 }
 
