@@ -120,6 +120,7 @@ def _option_flags(specs: list[OptionSpec]) -> list[Any]:
 
     def flags() -> None: ...
 
+    # inspect.signature (and so typer) reads __signature__, which a function's type does not declare.
     flags.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     holder = typer.Typer(add_completion=False)
     holder.command()(flags)
