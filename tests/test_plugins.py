@@ -113,7 +113,7 @@ def test_a_plugin_model_is_found_everywhere(plugin: Path, tmp_path: Path) -> Non
     assert isinstance(refused.exception, SpriteforgeError) and "sharpness=9.0" in str(refused.exception)
     assert "from 0.5 to 4" in str(refused.exception)
 
-    client = TestClient(create_app(runs))
+    client = TestClient(create_app(runs), base_url="http://localhost")  # a loopback Host, as the guard wants
     schema = client.get("/openapi.json").json()["components"]["schemas"]["SampleRequest"]["properties"]
     number = next(kind for kind in schema["sharpness"]["anyOf"] if kind["type"] == "number")
     assert number == {"type": "number", "minimum": 0.5, "maximum": 4.0}

@@ -15,19 +15,21 @@ from PIL import Image
 from spriteforge.serve.app import create_app
 from spriteforge.serve.images import Limits
 from spriteforge.serve.library import RunLibrary, UnknownRun
-from tests.kenney_fixtures import served_runs
 
 RUN = "/api/v1/runs/kenney/vae"
 
 
 @pytest.fixture(scope="module")
-def runs(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return served_runs(tmp_path_factory.mktemp("served"), test_data)
+def runs(served: Path) -> Path:
+    return served
 
 
 @pytest.fixture(scope="module")
 def client(runs: Path) -> TestClient:
-    return TestClient(create_app(runs, Limits(max_sprites=32, max_upload_bytes=200_000, max_image_pixels=1_000_000)))
+    return TestClient(
+        create_app(runs, Limits(max_sprites=32, max_upload_bytes=200_000, max_image_pixels=1_000_000)),
+        base_url="http://localhost",
+    )
 
 
 def png(image: np.ndarray) -> bytes:
@@ -97,7 +99,10 @@ def test_a_damaged_run_is_listed_with_its_error_and_hides_nothing(runs: Path, tm
     shutil.copytree(runs, root)
     shutil.copytree(runs / "kenney" / "vae", root / "broken")
     (root / "broken" / "weights.safetensors").write_bytes(b"garbage")
-    listed = {run["name"]: run for run in TestClient(create_app(root)).get("/api/v1/runs").json()["runs"]}
+    listed = {
+        run["name"]: run
+        for run in TestClient(create_app(root), base_url="http://localhost").get("/api/v1/runs").json()["runs"]
+    }
     assert len(listed) == 4
     assert "corrupt" in listed["broken"]["error"] and listed["kenney/vae"]["model"] == "vae"
 
@@ -177,7 +182,7 @@ def test_degenerate_sampling_options_are_refused_with_a_json_422(client: TestCli
     body = f'{{"n": 2, "temperature": {temperature}}}'
     response = client.post(f"{RUN}/sample", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
-    assert response.json()["detail"][0]["loc"] == ["body", "temperature"]
+    assert response.json()["detail"].startswith("temperature")  # the detail names the field, as text
 
 
 @pytest.mark.parametrize("run", ["vae", "discrete"])
@@ -324,9 +329,12 @@ def test_reconstruct_bad_sprites(client: TestClient, sprites: list, status: int,
 
 def test_too_many_sprites_and_too_many_frames(client: TestClient) -> None:
     sprite = sample_json(client, n=1, seed=0)["sprites"][0]
-    error_of(client.post(f"{RUN}/reconstruct", json={"sprites": [sprite] * 33}), 422, "limit of 32")
+    error_of(client.post(f"{RUN}/reconstruct", json={"sprites": [sprite] * 33}), 422, "sprites:", "at most 32")
     error_of(
-        client.post(f"{RUN}/interpolate", json={"first": sprite, "second": sprite, "steps": 2000}), 422, "steps=2000"
+        client.post(f"{RUN}/interpolate", json={"first": sprite, "second": sprite, "steps": 2000}),
+        422,
+        "steps=2000",
+        "limit of 1000",
     )
 
 
@@ -404,7 +412,7 @@ def _huge_header_png(width: int, height: int) -> bytes:
         (_huge_header_png(50_000, 50_000), {}, 413, ("2500000000 pixels", "limit of 1000000 pixels")),
         (_huge_header_png(2_000, 2_000), {}, 413, ("2000x2000", "limit of 1000000 pixels")),
         (b"\x00" * 300_000, {}, 413, ("upload limit",)),
-        (None, {"size": "1000"}, 422, ("size=1000", "limit of 256")),
+        (None, {"size": "1000"}, 422, ("size='1000'", "limit of 256")),
         (None, {"palette": "../secret.hex"}, 400, ("not a named palette",)),
         (None, {"dither": "sparkle"}, 400, ("dither", "bayer4")),
         (None, {"palette": "auto:x"}, 400, ("auto:K",)),

@@ -1,27 +1,33 @@
 """The FastAPI app: the versioned HTTP API under /api/v1 and the studio's static page at /.
 
 Handlers are plain functions, so FastAPI runs them in its thread pool: a long sampling request does not block
-other requests (torch releases the GIL while it computes). Every input is checked against `Limits`, and every
-bad input is a 4xx JSON error {"detail": "..."} that names the value and the limit.
+other requests (torch releases the GIL while it computes). Every input is checked against `Limits`, whose bounds
+are written into the OpenAPI schema, and every bad request is a 4xx JSON error {"detail": "..."} (`ErrorBody`)
+that names the value and the limit; `Guard` checks the Host header, the token and the body size before the app.
 
 The request models' sampling-option fields are generated, per app, from the registered models' option specs (so a
-model file or plugin adds its options to the API and its OpenAPI schema). No `from __future__ import annotations`
-here: the routes are defined inside create_app and FastAPI reads their annotations, which name those generated
-classes, from the functions themselves.
+model file or plugin adds its options to the API and its OpenAPI schema).
 """
+
+# No `from __future__ import annotations`: the routes are annotated with request models built per app (its
+# Limits and the registered models' sampling options), which FastAPI can only see as evaluated annotations.
 
 import math
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from spriteforge import __version__, io
 from spriteforge.data.palette import Palette
@@ -30,9 +36,9 @@ from spriteforge.engine.trained import Run
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import registered
 from spriteforge.models.options import OptionSpec, merged_specs
+from spriteforge.serve.guard import Guard
 from spriteforge.serve.images import (
     Limits,
-    check_at_most,
     decode_base64_image,
     decode_upload,
     gif_bytes,
@@ -44,15 +50,56 @@ from spriteforge.serve.library import RunLibrary, UnknownRun, latest_grid
 
 STATIC = Path(__file__).parent / "static"
 Format = Literal["png", "sheet", "zip", "json"]
+ACTIONS = ("sample", "vary", "inpaint", "reconstruct", "interpolate", "grid")
+MAX_SEED = 2**53 - 1  # the largest integer every JSON client holds exactly (JavaScript's Number.MAX_SAFE_INTEGER)
 
 
-class GenerationRequest(BaseModel):
+class RunName(Convertor[str]):
+    """A run's name in a URL: a path whose last part is not an action, so that GET /runs/x/sample is a 405
+    (Allow: POST) from the sample route, not GET /runs/{name} with name 'x/sample'. A run named after an action
+    ("sample") works at the top of the served folder only."""
+
+    regex = f"(?:[^/]+|.+/(?!(?:{'|'.join(ACTIONS)})(?:/|$))[^/]+)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("run", RunName())
+
+
+class Studio(Mount):
+    """The studio's static files at /, leaving /api/ to the API: there an unknown path is a JSON 404 and a wrong
+    method the API route's 405, whose Allow header names the route's methods (not the static files' GET, HEAD)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns: 400, 401, 404, 405, 413, 422."""
+
+    detail: str = Field(..., description="What was wrong, naming the value and the limit or the fix.")
+
+
+class Strict(BaseModel):
+    """Requests: NaN and infinities are refused (they would reach the models as numbers)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class GenerationRequest(Strict):
     """What every generating request shares: count, seed, labels and the model's sampling options (fields added by
     `with_sampling_options`, one per option a registered model declares)."""
 
     n: int = Field(16, ge=1)
     seed: int | None = Field(
-        None, ge=0, description="Same seed, same sprites; omitted: a random one, returned in json."
+        None, ge=0, le=MAX_SEED, description="Same seed, same sprites; omitted: a random one, returned in json."
     )
     labels: list[str] = Field(
         default_factory=list, description='Label names, e.g. ["female", "earring"] or ["pack=tiny_dungeon"].'
@@ -66,11 +113,8 @@ class GenerationRequest(BaseModel):
         given = {name: getattr(self, name) for name in self.option_names}
         return {key: value for key, value in given.items() if value is not None}
 
-    def check(self, limits: Limits) -> int:
-        """The seed to use (the given one, or a fresh random one), after checking the limits."""
-        check_at_most("n", self.n, limits.max_sprites, " sprites per request")
-        check_at_most("steps", self.options().get("steps"), limits.max_steps, " steps")
-        check_at_most("scale", self.scale, limits.max_scale)
+    def chosen_seed(self) -> int:
+        """The seed to use: the given one, or a fresh random one (returned to the client in json)."""
         return self.seed if self.seed is not None else secrets.randbelow(2**31)
 
 
@@ -89,51 +133,145 @@ class InpaintRequest(GenerationRequest):
     mask: str = Field(..., description="base64 PNG mask at the sprite's size: opaque white = regenerate")
 
 
-def with_sampling_options(base: type[GenerationRequest]) -> type[GenerationRequest]:
+def with_sampling_options(base: type[GenerationRequest], caps: dict[str, float]) -> type[GenerationRequest]:
     """`base` plus one optional field per sampling option of the registered models, typed, ranged and described as
-    the models declare it (so the OpenAPI schema shows the limits); omitted or null: the model's default."""
+    the models declare it, with this server's `caps` (e.g. its step limit) lowering a maximum, so the OpenAPI schema
+    shows the limit that is enforced; omitted or null: the model's default."""
     specs = merged_specs({name: cls.option_specs() for name, cls in registered().items()})
-    fields: dict[str, Any] = {spec.name: _option_field(spec) for spec in specs if spec.name not in base.model_fields}
+    fields: dict[str, Any] = {
+        spec.name: _option_field(spec, caps.get(spec.name)) for spec in specs if spec.name not in base.model_fields
+    }
     request = create_model(base.__name__, __base__=base, __module__=__name__, **fields)
     request.option_names = tuple(fields)
     return request
 
 
-def _option_field(spec: OptionSpec) -> tuple[Any, Any]:
+def _option_field(spec: OptionSpec, cap: float | None) -> tuple[Any, Any]:
     kind = Literal[spec.choices] if spec.choices else spec.python_type
+    highest = spec.max if cap is None or spec.max is None else min(spec.max, cap)
     limits: dict[str, Any] = (
-        {"ge": spec.min, "le": spec.max, "allow_inf_nan": False} if spec.type in ("int", "float") else {}
+        {"ge": spec.min, "le": highest, "allow_inf_nan": False} if spec.type in ("int", "float") else {}
     )
     described = f"{spec.help}. Sampling option of: {', '.join(spec.models)}; omitted: the model's default."
     return kind | None, Field(None, description=described, **limits)
 
 
-class SpritesRequest(BaseModel):
+class SpritesRequest(Strict):
     sprites: list[str] = Field(..., min_length=1, description="Sprites as base64 PNGs (data: URLs are fine).")
     format: Format = "png"
     scale: int = Field(4, ge=1)
 
 
-class InterpolateRequest(BaseModel):
+class InterpolateRequest(Strict):
     first: str = Field(..., description="base64 PNG sprite")
     second: str = Field(..., description="base64 PNG sprite")
-    steps: int = Field(8, ge=2)
+    steps: int = Field(8, ge=2, description="Frames, both ends included")
     format: Literal["png", "gif", "json"] = "png"
     scale: int = Field(4, ge=1)
 
 
-def create_app(runs: str | Path, limits: Limits = Limits(), device: str = "cpu") -> FastAPI:
-    """The app serving the runs under `runs` (see RunLibrary) with these limits."""
+class SpritesResult(BaseModel):
+    """format=json: the grid and each sprite as base64 PNGs."""
+
+    grid: str = Field(..., description="base64 PNG: the sprites in a grid, upscaled by `scale`")
+    sprites: list[str] = Field(..., description="base64 PNG of each sprite at its own size")
+    width: int
+    height: int
+    seed: int | None = Field(None, description="The seed used (sample, vary, inpaint)")
+    palette_adherence: float | None = Field(None, description="Share of pixels in the palette (sample)")
+    count: int | None = Field(None, description="How many originals come first (reconstruct)")
+
+
+class InterpolationResult(BaseModel):
+    """format=json: the animation and each frame as base64."""
+
+    gif: str = Field(..., description="base64 GIF, looping")
+    sprites: list[str] = Field(..., description="base64 PNG of each frame")
+
+
+class ConvertResult(BaseModel):
+    """format=json: the converted image as base64 PNG."""
+
+    image: str
+    width: int
+    height: int
+    colors: int
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def bounded(model: type[Model], **bounds: FieldInfo) -> type[Model]:
+    """`model` with further constraints on some fields (this server's Limits), so that the schema states them."""
+    fields: dict[str, Any] = {
+        name: (Annotated[model.model_fields[name].annotation, bound], model.model_fields[name])
+        for name, bound in bounds.items()
+    }
+    return create_model(model.__name__, __base__=model, __doc__=model.__doc__, **fields)
+
+
+class RequestModels:
+    """The request bodies of one app, bounded by its Limits."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        count, scale = Field(le=limits.max_sprites), Field(le=limits.max_scale)
+        steps = Field(le=limits.max_steps)
+        # the sampling option's own range, lowered to this server's limit
+        caps: dict[str, float] = {"steps": limits.max_steps}
+        self.sample = bounded(with_sampling_options(SampleRequest, caps), n=count, scale=scale)
+        self.vary = bounded(with_sampling_options(VaryRequest, caps), n=count, scale=scale)
+        self.inpaint = bounded(with_sampling_options(InpaintRequest, caps), n=count, scale=scale)
+        self.sprites = bounded(SpritesRequest, sprites=Field(max_length=limits.max_sprites), scale=scale)
+        self.interpolate = bounded(InterpolateRequest, steps=steps, scale=scale)
+
+
+def _binary(*media_types: str) -> dict[str, Any]:
+    return {media_type: {"schema": {"type": "string", "format": "binary"}} for media_type in media_types}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Bad input, or a Host header that is not this server's"},
+    401: {"model": ErrorBody, "description": "No token, or the wrong one (servers started with --token)"},
+    404: {"model": ErrorBody, "description": "No such run in the served folder"},
+    413: {"model": ErrorBody, "description": "Over the upload limit (bytes or pixels)"},
+    422: {"model": ErrorBody, "description": "A value out of its range or of the wrong type"},
+}
+
+
+def _images(model: type[BaseModel], *media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The responses of a route whose `format` picks an image type or JSON (`model`)."""
+    ok = {"model": model, "description": "The image (format png, sheet, gif, zip) or JSON (format json)"}
+    return {200: {**ok, "content": _binary(*media_types)}, **ERRORS}
+
+
+def create_app(
+    runs: str | Path,
+    limits: Limits = Limits(),
+    device: str = "cpu",
+    *,
+    hosts: Iterable[str] = (),
+    token: str | None = None,
+) -> FastAPI:
+    """The app serving the runs under `runs` (see RunLibrary) with these limits.
+
+    Requests must name this server in their Host header: a loopback name, or one of `hosts` (the address it
+    listens on, and names given with --allow-host). With a `token`, every /api/ request must carry it as
+    'Authorization: Bearer TOKEN'.
+    """
     library = RunLibrary(runs, device)
-    app = FastAPI(title="spriteforge", version=__version__, description="Palette-exact pixel-art models over HTTP.")
+    app = FastAPI(
+        title="spriteforge",
+        version=__version__,
+        description="Palette-exact pixel-art models over HTTP.",
+        redirect_slashes=False,  # /api/v1/runs/ is no run, not a redirect
+    )
     app.state.library, app.state.limits = library, limits
     _add_error_handlers(app)
-    requests: dict[type, type[GenerationRequest]] = {
-        base: with_sampling_options(base) for base in (SampleRequest, VaryRequest, InpaintRequest)
-    }
-    _add_run_routes(app, library, limits, requests)
+    _add_run_routes(app, library, RequestModels(limits))
     _add_convert_routes(app, library, limits)
-    app.mount("/", StaticFiles(directory=STATIC, html=True), name="studio")
+    app.router.routes.append(Studio("/", app=StaticFiles(directory=STATIC, html=True), name="studio"))
+    app.add_middleware(Guard, hosts=hosts, token=token, max_body_bytes=limits.max_body_bytes)
     return app
 
 
@@ -143,24 +281,61 @@ def _add_error_handlers(app: FastAPI) -> None:
         status = 404 if isinstance(error, UnknownRun) else getattr(error, "status", 400)
         return JSONResponse({"detail": str(error)}, status_code=status)
 
+    @app.exception_handler(ValueError)
+    def bad_value(request: Request, error: ValueError) -> JSONResponse:
+        """A model's own check of a value (its message says which): bad input, not a server fault."""
+        return JSONResponse({"detail": str(error) or type(error).__name__}, status_code=400)
+
     @app.exception_handler(RequestValidationError)
-    def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        # Python's JSON parser accepts NaN and Infinity, but JSON cannot carry them back: echo them as text.
-        finite = {float: lambda value: value if math.isfinite(value) else str(value)}
-        return JSONResponse({"detail": jsonable_encoder(error.errors(), custom_encoder=finite)}, status_code=422)
+    def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(error)}, status_code=422)
 
 
-def _add_run_routes(
-    app: FastAPI, library: RunLibrary, limits: Limits, requests: dict[type, type[GenerationRequest]]
-) -> None:
-    # The request classes with this app's sampling-option fields, under the names the routes use.
-    sample_request, vary_request, inpaint_request = (
-        requests[SampleRequest],
-        requests[VaryRequest],
-        requests[InpaintRequest],
+def validation_detail(error: RequestValidationError) -> str:
+    """FastAPI's validation errors as one sentence per field, e.g. "n: Input should be ... (got 0)".
+
+    Written as text, not echoed as JSON: a NaN or an infinity given by the client cannot break the response.
+    """
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"] if part != "body") or "body"
+        given = problem.get("input")
+        if problem["type"] == "less_than_equal":  # the limits, this server's (n, scale, ...) or the value's own
+            parts.append(f"{where}={_short(given)} is over the limit of {problem['ctx']['le']}")
+            continue
+        shown = "" if problem["type"] == "missing" else f" (got {_short(given)})"
+        parts.append(f"{where}: {problem['msg']}{shown}")
+    return "; ".join(parts)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _add_run_routes(app: FastAPI, library: RunLibrary, models: RequestModels) -> None:
+    # The action routes come before GET /runs/{name}, and run names never end in an action (RunName): a wrong
+    # method on an action is a 405 that names the right one.
+    _add_generation_routes(app, library, models)
+    _add_sprite_routes(app, library, models)
+
+    @app.get(
+        "/api/v1/runs/{name:run}/grid",
+        summary="The last sample grid written during training (PNG)",
+        response_class=FileResponse,
+        responses={200: {"content": _binary("image/png"), "description": "The grid"}, **ERRORS},
     )
+    def training_grid(name: str) -> FileResponse:
+        grid = latest_grid(library.path_of(name))
+        if grid is None:
+            raise UnknownRun(f"run {name!r} has no training sample grid (train.sample_every was 0).")
+        return FileResponse(grid, media_type="image/png")
 
-    @app.get("/api/v1/runs", summary="List the runs: model, data, palette, labels, metrics, capabilities")
+    @app.get(
+        "/api/v1/runs", summary="List the runs: model, data, palette, labels, metrics, capabilities", responses=ERRORS
+    )
     def list_runs() -> dict[str, Any]:
         described = []
         for name in library.names():
@@ -170,73 +345,95 @@ def _add_run_routes(
                 described.append({"name": name, "error": str(error)})
         return {"runs": described}
 
-    @app.get("/api/v1/palettes", summary="The named palettes, as hex colours (index 0 is transparent)")
+    @app.get(
+        "/api/v1/runs/{name:run}",
+        summary="One run: model, data, palette, labels, metrics, capabilities",
+        responses=ERRORS,
+    )
+    def describe_run(name: str) -> dict[str, Any]:
+        return library.describe(name)
+
+    @app.get(
+        "/api/v1/palettes", summary="The named palettes, as hex colours (index 0 is transparent)", responses=ERRORS
+    )
     def palettes() -> dict[str, list[str]]:
         return {
             name: [f"#{r:02x}{g:02x}{b:02x}{a:02x}" for r, g, b, a in Palette.named(name).colors.tolist()]
             for name in Palette.names()
         }
 
-    @app.get("/api/v1/runs/{name:path}/grid", summary="The last sample grid written during training (PNG)")
-    def training_grid(name: str) -> FileResponse:
-        grid = latest_grid(library.path_of(name))
-        if grid is None:
-            raise UnknownRun(f"run {name!r} has no training sample grid (train.sample_every was 0).")
-        return FileResponse(grid, media_type="image/png")
 
-    @app.get("/api/v1/runs/{name:path}", summary="One run: model, data, palette, labels, metrics, capabilities")
-    def describe_run(name: str) -> dict[str, Any]:
-        return library.describe(name)
+def _add_generation_routes(app: FastAPI, library: RunLibrary, models: RequestModels) -> None:
+    limits = models.limits
+    sprites_out = _images(SpritesResult, "image/png", "application/zip")
 
-    @app.post("/api/v1/runs/{name:path}/sample", summary="New sprites (grid, sheet, zip of PNGs, or JSON with base64)")
-    def sample(name: str, request: sample_request) -> Response:  # type: ignore[valid-type]
-        body: SampleRequest = request  # the generated class: SampleRequest plus the sampling-option fields
-        seed = body.check(limits)
+    @app.post(
+        "/api/v1/runs/{name:run}/sample",
+        summary="New sprites (grid, sheet, zip of PNGs, or JSON with base64)",
+        responses=sprites_out,
+    )
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def sample(name: str, request: models.sample) -> Response:  # type: ignore[name-defined]
+        seed = request.chosen_seed()
         run = library.get(name)
         _require(run, name, "sample")
-        sprites, adherence = run.generate(body.n, seed=seed, labels=body.labels, **body.options())
-        if body.palette is not None:
-            sprites = sprites.with_palette(_named_palette(body.palette), body.remap)
+        sprites, adherence = run.generate(request.n, seed=seed, labels=request.labels, **request.options())
+        if request.palette is not None:
+            sprites = sprites.with_palette(_named_palette(request.palette), request.remap)
         extra = {"seed": seed, "palette_adherence": float(np.mean(adherence))}
-        return _render(sprites, body.format, body.scale, extra)
-
-    @app.post("/api/v1/runs/{name:path}/vary", summary="Variations of one sprite (models that can vary)")
-    def vary(name: str, request: vary_request) -> Response:  # type: ignore[valid-type]
-        body: VaryRequest = request  # the generated class: VaryRequest plus the sampling-option fields
-        seed = body.check(limits)
-        run = library.get(name)
-        sprite = _sprites_for(run, [body.sprite], limits).to_rgba()[0]
-        options = {"seed": seed, "labels": body.labels, **body.options()}
-        return _render(run.vary(sprite, body.strength, body.n, **options), body.format, body.scale, {"seed": seed})
+        return _render(sprites, request.format, request.scale, extra)
 
     @app.post(
-        "/api/v1/runs/{name:path}/inpaint", summary="Regenerate the masked pixels of a sprite, keep the rest exactly"
+        "/api/v1/runs/{name:run}/vary", summary="Variations of one sprite (models that can vary)", responses=sprites_out
     )
-    def inpaint(name: str, request: inpaint_request) -> Response:  # type: ignore[valid-type]
-        body: InpaintRequest = request  # the generated class: InpaintRequest plus the sampling-option fields
-        seed = body.check(limits)
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def vary(name: str, request: models.vary) -> Response:  # type: ignore[name-defined]
+        seed = request.chosen_seed()
         run = library.get(name)
-        sprite = _sprites_for(run, [body.sprite], limits).to_rgba()[0]
-        mask = io.mask_of(decode_base64_image(body.mask, limits, "mask"))
-        options = {"seed": seed, "labels": body.labels, **body.options()}
-        return _render(run.inpaint(sprite, mask, body.n, **options), body.format, body.scale, {"seed": seed})
+        sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
+        options = {"seed": seed, "labels": request.labels, **request.options()}
+        return _render(
+            run.vary(sprite, request.strength, request.n, **options), request.format, request.scale, {"seed": seed}
+        )
 
     @app.post(
-        "/api/v1/runs/{name:path}/reconstruct", summary="Encode and decode sprites: originals, then reconstructions"
+        "/api/v1/runs/{name:run}/inpaint",
+        summary="Regenerate the masked pixels of a sprite, keep the rest exactly",
+        responses=sprites_out,
     )
-    def reconstruct(name: str, request: SpritesRequest) -> Response:
-        check_at_most("sprites", len(request.sprites), limits.max_sprites, " sprites per request")
-        check_at_most("scale", request.scale, limits.max_scale)
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def inpaint(name: str, request: models.inpaint) -> Response:  # type: ignore[name-defined]
+        seed = request.chosen_seed()
+        run = library.get(name)
+        sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
+        mask = io.mask_of(decode_base64_image(request.mask, limits, "mask"))
+        options = {"seed": seed, "labels": request.labels, **request.options()}
+        return _render(run.inpaint(sprite, mask, request.n, **options), request.format, request.scale, {"seed": seed})
+
+
+def _add_sprite_routes(app: FastAPI, library: RunLibrary, models: RequestModels) -> None:
+    limits = models.limits
+
+    @app.post(
+        "/api/v1/runs/{name:run}/reconstruct",
+        summary="Encode and decode sprites: originals, then reconstructions",
+        responses=_images(SpritesResult, "image/png", "application/zip"),
+    )
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def reconstruct(name: str, request: models.sprites) -> Response:  # type: ignore[name-defined]
         run = library.get(name)
         originals = _sprites_for(run, request.sprites, limits)
         rebuilt = run.reconstruct(originals)
         both = SpriteSet(np.concatenate([originals.indices, rebuilt.indices]), run.palette)
         return _render(both, request.format, request.scale, {"count": len(originals)})
 
-    @app.post("/api/v1/runs/{name:path}/interpolate", summary="Sprites along the latent line between two sprites")
-    def interpolate(name: str, request: InterpolateRequest) -> Response:
-        check_at_most("steps", request.steps, limits.max_steps, " frames")
-        check_at_most("scale", request.scale, limits.max_scale)
+    @app.post(
+        "/api/v1/runs/{name:run}/interpolate",
+        summary="Sprites along the latent line between two sprites",
+        responses=_images(InterpolationResult, "image/png", "image/gif"),
+    )
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def interpolate(name: str, request: models.interpolate) -> Response:  # type: ignore[name-defined]
         run = library.get(name)
         ends = _sprites_for(run, [request.first, request.second], limits)
         path = run.interpolate(ends.subset([0]), ends.subset([1]), request.steps)
@@ -261,10 +458,14 @@ def _add_convert_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> No
     from spriteforge.convert.pixelize import PixelizeConfig, convertible, pixelizer
     from spriteforge.convert.translate import run_converter
 
-    @app.post("/api/v1/convert", summary="Turn an uploaded image into pixel art on an exact grid, in a palette")
+    @app.post(
+        "/api/v1/convert",
+        summary="Turn an uploaded image into pixel art on an exact grid, in a palette",
+        responses=_images(ConvertResult, "image/png"),
+    )
     def convert(
         file: UploadFile = File(..., description="The image to convert"),
-        size: int = Form(32, ge=1),
+        size: int = Form(32, ge=1, le=limits.max_convert_size, description="Output pixels on the longer side"),
         palette: str | None = Form(None, description="auto:K or a named palette (default auto:16, or a run's own)"),
         dither: str = Form("none"),
         downscale: str = Form("area"),
@@ -272,11 +473,9 @@ def _add_convert_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> No
         model: str | None = Form(
             None, description="A cyclegan run (GET /api/v1/runs) instead of the classical pixelizer"
         ),
-        scale: int = Form(1, ge=1),
+        scale: int = Form(1, ge=1, le=limits.max_scale),
         format: Literal["png", "json"] = Form("png"),
     ) -> Response:
-        check_at_most("size", size, limits.max_convert_size, " pixels")
-        check_at_most("scale", scale, limits.max_scale)
         if palette is not None and not palette.startswith("auto:"):
             _named_palette(palette)  # only named palettes: a server never reads paths its clients send
         if model:

@@ -25,18 +25,18 @@ class Limits:
     max_steps: int = 1000  # sampler steps, interpolation frames
     max_convert_size: int = 256  # output pixels on the longer side of `convert`
 
+    @property
+    def max_body_bytes(self) -> int:
+        """One request body: one upload's worth of bytes, base64-encoded (4 characters per 3 bytes), and its fields."""
+        return self.max_upload_bytes * 4 // 3 + 64 * 1024
+
 
 class LimitError(SpriteforgeError):
-    """A request over one of the Limits (HTTP 413 for sizes of uploads, 422 otherwise)."""
+    """An upload over one of the Limits (HTTP 413); the other limits are bounds in the request schema (422)."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
+    def __init__(self, message: str, status: int = 413) -> None:
         super().__init__(message)
         self.status = status
-
-
-def check_at_most(name: str, value: int | None, limit: int, unit: str = "") -> None:
-    if value is not None and value > limit:
-        raise LimitError(f"{name}={value} is over this server's limit of {limit}{unit}; ask for at most {limit}.")
 
 
 def png_bytes(image: np.ndarray) -> bytes:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from spriteforge.engine import run as runfiles
@@ -13,6 +14,20 @@ from spriteforge.errors import SpriteforgeError
 
 class UnknownRun(SpriteforgeError):
     """A run name that is not a run inside the served folder (HTTP 404)."""
+
+
+MAX_NAME_BYTES = 255  # of one folder name, on every common file system
+MAX_PATH_BYTES = 4096
+
+
+def _can_name_a_folder(name: str) -> bool:
+    """Whether `name` could be a relative path at all: no NUL byte, no folder name or whole path too long for the OS."""
+    try:
+        encoded = os.fsencode(name)
+    except UnicodeEncodeError:  # a lone surrogate: no file name on this system is spelt so
+        return False
+    short = 0 < len(encoded) <= MAX_PATH_BYTES and all(len(part) <= MAX_NAME_BYTES for part in encoded.split(b"/"))
+    return short and b"\x00" not in encoded
 
 
 class RunLibrary:
@@ -35,13 +50,21 @@ class RunLibrary:
         )
 
     def path_of(self, name: str) -> Path:
-        """The folder of run `name`; names that leave the root, or are not runs, are unknown."""
+        """The folder of run `name`; names that leave the root, or are not runs, are unknown.
+
+        Names come from URLs: a NUL byte, an over-long name or a symbolic link loop is an unknown run, not an error.
+        """
+        unknown = UnknownRun(f"no run named {name[:100]!r} in the served folder; GET /api/v1/runs lists them.")
         relative = Path(name)
-        plain = bool(name) and not relative.is_absolute() and ".." not in relative.parts and "\\" not in name
-        candidate = (self.root / relative).resolve()
-        inside = self.root in candidate.parents  # also catches symbolic links that lead out of the root
-        if not (plain and inside and (candidate / runfiles.WEIGHTS).is_file()):
-            raise UnknownRun(f"no run named {name!r} in the served folder; GET /api/v1/runs lists them.")
+        if not _can_name_a_folder(name) or relative.is_absolute() or ".." in relative.parts or "\\" in name:
+            raise unknown
+        try:
+            candidate = (self.root / relative).resolve()
+            inside = self.root in candidate.parents  # also catches symbolic links that lead out of the root
+            if not (inside and (candidate / runfiles.WEIGHTS).is_file()):
+                raise unknown
+        except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Path.resolve before Python 3.13)
+            raise unknown from None
         return candidate
 
     def get(self, name: str) -> Run:
@@ -52,8 +75,26 @@ class RunLibrary:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             if key not in self._runs:
-                self._runs[key] = load_run(path, device=self.device)
+                try:
+                    self._runs[key] = load_run(path, device=self.device)
+                except SpriteforgeError as error:  # its message names files by path: relative to the root here
+                    raise SpriteforgeError(self.relative(str(error))) from None
             return self._runs[key]
+
+    def relative(self, text: str) -> str:
+        """`text` with the served folder's absolute path left out: clients learn nothing of the server's disk."""
+        return text.replace(f"{self.root}{os.sep}", "").replace(str(self.root), ".")
+
+    def shown_source(self, source: str) -> str:
+        """A run's training data as clients see it: a named dataset as is; a path relative to the served folder
+        when the data is inside it, else only its last part (never an absolute path on the server)."""
+        path = PurePath(source)
+        if len(path.parts) <= 1:
+            return source
+        try:
+            return Path(source).resolve().relative_to(self.root).as_posix()
+        except (OSError, RuntimeError, ValueError):
+            return path.name
 
     def describe(self, name: str) -> dict[str, Any]:
         """What the studio's gallery shows: model, data, palette, labels, metrics, capabilities, options."""
@@ -63,7 +104,7 @@ class RunLibrary:
             "name": name,
             "model": run.config.model,
             "representation": model.representation,
-            "data": run.config.data.source,
+            "data": self.shown_source(run.config.data.source),
             "size": [model.spec.width, model.spec.height],
             "palette": ["#" + "".join(f"{v:02x}" for v in color) for color in run.palette.colors.tolist()],
             "labels": None

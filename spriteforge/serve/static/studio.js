@@ -5,6 +5,31 @@ const API = "/api/v1";
 const state = { runs: [], run: null, last: null, kept: [], selected: [], mask: null };
 const $ = (id) => document.getElementById(id);
 
+// ---- the token: a server started with --token needs it on every API request ------------------------------
+// It comes in the address's fragment (http://host:8000/#token=...), which browsers never send to a server, and
+// is kept for this tab only; without one, a 401 makes the page ask for it once.
+const TOKEN_KEY = "spriteforge-token";
+const fromAddress = new URLSearchParams(location.hash.slice(1)).get("token");
+if (fromAddress) {
+  sessionStorage.setItem(TOKEN_KEY, fromAddress);
+  history.replaceState(null, "", location.pathname + location.search);  // out of the address bar and history
+}
+function withToken(options) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { ...options, headers: { ...(options.headers || {}), Authorization: `Bearer ${token}` } } : options;
+}
+async function authorised(url, options) {
+  let response = await fetch(url, withToken(options));
+  if (response.status === 401) {
+    const token = window.prompt("This server needs its token (given to `spriteforge serve --token`):");
+    if (token) {
+      sessionStorage.setItem(TOKEN_KEY, token.trim());
+      response = await fetch(url, withToken(options));
+    }
+  }
+  return response;
+}
+
 // ---- requests: a busy indicator while one runs, errors shown in the page ------------------------------
 let pending = 0;
 async function call(path, options = {}, what = "working…") {
@@ -13,7 +38,7 @@ async function call(path, options = {}, what = "working…") {
   $("busy").hidden = false;
   $("error").hidden = true;
   try {
-    const response = await fetch(API + path, options);
+    const response = await authorised(API + path, options);
     if (!response.ok) {
       let detail = `${response.status} ${response.statusText}`;
       try { detail = (await response.json()).detail; } catch (e) { /* not JSON */ }
@@ -80,7 +105,11 @@ function runCard(run) {
   title.textContent = run.name;
   card.append(title);
   if (run.error) { card.append(document.createTextNode(run.error)); return card; }
-  if (run.grid) card.append(img(`${API}${runPath(run.name)}/grid`, "last training sample grid"));
+  if (run.grid) {  // fetched, not an <img src>: an image request could not carry the token
+    const grid = img("", "last training sample grid");
+    card.append(grid);
+    call(`${runPath(run.name)}/grid`).then(async (r) => { grid.src = URL.createObjectURL(await r.blob()); });
+  }
   const facts = { model: `${run.model} (${run.representation})`, data: run.data, size: run.size.join("x"),
     colours: run.palette.length, labels: run.labels ? `${run.labels.names.length} (${run.labels.kind})` : "none" };
   for (const [key, value] of Object.entries(run.metrics || {})) {
