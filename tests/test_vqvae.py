@@ -269,7 +269,7 @@ def test_a_vqvae_run_cannot_sample_and_says_what_it_can(
     assert caught.value.code == 2 and "Traceback" not in message
     assert "cannotsample;itcanencode,decode,reconstruct" in message
     assert "prior.vqvae=" in message and not (tmp_path / "s.png").exists()
-    client = TestClient(create_app(procedural_vq.path.parent))
+    client = TestClient(create_app(procedural_vq.path.parent), base_url="http://localhost")  # a loopback Host
     (described,) = client.get("/api/v1/runs").json()["runs"]
     assert described["capabilities"] == ["encode", "decode", "reconstruct"]
     response = client.post("/api/v1/runs/vq/sample", json={"n": 2})
