@@ -95,6 +95,17 @@ def test_a_models_value_error_is_400_with_its_message(client: TestClient, monkey
     refused(client.post(f"{RUN}/sample", json={"n": 1}), 400, "steps=3 is too few")
 
 
+def test_a_server_fault_is_a_json_500_that_hides_its_internals(served: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def breaks(*args, **kwargs):
+        raise RuntimeError("/secret/path/weights.bin exploded")
+
+    monkeypatch.setattr(Run, "generate", breaks)
+    client = TestClient(create_app(served, LIMITS), base_url="http://localhost", raise_server_exceptions=False)
+    response = client.post(f"{RUN}/sample", json={"n": 1})
+    assert response.status_code == 500 and response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": "internal error (RuntimeError); see the server's log"}
+
+
 @pytest.mark.parametrize("name", ["%00", "kenney%00/vae", "a" * 300, "kenney/" + "b" * 256, "x/" * 3000, "%ff%fe"])
 def test_odd_run_names_are_404(client: TestClient, name: str) -> None:
     refused(client.get(f"/api/v1/runs/{name}"), 404)

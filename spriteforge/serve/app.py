@@ -236,6 +236,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such run in the served folder"},
     413: {"model": ErrorBody, "description": "Over the upload limit (bytes or pixels)"},
     422: {"model": ErrorBody, "description": "A value out of its range or of the wrong type"},
+    500: {"model": ErrorBody, "description": "A fault of the server (a bug): the body names its kind only"},
 }
 
 
@@ -289,6 +290,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_detail(error)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    def fault(request: Request, error: Exception) -> JSONResponse:
+        """A server fault (a bug, not bad input): still the API's JSON error body, never a plain-text page. The
+        exception is logged by the server; the client learns its kind only, not paths or internals."""
+        return JSONResponse({"detail": f"internal error ({type(error).__name__}); see the server's log"}, 500)
 
 
 def validation_detail(error: RequestValidationError) -> str:
