@@ -22,9 +22,10 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check spriteforge tests benchmarks
 	$(PY) -m ruff format --check spriteforge tests benchmarks
+	$(PY) -m mypy spriteforge
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache

@@ -80,7 +80,9 @@ class SamplingCommand(TyperCommand):
 
     _flags: list[Any] | None = None
 
-    def get_params(self, ctx: typer.Context) -> list[Any]:
+    # typer hands its commands a typer.Context; the Command they override, from typer's private copy of click, types
+    # the parameter as that copy's base Context, which is not public to annotate with.
+    def get_params(self, ctx: typer.Context) -> list[Any]:  # type: ignore[override]
         if self._flags is None:
             from spriteforge.models.base import registered
             from spriteforge.models.options import merged_specs
@@ -92,7 +94,7 @@ class SamplingCommand(TyperCommand):
             self.epilog = _options_epilog(declared)
         return super().get_params(ctx)
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         ctx.meta[SAMPLING] = {flag.name: ctx.params.pop(flag.name, None) for flag in self._flags or []}
         return super().invoke(ctx)
 
@@ -118,6 +120,7 @@ def _option_flags(specs: list[OptionSpec]) -> list[Any]:
 
     def flags() -> None: ...
 
+    # inspect.signature (and so typer) reads __signature__, which a function's type does not declare.
     flags.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     holder = typer.Typer(add_completion=False)
     holder.command()(flags)

@@ -8,9 +8,10 @@ After an intended numerical change, regenerate the stored values with one comman
 
     pytest tests/test_golden.py --update-golden
 
-Pinned on the CPU in float32. With a GPU (`pytest -m cuda`), the loss terms of the models whose loss draws no noise
-are compared on CUDA in float32 and bfloat16 at looser tolerances; random draws differ between the CPU's and
-CUDA's generators, so sampled values and noisy losses are pinned on the CPU only.
+Pinned on the CPU in float32. With a GPU (`pytest -m cuda tests/test_golden.py`), the loss terms of the models whose
+loss draws no noise are compared on CUDA in float32 and bfloat16 at looser tolerances (random draws differ between
+the CPU's and CUDA's generators, so sampled values and noisy losses are pinned on the CPU only), and the model
+contract (finite losses and gradients, palette-exact samples) is checked on the device.
 """
 
 from __future__ import annotations
@@ -150,3 +151,29 @@ def test_cuda_loss_matches_the_golden_values(
     expected = golden[f"{name}-{representation}"]["loss"]
     for term, value in values.items():
         assert value == pytest.approx(expected[term], **CUDA_TOLERANCE[dtype]), f"{name}-{representation}: {term}"
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize(("name", "representation"), CASES, ids=IDS)
+def test_the_contract_holds_on_cuda(name: str, representation: str, dtype: torch.dtype, sprites: SpriteSet) -> None:
+    """On a GPU: finite losses and gradients for every parameter group, and palette-exact samples on the device."""
+    model = build(name, representation, sprites).train().to("cuda")
+    batch = batch_of(sprites, torch.device("cuda"))
+    groups = list(model.param_groups()) if "param_groups" in model.capabilities() else [None]
+    with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+        for group in groups:
+            terms = model.loss(batch, step=0, group=group)
+            batch = {**batch, **terms.pop(HANDED_ON, {})}  # as the engine's step: fakes join the next group's batch
+            assert torch.isfinite(terms["loss"]), f"{group}: {terms['loss']}"
+            terms["loss"].backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    if "sample" not in model.capabilities():
+        return
+    model.eval()
+    with torch.no_grad(), torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+        output = model.sample(3, generator=torch.Generator(device="cuda").manual_seed(0))
+    indices = model.codec.to_indices(output, model.representation)
+    assert indices.device.type == "cuda" and indices.shape == (3, 16, 16)
+    assert int(indices.min()) >= 0 and int(indices.max()) < model.spec.num_colors

@@ -238,7 +238,7 @@ def _cell_colors(rgba: np.ndarray, config: PixelizeConfig) -> tuple[np.ndarray, 
     longer = max(rgba.shape[:2])
     if longer < config.size:  # A cell must hold at least one source pixel.
         rgba = io.upscale(rgba, -(-config.size // longer))
-    grid = CellGrid.of(rgba.shape[:2], output_shape(*rgba.shape[:2], config.size))
+    grid = CellGrid.of(rgba.shape[:2], output_shape(rgba.shape[0], rgba.shape[1], config.size))
     weight = rgba[..., 3:].astype(np.float32) / 255.0
     opaque = (grid.sums(weight)[..., 0] * 255.0 / grid.counts()) >= config.alpha_threshold
     rgb = rgba[..., :3].astype(np.float32)

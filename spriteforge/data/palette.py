@@ -199,7 +199,7 @@ class Palette:
         pixels = _as_pixels(rgba)
         colors, _, counts = _unique_colors(pixels[pixels[:, 3] >= alpha_threshold])
         quantized = max_colors is not None and len(colors) > max_colors - 1
-        centres = _kmeans(colors, counts, max_colors - 1, seed) if quantized else colors
+        centres = _kmeans(colors, counts, max_colors - 1, seed) if max_colors is not None and quantized else colors
         palette = cls.from_colors(_sorted_by_luminance(centres))
         return palette, _report(colors, counts, palette, quantized)
 
@@ -477,7 +477,8 @@ def _parse_hex_color(text: str) -> _Color | None:
     if match is None:
         return None
     digits = match.group(1)
-    return tuple(bytes.fromhex(digits if len(digits) == 8 else digits + "ff"))
+    red, green, blue, alpha = bytes.fromhex(digits if len(digits) == 8 else digits + "ff")
+    return red, green, blue, alpha
 
 
 def _parse_gpl_color(line: str) -> _Color | None:

@@ -149,7 +149,7 @@ class _Grid:
         """A vertical band on the centre line, `half` pixels each side (one column less at odd sizes)."""
         return self.ax < half - (0.0 if self.size % 2 == 0 else 0.5)
 
-    def pixels(self, n: float) -> int:
+    def pixels(self, n: float | np.integer) -> int:
         """A feature n pixels wide at size 16, scaled to this size, never thinner than one pixel."""
         return max(1, round(n * self.px))
 
@@ -230,7 +230,7 @@ _T = TypeVar("_T")
 
 
 def _pick(rng: np.random.Generator, options: Sequence[_T]) -> _T:
-    return options[rng.integers(len(options))]
+    return options[int(rng.integers(len(options)))]
 
 
 # --- canvas and rendering -------------------------------------------------------------------------------
@@ -543,7 +543,7 @@ def _broadleaf(rng: np.random.Generator, c: _Canvas) -> None:
     if rng.random() < 0.5:
         spots = np.flatnonzero(g.inner(crown))
         fruit = np.zeros(crown.size, dtype=bool)
-        fruit[rng.choice(spots, size=min(len(spots), rng.integers(3, 6)), replace=False)] = True
+        fruit[rng.choice(spots, size=min(len(spots), int(rng.integers(3, 6))), replace=False)] = True
         c.mark(fruit.reshape(crown.shape), _pick(rng, (RED, YELLOW, WHITE) if leaves != R_PINK else (WHITE,)))
 
 
@@ -602,7 +602,7 @@ def _mushroom(rng: np.random.Generator, c: _Canvas) -> None:
     c.paint(stem, (SILVER, PEACH, WHITE))
     c.paint(cap, cap_ramp)
     candidates = np.flatnonzero(g.inner(cap) & (g.x < 0) & (g.v < rim - 1.5 / g.r))
-    centres = rng.choice(candidates, size=min(len(candidates), rng.integers(1, 4)), replace=False)
+    centres = rng.choice(candidates, size=min(len(candidates), int(rng.integers(1, 4))), replace=False)
     dots = np.zeros_like(cap)
     for y, x in zip(g.y.flat[centres], g.ax.flat[centres]):  # discs around |x|, so mirrored like the rest
         dots |= (g.ax - x) ** 2 + (g.y - y) ** 2 <= (0.75 * g.px) ** 2

@@ -118,7 +118,7 @@ class RunWriter(Callback):
     def _elapsed(self) -> float:
         return self._earlier_wall_seconds + (time.perf_counter() - self._started if self._started else 0.0)
 
-    def on_train_start(self, trainer: L.Trainer, module: SpriteModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._started = time.perf_counter()
         self.training_started = True
         if trainer.received_sigterm:  # between fit's start and now, Lightning's handler had it
@@ -133,11 +133,11 @@ class RunWriter(Callback):
         module.elapsed_seconds = float(trainer.strategy.broadcast(self._elapsed(), src=0))
         return module.budget_seconds is not None and module.elapsed_seconds >= module.budget_seconds
 
-    def on_train_batch_start(self, trainer: L.Trainer, module: SpriteModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         self._step_started = time.perf_counter()
 
     def on_train_batch_end(
-        self, trainer: L.Trainer, module: SpriteModule, outputs: Any, batch: Any, batch_idx: int
+        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         self.step_seconds += time.perf_counter() - self._step_started
         self.images += int(batch["indices"].shape[0]) * trainer.world_size  # every rank trains on its own batch
@@ -147,7 +147,7 @@ class RunWriter(Callback):
         if self.checkpoint_every and step % self.checkpoint_every == 0:
             self.save_checkpoint(trainer)
         if self.sample_every and step % self.sample_every == 0:
-            self.save_samples(trainer, module, step)
+            self.save_samples(trainer, _sprite_module(module), step)
         if self._stop_requested(trainer) and step < trainer.max_steps:  # at max_steps the run ends anyway
             if self.checkpoint_step != step:
                 self.save_checkpoint(trainer)
@@ -160,7 +160,7 @@ class RunWriter(Callback):
             return bool(trainer.strategy.reduce_boolean_decision(requested, all=False))
         return requested
 
-    def on_train_end(self, trainer: L.Trainer, module: SpriteModule) -> None:
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.wall_seconds = self._elapsed()  # the training's clock, as the final checkpoint records it
         self.save_checkpoint(trainer)
 
@@ -265,3 +265,10 @@ class StepProgressBar(RichProgressBar):
     ) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         self._update(self.train_progress_bar_id, trainer.global_step)
+
+
+def _sprite_module(module: L.LightningModule) -> SpriteModule:
+    """Lightning types its hooks' module as the base class; RunWriter samples a SpriteModule's inference weights."""
+    if not isinstance(module, SpriteModule):
+        raise TypeError(f"RunWriter trains a SpriteModule, not a {type(module).__name__}.")
+    return module

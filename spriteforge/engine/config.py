@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -135,7 +135,7 @@ def build_config(
     overrides_layer = OmegaConf.from_dotlist([f"{k}={v}" for k, v in dotlist.items()])
     layers = [schema, model_train_defaults, _preset_document(name, preset), file_document, overrides_layer]
     try:
-        merged = OmegaConf.merge(*layers)
+        merged = cast(DictConfig, OmegaConf.merge(*layers))  # merging DictConfig layers gives a DictConfig
     except OmegaConfBaseException as error:
         raise SpriteforgeError(_explain(error, name, config_file)) from None
     merged.model = name
@@ -145,12 +145,12 @@ def build_config(
             raise SpriteforgeError(
                 f"{where}section {section!r} is {merged[section]!r}, not a mapping of keys to values."
             )
-    try:
+    try:  # to_object turns each structured node back into its dataclass (typed only as "an object")
         config = RunConfig(
             model=name,
-            data=OmegaConf.to_object(merged.data),
-            train=OmegaConf.to_object(merged.train),
-            model_config=OmegaConf.to_object(merged[name]),
+            data=cast(DataConfig, OmegaConf.to_object(merged.data)),
+            train=cast(TrainConfig, OmegaConf.to_object(merged.train)),
+            model_config=cast(ModelConfig, OmegaConf.to_object(merged[name])),
         )
     except OmegaConfBaseException as error:  # e.g. an interpolation ${...} that does not resolve
         raise SpriteforgeError(_explain(error, name, config_file)) from None

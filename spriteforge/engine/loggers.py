@@ -59,7 +59,8 @@ class _ResumableCSVWriter(ExperimentWriter):
             return
         first = min(int(row["step"]) for row in self.metrics)
         kept = [{k: v for k, v in row.items() if v != ""} for row in self._earlier if int(float(row["step"])) < first]
-        rows, self._earlier = [*kept, *self.metrics], None
+        rows: list[dict[str, Any]] = [*kept, *self.metrics]
+        self._earlier = None
         self.metrics_keys = sorted(set().union(*rows))
         with atomic_path(self.metrics_file_path) as tmp, tmp.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
@@ -69,6 +70,8 @@ class _ResumableCSVWriter(ExperimentWriter):
 
 
 class _ResumableCSVLogger(CSVLogger):
+    _experiment: _ResumableCSVWriter | None  # the only writer this logger makes
+
     @property
     @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:

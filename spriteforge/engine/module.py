@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import lightning as L
 import torch
@@ -16,14 +16,18 @@ from spriteforge.models.base import HANDED_ON, GenerativeModel
 
 SCHEDULES = ("cosine", "linear")  # train.schedule: the learning rate's shape after warm-up (see lr_factor)
 
+ModelT = TypeVar("ModelT", bound=nn.Module)
 
-class EMA(nn.Module):
+
+class EMA(nn.Module, Generic[ModelT]):
     """Exponential moving average of a model's parameters (buffers are copied as they are).
 
     The decay warms up as min(decay, (1 + t) / (10 + t)) after t updates, so the average is not dominated by the
     random initial weights in short runs (0.999 ** 2000 would still keep 13% of them)."""
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
+    updates: torch.Tensor  # () long, a buffer: declared because register_buffer leaves it typed `Tensor | Module`
+
+    def __init__(self, model: ModelT, decay: float) -> None:
         super().__init__()
         self.decay = decay
         # Left in train mode like its source (Lightning warns about eval-mode modules at fit start);
@@ -37,7 +41,8 @@ class EMA(nn.Module):
         steps = self.updates.float()
         weight = 1.0 - torch.clamp((1.0 + steps) / (10.0 + steps), max=self.decay)  # 0-dim tensor
         self.updates += 1
-        averages, currents = list(self.model.parameters()), [p.detach() for p in model.parameters()]
+        averages: list[torch.Tensor] = list(self.model.parameters())
+        currents = [p.detach() for p in model.parameters()]
         # average += weight * (current - average), as three multi-tensor kernels rather than one lerp per parameter;
         # the tensor weight is not a Python scalar, so nothing is read back from the device.
         steps_towards = torch._foreach_sub(currents, averages)
@@ -64,7 +69,8 @@ class SpriteModule(L.LightningModule):
         super().__init__()
         if train_config.channels_last:
             # In place, before the EMA copy; 4-D weights only, so models without convolutions are unchanged.
-            model.to(memory_format=torch.channels_last)
+            # nn.Module.to documents memory_format (keyword only), but its typed overloads leave it out.
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
         # The training loss, compiled when asked (forward and backward; the step number becomes a dynamic int after
         # its second value). Validation and sampling run the plain model: they are not the hot loop.
@@ -84,7 +90,7 @@ class SpriteModule(L.LightningModule):
     @property
     def inference_model(self) -> GenerativeModel:
         """The weights to evaluate, sample and save: the EMA copy when EMA is on."""
-        return self.ema.model if self.ema is not None else self.model  # type: ignore[return-value]
+        return self.ema.model if self.ema is not None else self.model
 
     # -- data: whole datasets moved to the device once -------------------------------------------
     def train_dataloader(self) -> SpriteBatches:
@@ -109,7 +115,8 @@ class SpriteModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         if self.groups is not None:
-            return self._grouped_step(batch)
+            self._grouped_step(batch, self.groups)
+            return None
         terms = self.training_loss(batch, step=self.schedule_step(self.global_step))
         if self._logging_step():
             self.log_dict({f"train/{k}": v.detach().float() for k, v in terms.items()}, prog_bar=False)
@@ -124,28 +131,28 @@ class SpriteModule(L.LightningModule):
         own test is asked (a private attribute): its step count differs from global_step by one after a resume."""
         return bool(self.trainer._logger_connector.should_update_logs)
 
-    def _grouped_step(self, batch: dict[str, Any]) -> None:
+    def _grouped_step(self, batch: dict[str, Any], groups: dict[str, Any]) -> None:
         """Manual optimisation: group by group (in the model's order), loss -> backward -> clip -> step.
 
         Lightning counts every LightningOptimizer.step as a global step; only the last group's step goes through it,
         so one batch is one step (max_steps, schedules and checkpoints mean what they mean for other models). What a
         group's loss hands on (HANDED_ON, e.g. a generator's fakes) joins the batch of the groups after it."""
         optimizers, schedules = _as_list(self.optimizers()), _as_list(self.lr_schedulers())
-        step, total = (
-            self.schedule_step(self.global_step),
-            torch.zeros((), device=self.device),
-        )  # a device tensor: no read-back per step
-        for number, (name, optimizer, schedule) in enumerate(zip(self.groups, optimizers, schedules)):
+        step = self.schedule_step(self.global_step)
+        total = torch.zeros((), device=self.device)  # a device tensor: no read-back per step
+        for number, (name, optimizer, schedule) in enumerate(zip(groups, optimizers, schedules)):
             # All gradients cleared, not only this group's: a generator's loss also reaches the discriminators'
             # parameters, and those gradients must not leak into the discriminators' own step.
             self.model.zero_grad(set_to_none=True)
             terms = self.training_loss(batch, step=step, group=name)
-            batch = {**batch, **terms.pop(HANDED_ON, {})}
+            handed_on = terms.pop(HANDED_ON, None)  # a dict of tensors, though the contract types terms as tensors
+            if isinstance(handed_on, dict):
+                batch = {**batch, **handed_on}
             self.manual_backward(terms["loss"])
             if self.train_config.grad_clip:
                 clip = self.train_config.grad_clip
                 self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
-            (optimizer if number == len(self.groups) - 1 else optimizer.optimizer).step()
+            (optimizer if number == len(groups) - 1 else optimizer.optimizer).step()
             schedule.step()
             if self._logging_step():
                 self.log_dict({f"train/{name}/{k}": v.detach().float() for k, v in terms.items()}, prog_bar=False)
@@ -231,7 +238,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def _adamw(parameters: Any, config: TrainConfig, settings: dict[str, Any]) -> torch.optim.AdamW:
     """AdamW at the train config's lr and weight decay, overridden by a parameter group's own `settings`."""
-    decay, no_decay = [], []
+    decay: list[torch.Tensor] = []
+    no_decay: list[torch.Tensor] = []
     for parameter in parameters:
         if parameter.requires_grad:
             # Weight decay on matrices and kernels only: biases and norm scales are not regularised.

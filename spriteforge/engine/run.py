@@ -166,6 +166,7 @@ def read_run(path: str | Path) -> RunFiles:
 def load_model(files: RunFiles) -> GenerativeModel:
     """The run's model rebuilt from its config, with RUN/weights.safetensors loaded (on the CPU)."""
     size = files.config.data.size
+    assert size, "read_run refuses a run without data.size"
     model = build_model(files.config, data_spec(files.palette, size, size, files.labels))
     model.load_state_dict(_read_weights(files.path / WEIGHTS, model))
     return model

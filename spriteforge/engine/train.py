@@ -8,7 +8,7 @@ import math
 import os
 import signal
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -293,7 +293,9 @@ def _trainer(
             devices=_devices(train_cfg.devices),
             num_nodes=train_cfg.num_nodes,
             strategy=train_cfg.strategy,
-            precision=_precision(train_cfg.precision, train_cfg.accelerator),
+            # A config string: Lightning's parameter is a Literal of the names it knows, and it checks the value
+            # itself (ValueError, caught below).
+            precision=_precision(train_cfg.precision, train_cfg.accelerator),  # type: ignore[arg-type]
             # Manual optimisation (parameter groups) clips in SpriteModule; Lightning refuses to do it there.
             gradient_clip_val=(train_cfg.grad_clip or None) if automatic_optimization else None,
             logger=logger,
@@ -407,9 +409,9 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     step = state.get("global_step")
     if type(step) is not int or step < 0:
         raise _damaged(path, "global_step", f"is {step!r}, not a step number (a whole number >= 0)")
-    for key, (kind, meaning) in {"state_dict": (dict, "the weights"), **_CHECKPOINT_PARTS}.items():
-        if not isinstance(state.get(key), kind):
-            found = "missing" if key not in state else f"a {type(state[key]).__name__}, not a {kind.__name__}"
+    for key, (expected, meaning) in {"state_dict": (dict, "the weights"), **_CHECKPOINT_PARTS}.items():
+        if not isinstance(state.get(key), expected):
+            found = "missing" if key not in state else f"a {type(state[key]).__name__}, not a {expected.__name__}"
             raise _damaged(path, key, f"is {found}: it should hold {meaning}")
     rng = state.get("rng", {})  # random state (older checkpoints have none)
     torch_rng = rng.get("torch", torch.get_rng_state()) if isinstance(rng, dict) else None
@@ -558,7 +560,7 @@ def _budget_metrics(train_config: TrainConfig) -> dict[str, Any]:
     return {"max_time": train_config.max_time, "max_time_seconds": parse_duration(train_config.max_time)}
 
 
-def _write_metrics(session: _Session, final: dict[str, Any]) -> None:
+def _write_metrics(session: _Session, final: Mapping[str, float]) -> None:
     writer = session.writer
     metrics = {
         "model": session.config.model,

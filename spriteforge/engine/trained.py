@@ -269,7 +269,8 @@ class Run:
             arrays["labels"] = sprites.labels
             arrays["label_names"] = np.array(sprites.label_spec.names)
         with io.atomic_path(out) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            # numpy's stub checks each **arrays value against savez's own `allow_pickle: bool` keyword.
+            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
         return out
 
     @torch.no_grad()
@@ -291,17 +292,33 @@ class Run:
         weights = torch.linspace(0, 1, steps, device=self.device)[None, :, None]  # (1,S,1)
         path = torch.lerp(start[:, None], end[:, None], weights).flatten(0, 1)  # (pairs*S, D)
         labels = None
-        if self.model.is_conditional and first_labels is not None and second_labels is not None:
+        vocabulary = self.labels
+        if (
+            self.model.is_conditional
+            and vocabulary is not None
+            and first_labels is not None
+            and second_labels is not None
+        ):
             # A conditional decoder walks the labels too, as (pairs, L) vectors.
-            ends = label_matrix(first_labels, self.labels), label_matrix(second_labels, self.labels)
+            ends = label_matrix(first_labels, vocabulary), label_matrix(second_labels, vocabulary)
             labels = torch.lerp(ends[0][:, None], ends[1][:, None], weights).flatten(0, 1)  # (pairs*S, L)
         output = self.model.decode(path, **_given(labels))
         return self._sprites(self.model.codec.to_indices(output, self.model.representation))
 
-    def _column_of(self, attribute: str) -> int:
+    @staticmethod
+    def _column_of(attribute: str, vocabulary: LabelSpec) -> int:
         """The label-vector column of an attribute name (`earring`, `pack=tiny_dungeon`); unknown names list the vocabulary."""
-        value = self.labels.encode([attribute])  # () class index, or (L,) one-hot row
+        value = vocabulary.encode([attribute])  # () class index, or (L,) one-hot row
         return int(value) if value.ndim == 0 else int(value.argmax())
+
+    def _labelled(self, sprites: SpriteSet) -> tuple[torch.Tensor, LabelSpec]:
+        """The sprites' labels in this run's vocabulary, and that vocabulary: attribute vectors need both."""
+        labels = self.labels_of(sprites)
+        if labels is None or self.labels is None:
+            raise SpriteforgeError(
+                f"{self.path}: attribute vectors need labelled sprites of a run with labels: give --labels CSV."
+            )
+        return labels, self.labels
 
     @torch.no_grad()
     def attribute_vector(
@@ -310,13 +327,9 @@ class Run:
         """(D,) mean latent code of the labelled sprites with `attribute` minus that of those without; for a
         conditional model also (L,), the same difference of their label vectors (None otherwise)."""
         self._require("encode")
-        labels = self.labels_of(sprites)
-        if labels is None:
-            raise SpriteforgeError(
-                f"{self.path}: attribute vectors need labelled sprites of a run with labels: give --labels CSV."
-            )
-        rows = label_matrix(labels, self.labels)  # (N,L)
-        has = rows[:, self._column_of(attribute)] > 0.5  # (N,)
+        labels, vocabulary = self._labelled(sprites)
+        rows = label_matrix(labels, vocabulary)  # (N,L)
+        has = rows[:, self._column_of(attribute, vocabulary)] > 0.5  # (N,)
         if bool(has.all()) or not bool(has.any()):
             raise SpriteforgeError(
                 f"--add {attribute}: {int(has.sum())} of {len(has)} sprites have it; need some with and some without."
@@ -334,13 +347,16 @@ class Run:
         """("add earring") The first n sprites without `attribute`, and the same sprites decoded from their code plus
         `strength` x the attribute vector (a conditional model's labels move the same way, kept in [0,1])."""
         latent, label_shift = self.attribute_vector(sprites, attribute)
-        rows = label_matrix(self.labels_of(sprites), self.labels)
-        without = torch.nonzero(rows[:, self._column_of(attribute)] < 0.5).flatten()[:n].cpu().numpy()
+        labels, vocabulary = self._labelled(sprites)
+        rows = label_matrix(labels, vocabulary)
+        without = torch.nonzero(rows[:, self._column_of(attribute, vocabulary)] < 0.5).flatten()[:n].cpu().numpy()
         originals = sprites.subset(without)
-        labels = self.labels_of(originals)
-        codes = self.model.encode(self._indices_of(originals), **_given(labels)) + strength * latent  # (n,D)
+        original_labels, _ = self._labelled(originals)
+        codes = self.model.encode(self._indices_of(originals), labels=original_labels) + strength * latent  # (n,D)
         moved = (
-            None if label_shift is None else (label_matrix(labels, self.labels) + strength * label_shift).clamp(0, 1)
+            None
+            if label_shift is None
+            else (label_matrix(original_labels, vocabulary) + strength * label_shift).clamp(0, 1)
         )
         output = self.model.decode(codes, **_given(moved))
         return originals, self._sprites(self.model.codec.to_indices(output, self.model.representation))

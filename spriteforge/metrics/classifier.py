@@ -142,8 +142,10 @@ def train_classifier(
         raise SpriteforgeError(
             f"{data}: too few sprites ({len(sprites)}) to hold any out; use more, or a larger val_fraction."
         )
-    torch.manual_seed(config.seed)
     spec = sprites.label_spec
+    if spec is None:  # load_sprites attaches a spec whenever it is given labels
+        raise SpriteforgeError(f"{labels}: no labels were read for the sprites in {data}.")
+    torch.manual_seed(config.seed)
     net = AttributeNet(sprites.size[0], len(spec), config.channels)
     _fit(net, train_set, spec, config, progress)
     classifier = Classifier(net, spec, sprites.palette, sprites.size[0], config, {})
@@ -180,6 +182,8 @@ def _fit(net: AttributeNet, sprites: SpriteSet, spec: LabelSpec, config: Classif
 
 def held_out_metrics(classifier: Classifier, sprites: SpriteSet) -> dict[str, Any]:
     """Accuracy (top-1, or per-attribute at 0.5 and whole-row exact match) and per-label ROC AUC (one vs rest)."""
+    if sprites.labels is None:
+        raise SpriteforgeError(f"held-out metrics need labelled sprites; these {len(sprites)} have no labels.")
     probabilities = classifier.probabilities(sprites)  # (N,L)
     spec = classifier.labels
     if spec.kind == CATEGORICAL:

@@ -34,31 +34,34 @@ def conditional_accuracy(
 ) -> dict[str, Any]:
     """{"available": True, "overall": Estimate dict, ..., "per_label": {name: Estimate dict}} for a conditional run
     judged by `classifier`; {"available": False, "reason": ...} when it cannot be measured."""
-    if not is_conditional(run):
+    labels = run.labels if is_conditional(run) else None
+    if labels is None:
         return {"available": False, "reason": "the run is not conditional"}
     if classifier is None:
         return {
             "available": False,
             "reason": "needs an attribute classifier: give --classifier CLS (spriteforge classifier train)",
         }
-    if classifier.labels.kind != run.labels.kind or classifier.labels.names != run.labels.names:
+    if classifier.labels.kind != labels.kind or classifier.labels.names != labels.names:
         raise SpriteforgeError(
             f"the classifier knows {classifier.labels.kind} labels {', '.join(classifier.labels.names[:6])}..., the run "
-            f"{run.labels.kind} labels {', '.join(run.labels.names[:6])}...: train the classifier on the run's labels CSV."
+            f"{labels.kind} labels {', '.join(labels.names[:6])}...: train the classifier on the run's labels CSV."
         )
     requests, unseen = label_requests(run, n, seed)
     samples, _ = run.generate(len(requests), seed=seed, labels=torch.from_numpy(requests))
     probabilities = classifier.probabilities(samples)  # (n,L)
-    if run.labels.kind == CATEGORICAL:
-        return _categorical(probabilities, requests, run.labels.names)
-    return _multi_hot(probabilities, requests, unseen, run.labels.names)
+    if labels.kind == CATEGORICAL:
+        return _categorical(probabilities, requests, labels.names)
+    return _multi_hot(probabilities, requests, unseen, labels.names)
 
 
 def label_requests(run: Run, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(n,) or (n,L) label rows to sample for, and (n,) bool: which are combinations absent from the data."""
     data = run.training_data()
+    if run.labels is None or data.labels is None:
+        raise SpriteforgeError(f"{run.path}: label requests need a run trained with labels.")
     _, held_out = data.split(run.config.train.val_fraction, seed=run.config.train.seed)
-    pool = held_out.labels if len(held_out) else data.labels
+    pool = held_out.labels if held_out.labels is not None and len(held_out) else data.labels
     rng = np.random.default_rng(seed)
     rows = pool[rng.choice(len(pool), n)]
     unseen = np.zeros(n, dtype=bool)

@@ -81,7 +81,7 @@ def silhouette_stats(sprites: Sprites, resamples: int = DEFAULT_BOOTSTRAP, seed:
 
 def _bbox_areas(opaque: np.ndarray) -> np.ndarray:
     """(N,) area of the bounding box of the opaque pixels of each non-empty (N,H,W) mask."""
-    rows, cols = opaque.any(axis=2), opaque.any(axis=1)  # (N,H), (N,W)
+    rows, cols = np.any(opaque, axis=2), np.any(opaque, axis=1)  # (N,H), (N,W)
     return _extent(rows) * _extent(cols)
 
 

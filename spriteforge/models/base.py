@@ -13,7 +13,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from importlib import metadata
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -98,6 +98,9 @@ class GenerativeModel(nn.Module):
     """
 
     Config: ClassVar[type[ModelConfig]] = ModelConfig
+    # The instance's settings, built from `Config`; each subclass re-declares it as its own Config (`config:
+    # VAEConfig`) so that its fields type-check.
+    config: ModelConfig
     name: ClassVar[str] = ""
     representations: ClassVar[tuple[str, ...]] = REPRESENTATIONS
     # Sampling options (a dataclass of `option()` fields): the run's checks, the CLI, the HTTP API and the studio are
@@ -157,6 +160,52 @@ class GenerativeModel(nn.Module):
 
     def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    if TYPE_CHECKING:
+        # The capabilities' signatures. A model has a capability when it defines the method (see `capabilities`), so
+        # at run time the base class has none of them; the type checker reads these, and checks each model's own
+        # definition against them.
+        def sample(
+            self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None, **opts: Any
+        ) -> torch.Tensor:
+            """n new sprites: (n,H,W) indices or (n,4,H,W) rgba in [0,1]."""
+
+        def encode(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+            """(B,H,W) sprites -> (B,D) latents or (B,h,w) codes."""
+
+        def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+            """Latents or codes -> (B,K,H,W) logits or (B,4,H,W) rgba."""
+
+        def reconstruct(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+            """(B,H,W) sprites -> (B,K,H,W) logits or (B,4,H,W) rgba: decode(encode(sprites))."""
+
+        def translate(self, images: torch.Tensor) -> torch.Tensor:
+            """(B,4,H,W) images in [0,1] -> (B,H,W) palette indices."""
+
+        def inpaint(
+            self,
+            indices: torch.Tensor,
+            mask: torch.Tensor,
+            *,
+            labels: torch.Tensor | None = None,
+            generator: torch.Generator | None = None,
+            **opts: Any,
+        ) -> torch.Tensor:
+            """(B,H,W) sprites, (B,H,W) mask (True = regenerate) -> (B,H,W) indices."""
+
+        def vary(
+            self,
+            indices: torch.Tensor,
+            strength: float,
+            *,
+            labels: torch.Tensor | None = None,
+            generator: torch.Generator | None = None,
+            **opts: Any,
+        ) -> torch.Tensor:
+            """(B,H,W) sprites -> (B,H,W) variations, `strength` in (0, 1] away."""
+
+        def param_groups(self) -> dict[str, tuple[list[nn.Parameter], dict[str, Any]]]:
+            """Named parameter groups, each with its own optimiser settings, stepped in turn."""
 
     @classmethod
     def capabilities(cls) -> list[str]:

@@ -58,6 +58,12 @@ class CycleGAN(GenerativeModel):
     A translator, not a generator: it has `translate` and no `sample` (there is no prior to draw sprites from)."""
 
     Config = CycleGANConfig
+    config: CycleGANConfig
+    # The image pools (P,4,H,W) and their fill counts (2,), buffers declared because register_buffer leaves them
+    # typed `Tensor | Module`.
+    pool_a: torch.Tensor
+    pool_b: torch.Tensor
+    pool_fill: torch.Tensor
     representations = (INDEX,)
     batch_keys = ("domain_a",)
     retired_weights = ("photos", "photos_seen")  # earlier versions kept photos to offer a sample()

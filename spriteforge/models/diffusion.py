@@ -54,6 +54,8 @@ class DiffusionConfig(DenoiserConfig):
 class Denoiser(GenerativeModel):
     """A U-Net conditioned on a step and (optionally) labels, with label dropout and classifier-free guidance."""
 
+    config: DenoiserConfig
+
     def _build_unet(self, config: DenoiserConfig, spec: DataSpec, in_channels: int, out_channels: int) -> None:
         halvings = len(config.channels) - 1
         if not config.channels:
@@ -113,6 +115,8 @@ class Diffusion(Denoiser):
     """Gaussian diffusion with a U-Net: eps / v / x0 prediction, DDPM and DDIM samplers, classifier-free guidance."""
 
     Config = DiffusionConfig
+    config: DiffusionConfig
+    codes: torch.Tensor  # (K,C) analog-bit code of each colour, a buffer: register_buffer types it `Tensor | Module`
     train_defaults = {"ema": True}
     SampleOptions = DiffusionSampleOptions
     presets = {

@@ -50,6 +50,7 @@ class DiscreteDiffusion(Denoiser):
     """Masked diffusion over the index grid with a U-Net; confidence-based parallel unmasking; guidance as ddpm."""
 
     Config = DiscreteDiffusionConfig
+    config: DiscreteDiffusionConfig
     representations = (INDEX,)
     train_defaults = {"ema": True}
     SampleOptions = UnmaskingSampleOptions

@@ -43,6 +43,7 @@ class GumbelVAE(VAE):
     beta, kl_warmup_steps and free_bits work as in the VAE; free bits count per categorical variable."""
 
     Config = GumbelVAEConfig
+    config: GumbelVAEConfig
     presets = {"tiny": {"latent_dim": 8, "categories": 4, "channels": [8, 16], "hidden": [32]}}
 
     def __init__(self, config: GumbelVAEConfig, spec: DataSpec) -> None:

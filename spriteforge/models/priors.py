@@ -19,10 +19,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, FrozenPart, GenerativeModel, ModelConfig, register
 from spriteforge.models.options import option
+from spriteforge.models.vqvae import VQVAE
 from spriteforge.nn.autoregressive import CausalTransformer, GatedPixelCNN
 from spriteforge.nn.labels import LabelEmbedding
 from spriteforge.nn.pixels import INDEX, draw_categorical
@@ -58,6 +60,7 @@ class Prior(GenerativeModel):
     through that VQ-VAE. Set prior.vqvae=RUN; labels condition it when the run has them."""
 
     Config = PriorConfig
+    config: PriorConfig
     SampleOptions = PriorSampleOptions
     presets = {"tiny": {"width": 16, "layers": 1, "heads": 2}}
     frozen_parts = (FrozenPart("vqvae", requires="latent_shape", description="a VQ model (one with a code grid)"),)
@@ -66,7 +69,7 @@ class Prior(GenerativeModel):
         super().__init__(config, spec)
         if config.arch not in ARCHS:
             raise SpriteforgeError(f"prior.arch={config.arch!r}: choose one of {', '.join(ARCHS)}.")
-        if not hasattr(vqvae, "latent_shape"):
+        if not isinstance(vqvae, VQVAE):  # the VQ models (vqvae, pixel_vqvae): a code grid and a codebook size
             raise SpriteforgeError(f"the prior's VQ-VAE is a {vqvae.name!r}, not a VQ model (it has no code grid).")
         if vqvae.representation != config.representation:
             raise SpriteforgeError(
@@ -81,11 +84,15 @@ class Prior(GenerativeModel):
         # Labels belong to the prior: the VQ-VAE was built without them.
         self.vqvae = vqvae.requires_grad_(False).eval()
         num_codes, shape = self.vqvae.config.num_codes, self.vqvae.latent_shape
+        self.net: nn.Module  # (B,h,w) codes, (B,width) condition -> (B,K,h,w) logits
         if config.arch == "transformer":
             self.net = CausalTransformer(num_codes, shape, config.width, config.layers, config.heads, config.dropout)
         else:
             self.net = GatedPixelCNN(num_codes, config.width, config.layers, config.kernel)
-        self.labels = LabelEmbedding(spec.labels, config.width) if self.is_conditional else None
+        # The condition of is_conditional, spelled out so that the type checker sees spec.labels is there.
+        self.labels = (
+            LabelEmbedding(spec.labels, config.width) if config.conditional and spec.labels is not None else None
+        )
 
     @property
     def is_conditional(self) -> bool:

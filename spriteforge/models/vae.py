@@ -124,6 +124,10 @@ class AE(GenerativeModel):
     """Autoencoder (deterministic), with a convolutional or fully connected body."""
 
     Config = AEConfig
+    config: AEConfig
+    # The AE's code statistics (D,), buffers declared because register_buffer leaves them typed `Tensor | Module`.
+    latent_mean: torch.Tensor
+    latent_var: torch.Tensor
     SampleOptions = DecoderSampleOptions
     presets = {"tiny": {"latent_dim": 4, "channels": [8, 16], "hidden": [32]}}
 
@@ -134,7 +138,7 @@ class AE(GenerativeModel):
         if config.rgba_loss not in RGBA_LOSSES:
             raise SpriteforgeError(f"rgba_loss {config.rgba_loss!r}: choose one of {', '.join(RGBA_LOSSES)}.")
         self.labels_in_encoder, self.labels_in_decoder = self._conditioning(config, spec)
-        label_dim = len(spec.labels) if self.labels_in_encoder else 0
+        label_dim = len(spec.labels) if self.labels_in_encoder and spec.labels is not None else 0
         in_channels = spec.num_colors if config.representation == INDEX else 4
         # Built in this order (encoder, latent head, decoder) so a seed gives the same weights whatever the body.
         self.encoder, features, make_decoder = BODIES[config.body](in_channels, spec, config, type(self).__name__)
@@ -171,6 +175,7 @@ class AE(GenerativeModel):
         """Labels as (B,L) floats: categorical (B,) -> one-hot; (B,L) rows as they are. `where` names the step
         that needs them, for the error when they are missing."""
         vocabulary = self.spec.labels
+        assert vocabulary is not None, "_conditioning refuses label conditioning without a vocabulary"
         if labels is None:
             raise SpriteforgeError(
                 f"this {self.name} run was trained with conditioning={self.config.conditioning!r}, so {where} needs "
@@ -278,6 +283,7 @@ class VAE(AE):
     """VAE: Gaussian posterior, standard normal prior, beta, KL warm-up and free bits; conv or mlp body."""
 
     Config = VAEConfig
+    config: VAEConfig
 
     @staticmethod
     def latent_outputs(latent_dim: int) -> int:

@@ -80,6 +80,7 @@ class VQVAE(GenerativeModel):
     No sample(): a VQ-VAE has no prior over its codes; train a `prior` on the run to generate."""
 
     Config = VQVAEConfig
+    config: VQVAEConfig
     presets = {"tiny": {"width": 8, "channels": [16], "num_codes": 16, "code_dim": 8}}
 
     def __init__(self, config: VQVAEConfig, spec: DataSpec) -> None:
@@ -164,6 +165,7 @@ class PixelVQVAE(VQVAE):
     (and optionally SSIM loss, no downsampling). No sample(): train a `prior` on it to generate."""
 
     Config = PixelVQVAEConfig
+    config: PixelVQVAEConfig
     presets = {
         "tiny": VQVAE.presets["tiny"],
         # The paper's quantiser: K=256, D=32, EMA 0.99, commitment 0.25, with all its pixel-art options on.

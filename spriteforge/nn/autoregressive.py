@@ -47,6 +47,8 @@ class _MaskedConv(nn.Conv2d):
     """A convolution whose last kernel row (vertical) or column (horizontal) is zeroed when `exclusive`: the first
     layer must not see the current position."""
 
+    mask: Tensor  # same shape as weight; a buffer, declared because register_buffer leaves it typed `Tensor | Module`
+
     def __init__(
         self, c_in: int, c_out: int, kernel: tuple[int, int], padding: tuple[int, int], exclusive: bool, axis: int
     ) -> None:

@@ -19,6 +19,8 @@ REPRESENTATIONS = (INDEX, RGBA)
 class PaletteCodec(nn.Module):
     """Encodes (B,H,W) indices for a network and decodes its outputs to indices, with the palette (K,4)."""
 
+    colors: torch.Tensor  # (K,4) buffer, declared because register_buffer leaves it typed `Tensor | Module`
+
     def __init__(self, palette_rgba: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("colors", palette_rgba.float() / 255.0)  # (K,4) in [0,1]

@@ -22,6 +22,13 @@ class VectorQuantizer(nn.Module):
     ema_decay > 0: the codebook is a buffer moved by EMA (no gradient); ema_decay = 0: it is a parameter learned by
     the codebook loss. restart_after = 0 disables dead-code restarts."""
 
+    # Buffers (and the codebook, a buffer or a Parameter) declared for the type checker: register_buffer leaves them
+    # typed as nn.Module.__getattr__'s `Tensor | Module`.
+    codebook: Tensor  # (K,D)
+    cluster_size: Tensor  # (K,), EMA only
+    embed_sum: Tensor  # (K,D), EMA only
+    idle_steps: Tensor  # (K,) long
+
     def __init__(
         self,
         num_codes: int,

@@ -114,9 +114,11 @@ class UNet(nn.Module):
                 self.up.append(
                     nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width, 3, padding=1))
                 )
-        self.head = nn.Sequential(group_norm(width), nn.SiLU(), nn.Conv2d(width, out_channels, 3, padding=1))
-        nn.init.zeros_(self.head[-1].weight)  # starts as the zero function: a stable first step
-        nn.init.zeros_(self.head[-1].bias)
+        norm = group_norm(width)
+        out = nn.Conv2d(width, out_channels, 3, padding=1)
+        for parameter in out.parameters():  # weight and bias: starts as the zero function, a stable first step
+            nn.init.zeros_(parameter)
+        self.head = nn.Sequential(norm, nn.SiLU(), out)
 
     @staticmethod
     def _block(c_in: int, c_out: int, embed_dim: int, dropout: float, attend: bool, heads: int) -> nn.ModuleList:

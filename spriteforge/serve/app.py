@@ -149,7 +149,9 @@ def with_sampling_options(base: type[GenerationRequest], caps: dict[str, float])
 def _option_field(spec: OptionSpec, cap: float | None) -> tuple[Any, Any]:
     kind = Literal[spec.choices] if spec.choices else spec.python_type
     highest = spec.max if cap is None or spec.max is None else min(spec.max, cap)
-    limits = {"ge": spec.min, "le": highest, "allow_inf_nan": False} if spec.type in ("int", "float") else {}
+    limits: dict[str, Any] = (
+        {"ge": spec.min, "le": highest, "allow_inf_nan": False} if spec.type in ("int", "float") else {}
+    )
     described = f"{spec.help}. Sampling option of: {', '.join(spec.models)}; omitted: the model's default."
     return kind | None, Field(None, description=described, **limits)
 
@@ -215,7 +217,8 @@ class RequestModels:
         self.limits = limits
         count, scale = Field(le=limits.max_sprites), Field(le=limits.max_scale)
         steps = Field(le=limits.max_steps)
-        caps = {"steps": limits.max_steps}  # the sampling option's own range, lowered to this server's limit
+        # the sampling option's own range, lowered to this server's limit
+        caps: dict[str, float] = {"steps": limits.max_steps}
         self.sample = bounded(with_sampling_options(SampleRequest, caps), n=count, scale=scale)
         self.vary = bounded(with_sampling_options(VaryRequest, caps), n=count, scale=scale)
         self.inpaint = bounded(with_sampling_options(InpaintRequest, caps), n=count, scale=scale)
@@ -376,7 +379,8 @@ def _add_generation_routes(app: FastAPI, library: RunLibrary, models: RequestMod
         summary="New sprites (grid, sheet, zip of PNGs, or JSON with base64)",
         responses=sprites_out,
     )
-    def sample(name: str, request: models.sample) -> Response:  # type: ignore[valid-type]
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def sample(name: str, request: models.sample) -> Response:  # type: ignore[name-defined]
         seed = request.chosen_seed()
         run = library.get(name)
         _require(run, name, "sample")
@@ -389,7 +393,8 @@ def _add_generation_routes(app: FastAPI, library: RunLibrary, models: RequestMod
     @app.post(
         "/api/v1/runs/{name:run}/vary", summary="Variations of one sprite (models that can vary)", responses=sprites_out
     )
-    def vary(name: str, request: models.vary) -> Response:  # type: ignore[valid-type]
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def vary(name: str, request: models.vary) -> Response:  # type: ignore[name-defined]
         seed = request.chosen_seed()
         run = library.get(name)
         sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
@@ -403,7 +408,8 @@ def _add_generation_routes(app: FastAPI, library: RunLibrary, models: RequestMod
         summary="Regenerate the masked pixels of a sprite, keep the rest exactly",
         responses=sprites_out,
     )
-    def inpaint(name: str, request: models.inpaint) -> Response:  # type: ignore[valid-type]
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def inpaint(name: str, request: models.inpaint) -> Response:  # type: ignore[name-defined]
         seed = request.chosen_seed()
         run = library.get(name)
         sprite = _sprites_for(run, [request.sprite], limits).to_rgba()[0]
@@ -420,7 +426,8 @@ def _add_sprite_routes(app: FastAPI, library: RunLibrary, models: RequestModels)
         summary="Encode and decode sprites: originals, then reconstructions",
         responses=_images(SpritesResult, "image/png", "application/zip"),
     )
-    def reconstruct(name: str, request: models.sprites) -> Response:  # type: ignore[valid-type]
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def reconstruct(name: str, request: models.sprites) -> Response:  # type: ignore[name-defined]
         run = library.get(name)
         originals = _sprites_for(run, request.sprites, limits)
         rebuilt = run.reconstruct(originals)
@@ -432,7 +439,8 @@ def _add_sprite_routes(app: FastAPI, library: RunLibrary, models: RequestModels)
         summary="Sprites along the latent line between two sprites",
         responses=_images(InterpolationResult, "image/png", "image/gif"),
     )
-    def interpolate(name: str, request: models.interpolate) -> Response:  # type: ignore[valid-type]
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def interpolate(name: str, request: models.interpolate) -> Response:  # type: ignore[name-defined]
         run = library.get(name)
         ends = _sprites_for(run, [request.first, request.second], limits)
         path = run.interpolate(ends.subset([0]), ends.subset([1]), request.steps)
