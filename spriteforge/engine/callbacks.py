@@ -124,7 +124,7 @@ class RunWriter(Callback):
         if trainer.received_sigterm:  # between fit's start and now, Lightning's handler had it
             self.stop.received = self.stop.received or signal.SIGTERM
         self.stop.take_over()
-        if self._budget_spent(trainer, module):  # resumed with no time left: stop before the first step
+        if self._budget_spent(trainer, _sprite_module(module)):  # resumed with no time left: stop before the first step
             trainer.should_stop = True
 
     def _budget_spent(self, trainer: L.Trainer, module: SpriteModule) -> bool:
@@ -142,7 +142,7 @@ class RunWriter(Callback):
         self.step_seconds += time.perf_counter() - self._step_started
         self.images += int(batch["indices"].shape[0]) * trainer.world_size  # every rank trains on its own batch
         step = trainer.global_step
-        if self._budget_spent(trainer, module):
+        if self._budget_spent(trainer, _sprite_module(module)):
             trainer.should_stop = True  # Lightning ends the fit after this step; on_train_end writes the checkpoint
         if self.checkpoint_every and step % self.checkpoint_every == 0:
             self.save_checkpoint(trainer)
