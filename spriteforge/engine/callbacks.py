@@ -130,8 +130,10 @@ class RunWriter(Callback):
     def _budget_spent(self, trainer: L.Trainer, module: SpriteModule) -> bool:
         """Hand the module the time spent (rank 0's clock on every rank, so all ranks follow the same schedule and
         stop at the same step) and say whether its time budget is used up."""
+        if module.budget_seconds is None:  # no budget: no clock to share (a broadcast per step costs a collective)
+            return False
         module.elapsed_seconds = float(trainer.strategy.broadcast(self._elapsed(), src=0))
-        return module.budget_seconds is not None and module.elapsed_seconds >= module.budget_seconds
+        return module.elapsed_seconds >= module.budget_seconds
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         self._step_started = time.perf_counter()
