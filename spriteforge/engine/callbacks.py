@@ -265,8 +265,14 @@ class StepProgressBar(RichProgressBar):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        # Lightning's own hook first moves the bar to batch_idx + 1 (the batch within the epoch); moving it back and
+        # forth between that and the global step made rich's speed column read tens of thousands of it/s. The bar
+        # moves to the global step only, and the rest of Lightning's hook (metrics, refresh) is kept.
+        if not self.is_disabled and self.train_progress_bar_id is None:
+            self._initialize_train_progress_bar_id()  # resumed mid-epoch
         self._update(self.train_progress_bar_id, trainer.global_step)
+        self._update_metrics(trainer, pl_module)
+        self.refresh()
 
 
 def _sprite_module(module: L.LightningModule) -> SpriteModule:
