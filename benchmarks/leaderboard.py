@@ -29,12 +29,11 @@ import numpy as np
 import spriteforge as sf
 import torch
 from spriteforge import io
-from spriteforge.engine.config import parse_duration
+from spriteforge.engine.config import BUDGET_MODEL, BUDGET_PRESET, parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SPRITEFORGE_TEST_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results"
-IMAGES = ROOT / "docs" / "images" / "leaderboard"
 DOC = ROOT / "docs" / "leaderboard.md"
 REFERENCE_N = 256  # the reference system's sample count
 NEAR_EMPTY = 0.05  # a sample with fewer than 5% of its pixels off the background is near-empty
@@ -78,9 +77,7 @@ class Recipe:
 # The recipes (docs/leaderboard.md says how each was chosen). Families whose recipe is not yet swept train their
 # model's defaults, which the table says.
 RECIPES = {
-    "discrete_diffusion": Recipe(
-        (Stage("discrete_diffusion", "sprites", 1.0),), "swept: docs/experiments/time_budget.md"
-    ),
+    "discrete_diffusion": Recipe((Stage(BUDGET_MODEL, BUDGET_PRESET, 1.0),), "swept: docs/experiments/time_budget.md"),
     "ddpm": Recipe((Stage("ddpm", "cpu", 1.0),), "the cpu preset, not yet swept"),
     "vae": Recipe((Stage("vae", None, 1.0),), "defaults, not yet swept"),
     "gumbel_vae": Recipe((Stage("gumbel_vae", None, 1.0),), "defaults, not yet swept"),
@@ -177,19 +174,19 @@ def device_name() -> str:
     return f"CPU ({os.cpu_count()} cores, {platform.machine()}), {torch.get_num_threads()} torch threads"
 
 
-def run_dataset(name: str, families: list[str], budget: float, n: int, out: Path) -> dict:
+def run_dataset(name: str, families: list[str], budget: float, n: int, out: Path, images: Path) -> dict:
     dataset = DATASETS[name]
     real = sf.load_sprites(dataset.folder, size=16, crop=True)
     trained = {family: train_family(family, dataset, out / name, budget) for family in families}
-    IMAGES.mkdir(parents=True, exist_ok=True)
+    images.mkdir(parents=True, exist_ok=True)
     counts = [n, REFERENCE_N] if dataset.reference is not None else [n]
     tables = {}
     for count in counts:
         rows = [floor_row(real, count)]
         if dataset.reference is not None and count == REFERENCE_N:
-            rows.append(reference_row(dataset.reference, real, IMAGES / f"{name}_reference.png"))
+            rows.append(reference_row(dataset.reference, real, images / f"{name}_reference.png"))
         for family, path in trained.items():
-            rows.append(score_run(family, path, real, count, IMAGES / f"{name}_{family}.png"))
+            rows.append(score_run(family, path, real, count, images / f"{name}_{family}.png"))
         tables[str(count)] = rows
     return {"dataset": name, "budget_seconds": budget, "device": device_name(), "tables": tables}
 
@@ -227,12 +224,12 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_tables(text: str) -> None:
-    """Replace what stands between the table markers of docs/leaderboard.md (the prose around them is kept)."""
-    document = DOC.read_text() if DOC.is_file() else f"# Leaderboard\n\n{TABLE_START}\n{TABLE_END}\n"
+def write_tables(doc: Path, text: str) -> None:
+    """Replace what stands between the table markers of the doc (the prose around them is kept)."""
+    document = doc.read_text() if doc.is_file() else f"# Leaderboard\n\n{TABLE_START}\n{TABLE_END}\n"
     before, _, rest = document.partition(TABLE_START)
     _, _, after = rest.partition(TABLE_END)
-    io.write_text(DOC, f"{before}{TABLE_START}\n{text}\n{TABLE_END}{after}")
+    io.write_text(doc, f"{before}{TABLE_START}\n{text}\n{TABLE_END}{after}")
 
 
 def main() -> None:
@@ -242,17 +239,20 @@ def main() -> None:
     parser.add_argument("--time", default="15m", help="wall-clock budget per family")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "leaderboard")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the leaderboard_<set>.json files")
+    parser.add_argument("--doc", type=Path, default=DOC, help="Markdown file whose tables are rewritten")
     args = parser.parse_args()
     families = list(RECIPES) if args.families == "all" else args.families.split(",")
     unknown = sorted(set(families) - set(RECIPES)) + sorted(set(args.datasets.split(",")) - set(DATASETS))
     if unknown:
         parser.error(f"unknown: {', '.join(unknown)}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.results.mkdir(parents=True, exist_ok=True)
+    images = args.doc.parent / "images" / "leaderboard"
     for name in args.datasets.split(","):
-        result = run_dataset(name, families, parse_duration(args.time), args.n, args.out)
-        io.write_text(RESULTS / f"leaderboard_{name}.json", json.dumps(result, indent=2) + "\n")
-    every = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("leaderboard_*.json"))]
-    write_tables(markdown(every))
+        result = run_dataset(name, families, parse_duration(args.time), args.n, args.out, images)
+        io.write_text(args.results / f"leaderboard_{name}.json", json.dumps(result, indent=2) + "\n")
+    every = [json.loads(path.read_text()) for path in sorted(args.results.glob("leaderboard_*.json"))]
+    write_tables(args.doc, markdown(every))
     print(markdown(every))
 
 
