@@ -6,31 +6,39 @@
     result.sprite.to_rgba()[0]                  # (16,16,4) uint8, palette-exact
 
 An image that only looks like pixel art is a sprite resampled by some factor `cell` (image pixels per sprite
-pixel, not necessarily an integer, possibly different along x and y) from some grid origin, then perhaps blurred,
-compressed and noised. Each axis is solved on its own, because every resampler used in practice is separable:
-every row of the image is a 1-D resampling of one or two sprite rows with the same x grid.
+pixel, not necessarily an integer, possibly different along x and y) from some grid origin, by nearest, bilinear or
+bicubic interpolation, then perhaps compressed and noised. Each axis is solved on its own, because resizers are
+separable: every row of the image is a 1-D resize of one or two sprite rows on the same x grid.
 
-1. Cell size, from periodicity. Along an axis, the summed |first difference| of all rows peaks where cells meet
-   (nearest and bicubic resizes) and the summed |second difference| peaks at the kinks of a bilinear resize (cell
-   centres; a bilinear ramp has a flat first difference whose spectrum vanishes exactly at the grid's harmonics,
-   which is why detectors that only look at edges fail on smoothed images). A grid of period c puts spectral
-   peaks at every harmonic m/c. The score of a candidate c is the sum over its harmonics of the spectrum above its
-   median level: c/2 misses the odd harmonics and 2c adds non-peaks (below the median, so they count against
-   it), so the true period wins, with sub-pixel precision from a fine search on the zero-padded spectrum.
-2. Grid offset, from reconstruction. For the chosen c, each candidate origin is scored by how well the image is
-   rebuilt from one sample per cell centre, re-rendered by nearest and by linear interpolation (the better of
-   the two: the first is exact for a nearest resize, the second for a bilinear one, and at a wrong phase both
-   fail). Edge phase alone cannot do this: edges sit on cell borders for some resizes and on centres for others.
-   Confidence is how much better the best origin rebuilds the image than the average origin: near 0 for an
-   image with no grid (every phase is equally good), near 1 for a clean grid.
-3. Cells. Each cell is read from a window around its centre (half the cell along each axis): the per-channel
-   median of the window's most opaque pixels. The centre is where blur and JPEG ringing from the neighbours is
-   weakest, and the median ignores the minority of pixels that still carry them. Preferring the most opaque
-   pixels keeps a matted edge (colour blended with the transparent black beside it) out of the colour.
-4. Palette. Cell colours are clustered by a greedy leader pass in order of frequency with a radius set from the
-   measured noise (so the count is chosen automatically), each colour then being the median of its cells; or
-   k-means to K colours (auto:K, --max-colors), or a named palette / palette file. Every cell takes its
-   nearest palette colour; transparent cells (median alpha below the threshold) are index 0.
+The yardstick throughout is the rebuild error: for a candidate (cell, origin), the least-squares fit of one value
+per cell, rendered back by the nearest, linear and cubic kernels (the best of the three), leaves a residual; the
+true grid leaves only noise, a wrong one misses edges. It is a stricter test than edge periodicity alone, which
+is phase-blind (edges sit on cell borders after a nearest or bicubic resize, but a bilinear ramp has a flat first
+difference whose spectrum vanishes exactly at the grid's harmonics) and is fooled by JPEG's 8-pixel blocks.
+
+1. Candidates, from periodicity. Along an axis, the summed |first difference| of all rows peaks where cells meet
+   (nearest, bicubic) and the summed |second difference| at the kinks of a bilinear ramp. A grid of period c puts
+   spectral peaks at every harmonic m/c; a candidate c scores the sum over its harmonics of how far the spectrum
+   stands out of its local background, less a cost per harmonic (so 2c, whose extra harmonics fall between the
+   peaks, loses). The best peaks of each spectrum, their halves, thirds and doubles, and the common cells 2, 3, 4
+   are the candidates, each refined on the spectrum to sub-pixel precision.
+2. Choice and fit. Each candidate's origin is searched (a sweep of phases, then a compass search over cell and
+   origin, whose steps halve each round: the error is sharp at the truth and flat-bottomed for a nearest resize).
+   Every divisor of the true cell rebuilds the image as well as it does, and a finer grid fits JPEG ringing a
+   little better, so the grid is the largest candidate that rebuilds the image about as well as the best one (in
+   rms error, and in the share of pixels missed by far); near-equal sizes are settled by error, then by
+   simplicity (a whole or half size). Confidence is how much better the found origin rebuilds the image than the
+   average origin: near 0 for an image with no grid (every phase is as good), near 1 for a clean grid.
+3. Cells, by deconvolution. The least-squares fit of step 2 in 2-D, with the kernel that fitted best: the values
+   whose resize best explains the image. Bilinear and bicubic resizes have no flat cell centre to read (the
+   true colour exists only at the centre point), and a centre median is pulled towards the neighbours; inverting
+   the resize gives the exact colours back, and averages JPEG noise over the whole cell. Colour and alpha are
+   fitted as they are (not premultiplied), as resizers blend them, so a sprite's edge blended with transparent
+   black comes back as its own colour, not as a dark ring.
+4. Palette. Opaque cell colours are clustered by a greedy leader pass, densest first, with a radius set from the
+   rms residual of the fit (so the count is chosen automatically), each colour the median of its cells; or
+   k-means to K colours (auto:K, max_colors), or a named palette or palette file. Every opaque cell takes its
+   nearest palette colour; cells whose alpha is below the threshold are index 0.
 """
 
 from __future__ import annotations
@@ -74,7 +82,7 @@ _FINAL_ROUNDS = 7
 _CELL_STEP = 0.008  # the compass search's first step in cell size (relative; then halved each round)
 _MOVES_PER_ROUND = 6
 _FINAL_CELL_STEP = 0.002  # the winner's fit starts from where its candidate fit ended, with smaller steps
-_SIMPLE_CELL = 0.01  # a whole or half cell size this close (relative) is tried instead of the fitted one
+_SIMPLE_CELL = 0.06  # a whole or half cell size this close (relative) is tried instead of the fitted one
 _REBUILD_TOLERANCE = 4.0  # a cell "rebuilds about as well" as the best one within this factor...
 _REBUILD_SLACK = 0.5  # ...plus this rms error (0..255 levels), room for rounding where the best is exact
 _HALF_PIXEL = 0.5
@@ -83,6 +91,7 @@ _MISS = 16.0  # levels (0..255): a rebuilt pixel this far off is a miss, or _MIS
 _MISS_NOISE = 5.0
 _MISS_TOLERANCE = 1.5  # ...and a cell rebuilds "about as well" only with at most this many times the fewest misses
 _MISS_SLACK = 0.01  # ...plus this share of the pixels
+_NEAR_CELL = 0.1  # candidates within this (relative) of the largest good one compete on error and simplicity
 _SAME_CELL = 0.015  # candidate cells closer than this (relative) are one candidate
 _LEADER_RADIUS = 8.0  # auto palette: colours closer than this (RGB distance) are one colour, at least...
 _NOISE_RADIUS = 4.0  # ...or this many times the rms residual of the fit (the image's noise), when larger
@@ -184,7 +193,8 @@ def snap(image: np.ndarray | str | Path, config: SnapConfig | None = None) -> Sn
     if config.cell is None and grid.confidence < config.min_confidence:  # a grid the user gave is theirs to judge
         raise SpriteforgeError(
             f"{name}: no pixel grid found (best guess {grid.summary()}, below {config.min_confidence}); if it is "
-            "pixel art, give the cell size (image pixels per sprite pixel) with --cell W or --cell WxH, e.g. --cell 8"
+            "pixel art, give its cell size (image pixels per sprite pixel, W or WxH, e.g. 8: --cell 8 on the "
+            "command line)"
         )
     sprite = _read_sprite(rgba, grid, config)
     return Snapped(sprite, grid, time.perf_counter() - start)
@@ -352,7 +362,12 @@ def _cell_size(signals: np.ndarray) -> tuple[float, float]:
         (errors <= _REBUILD_TOLERANCE * errors.min() + _REBUILD_SLACK)
         & (misses <= _MISS_TOLERANCE * misses.min() + _MISS_SLACK)
     )
-    chosen = good[np.argmax(cells[good])]
+    largest = cells[good].max()
+    # Where a sprite has empty margins, a range of sizes around the true one rebuilds it equally well: of those
+    # near the largest, the best, then the one nearest a whole or half size.
+    near = good[cells[good] >= largest / (1 + _NEAR_CELL)]
+    simple = np.abs(cells[near] * 2 - np.rint(cells[near] * 2)) / cells[near]
+    chosen = near[np.lexsort((simple, np.round(errors[near], 2)))[0]]
     return float(cells[chosen]), fitted[chosen][1]
 
 
@@ -414,7 +429,7 @@ def _confidence(signals: np.ndarray, cell: float, origin: float) -> float:
 
 
 def _cell_candidates(signals: np.ndarray) -> np.ndarray:
-    """Cell sizes worth checking: the best peaks of the harmonic score, their halves, thirds, doubles and triples,
+    """Cell sizes worth checking: the best peaks of the harmonic scores, their halves, thirds and doubles, 2, 3, 4,
     each refined to sub-pixel precision on the spectrum."""
     length = signals.shape[1]
     spectra = [_normalised_spectrum(np.abs(np.diff(signals, n, axis=1)).sum(0), length) for n in (1, 2)]
@@ -508,7 +523,7 @@ def _pseudo_inverse(render: np.ndarray) -> np.ndarray:
     """(count, L): the least-squares inverse of a (L, count) resize, lightly regularised (a cell barely in view
     has little say in any pixel)."""
     gram = render.T @ render
-    gram += 1e-3 * float(np.mean(np.diag(gram))) * np.eye(len(gram), dtype=gram.dtype)
+    gram += 1e-6 * float(np.mean(np.diag(gram))) * np.eye(len(gram), dtype=gram.dtype)
     return np.linalg.solve(gram, render.T)
 
 
