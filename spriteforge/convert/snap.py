@@ -324,22 +324,17 @@ def _axis_grid(signals: np.ndarray, cell: float | None, offset: float | None) ->
     if cell is None and length < MIN_CELL * MIN_CELLS:
         return 1.0, 0.0, 0.0, RESAMPLES[0]  # too short to hold a grid: no confidence
     busiest = _busiest(signals, _MAX_SIGNALS)
-    if offset is not None:
-        given = cell is not None
-        cell = cell if cell is not None else _cell_size(signals)
+    if cell is not None and offset is not None:
         origin = _first_origin(offset, cell)
-        confidence = 1.0 if given else _confidence(busiest, cell, origin)
-    elif cell is None:
-        cell, origin = _cell_size(signals)
-        cell, origin, _ = _refine(busiest, cell, origin, _FINAL_CELL_STEP * cell, cell / _PHASES / 4, _FINAL_ROUNDS)
-        cell, origin = _simplest(busiest, cell, origin)
-        origin = _first_origin(_centre_origin(busiest, cell, origin), cell)
-        confidence = _confidence(busiest, cell, origin)
+        return cell, origin, 1.0, _best_kernel(busiest, cell, origin)[1]
+    if cell is None:
+        found, origin = _cell_size(signals)
+        found, origin, _ = _refine(busiest, found, origin, _FINAL_CELL_STEP * found, found / _PHASES / 4, _FINAL_ROUNDS)
+        found, origin = _simplest(busiest, found, origin)
     else:
-        cell, origin, _ = _fit(busiest, cell, False, _FINAL_ROUNDS, _PHASES)
-        origin = _first_origin(_centre_origin(busiest, cell, origin), cell)
-        confidence = _confidence(busiest, cell, origin)
-    return cell, origin, confidence, _best_kernel(busiest, cell, origin)[1]
+        found, origin, _ = _fit(busiest, cell, False, _FINAL_ROUNDS, _PHASES)
+    origin = _first_origin(_centre_origin(busiest, found, origin) if offset is None else offset, found)
+    return found, origin, _confidence(busiest, found, origin), _best_kernel(busiest, found, origin)[1]
 
 
 def _cell_size(signals: np.ndarray) -> tuple[float, float]:
@@ -436,7 +431,7 @@ def _cell_candidates(signals: np.ndarray) -> np.ndarray:
     top = length / MIN_CELLS
     steps = int(math.log(top / MIN_CELL) / math.log1p(_PERIOD_STEP)) + 1
     coarse = MIN_CELL * (1 + _PERIOD_STEP) ** np.arange(steps)
-    best = []
+    best: list[float] = []
     # Peaks of each spectrum on its own (one may be swamped: JPEG's 8-pixel blocks fill the curvature spectrum)
     # and of both together.
     for scores in (*(_harmonic_scores([spectrum], coarse) for spectrum in spectra), _harmonic_scores(spectra, coarse)):
