@@ -413,18 +413,21 @@ $("snap-form").addEventListener("submit", async (event) => {
   $("snap-results").replaceChildren(original, sprite);
 });
 
-// The uploaded image with the detected grid lines over it (drawn in the image's own pixels, then shown scaled).
+// The uploaded image with the detected grid lines over it: enlarged by a whole factor (no smoothing), so that
+// one-pixel lines stay thin next to small cells.
 function drawGrid(canvas, source, result) {
   const picture = new Image();
   picture.onload = () => {
-    canvas.width = picture.width; canvas.height = picture.height;
+    const scale = Math.max(1, Math.floor(800 / Math.max(picture.width, picture.height)));
+    canvas.width = picture.width * scale; canvas.height = picture.height * scale;
     const context = canvas.getContext("2d");
-    context.drawImage(picture, 0, 0);
-    context.strokeStyle = "rgba(255, 0, 255, 0.8)";
-    context.lineWidth = Math.max(1, picture.width / 400);
+    context.imageSmoothingEnabled = false;
+    context.drawImage(picture, 0, 0, canvas.width, canvas.height);
+    context.strokeStyle = "rgba(255, 0, 255, 0.7)";
+    context.lineWidth = Math.max(1, Math.round(scale / 3));  // about a pixel once the card shows it smaller
     context.beginPath();
-    for (const x of result.lines_x) { context.moveTo(x, 0); context.lineTo(x, picture.height); }
-    for (const y of result.lines_y) { context.moveTo(0, y); context.lineTo(picture.width, y); }
+    for (const x of result.lines_x) { context.moveTo(x * scale, 0); context.lineTo(x * scale, canvas.height); }
+    for (const y of result.lines_y) { context.moveTo(0, y * scale); context.lineTo(canvas.width, y * scale); }
     context.stroke();
   };
   picture.src = source;
