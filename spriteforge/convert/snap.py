@@ -542,7 +542,7 @@ def _read_sprite(rgba: np.ndarray, grid: Grid, config: SnapConfig) -> SpriteSet:
     values, noise = _cell_values(rgba, grid)
     opaque = values[..., 3] >= config.alpha_threshold
     colors = values[..., :3]
-    palette = _fit_palette(colors[opaque], noise, config)
+    palette = _fit_palette(colors, opaque, noise, config)
     indices = np.zeros(opaque.shape, np.int64)
     if opaque.any():
         indices[opaque] = palette.index(_as_colors(colors[opaque]))
@@ -563,17 +563,39 @@ def _cell_values(rgba: np.ndarray, grid: Grid) -> tuple[np.ndarray, float]:
     return np.clip(values, 0, 255), noise
 
 
-def _fit_palette(colors: np.ndarray, noise: float, config: SnapConfig) -> Palette:
-    """The palette for the opaque cells' (n, 3) float colours (see the module docstring, step 4)."""
+def _fit_palette(colors: np.ndarray, opaque: np.ndarray, noise: float, config: SnapConfig) -> Palette:
+    """The palette for the (h,w,3) float colours of the `opaque` cells (see the module docstring, step 4)."""
     if config.palette != "auto":
         resolved = resolve_palette(config.palette)
         if isinstance(resolved, Palette):
             return resolved
-        return _kmeans_palette(colors, resolved, config)
-    centres = _leader_clusters(colors, max(_LEADER_RADIUS, _NOISE_RADIUS * noise))
+        return _kmeans_palette(colors[opaque], resolved, config)
+    centres = _leader_clusters(colors[opaque], max(_LEADER_RADIUS, _NOISE_RADIUS * noise))
     if config.max_colors is not None and len(centres) > config.max_colors - 1:
-        return _kmeans_palette(colors, config.max_colors, config)
-    return Palette.from_colors(_as_colors(centres), "snap")
+        return _kmeans_palette(colors[opaque], config.max_colors, config)
+    return Palette.from_colors(_as_colors(_interior_medians(colors, opaque, centres)), "snap")
+
+
+def _interior_medians(colors: np.ndarray, opaque: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each cluster's colour, from its interior cells (all four neighbours in the same cluster) where it has any.
+
+    JPEG subsamples colour at half resolution, so cells on a region's edge carry some of their neighbours' colour;
+    the middle of a region is where the true colour survives."""
+    if not len(centres):
+        return centres
+    labels = np.full(opaque.shape, -1)
+    labels[opaque] = np.argmin(((colors[opaque][:, None] - centres[None]) ** 2).sum(-1), axis=1)
+    around = np.pad(labels, 1, constant_values=-1)
+    interior = opaque.copy()
+    for neighbour in (around[:-2, 1:-1], around[2:, 1:-1], around[1:-1, :-2], around[1:-1, 2:]):
+        interior &= neighbour == labels
+    medians = []
+    for k in range(len(centres)):
+        members = colors[interior & (labels == k)]
+        members = members if len(members) else colors[labels == k]
+        if len(members):
+            medians.append(np.median(members, axis=0))
+    return np.array(medians)
 
 
 def _kmeans_palette(colors: np.ndarray, entries: int, config: SnapConfig) -> Palette:
