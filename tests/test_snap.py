@@ -200,5 +200,9 @@ def test_http_endpoint(tiles: Path, tmp_path: Path) -> None:
     Image.fromarray(noise_image()).save(buffer, "PNG")
     none = client.post("/api/v1/snap", files={"file": ("noise.png", buffer.getvalue())})
     assert none.status_code == 400 and "--cell" in none.json()["detail"]
+    buffer = bytes_io.BytesIO()
+    Image.fromarray(np.zeros((400, 20, 4), np.uint8)).save(buffer, "PNG")
+    large = client.post("/api/v1/snap", files={"file": ("tall.png", buffer.getvalue())})
+    assert large.status_code == 413 and "snap limit of 384" in large.json()["detail"]
     secret = client.post("/api/v1/snap", files=upload, data={"palette": "../x.hex"})
     assert secret.status_code == 400 and "not a named palette" in secret.json()["detail"]

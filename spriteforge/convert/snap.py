@@ -72,7 +72,11 @@ MIN_CONFIDENCE = 0.2  # below it, `snap` refuses: the best origin rebuilds the i
 _PERIOD_STEP = 0.003  # relative spacing of the coarse cell-size search (0.3%)
 _PERIOD_FINE = 24  # the fine search: this many steps across one coarse step on each side of a peak
 _PHASES = 24  # grid origins tried per cell, before the compass search refines it
-_MAX_SIGNALS = 768  # 1-D signals (row x channel) used to score origins: plenty, and keeps big images fast
+_MAX_LENGTH = 256  # pixels along an axis searched in full (see _axis_grid)
+_LONG_SIGNALS = 16  # signals and rounds that refine the cell size on the whole of a longer axis
+_LONG_ROUNDS = 4
+_MAX_SPRITE = 1024  # sprite pixels along an axis, at most: pixel art, not a photo (and a bounded least squares)
+_MAX_SIGNALS = 256  # 1-D signals (row x channel) used to score origins: plenty, and keeps big images fast
 _PEAKS = 3  # spectral peaks (of each spectrum) whose cells, and their halves, thirds and doubles, are checked
 _HARMONIC_COST = 0.7  # log-units a harmonic must stand out of the spectrum's background to count for a cell
 _CANDIDATE_SIGNALS = 96  # signals and search rounds used to compare candidate cells (the winner gets the full fit)
@@ -304,6 +308,11 @@ def detect_grid(
         axes.append(_axis_grid(signals, given_cell, given_offset))
     (cell_x, origin_x, conf_x, kernel_x), (cell_y, origin_y, conf_y, kernel_y) = axes
     shape = (_cell_count(rgba.shape[0], cell_y, origin_y), _cell_count(rgba.shape[1], cell_x, origin_x))
+    if max(shape) > _MAX_SPRITE:
+        raise SpriteforgeError(
+            f"cell {cell_x:g}x{cell_y:g} makes a {shape[1]}x{shape[0]} sprite, over {_MAX_SPRITE} pixels on a side; "
+            "snap recovers pixel art: give a larger cell (image pixels per sprite pixel)"
+        )
     offset_xy = (origin_x % cell_x, origin_y % cell_y)
     return Grid((cell_x, cell_y), offset_xy, shape, min(conf_x, conf_y), (kernel_x, kernel_y))
 
@@ -317,10 +326,28 @@ def _features(rgba: np.ndarray) -> np.ndarray:
 
 def _axis_grid(signals: np.ndarray, cell: float | None, offset: float | None) -> tuple[float, float, float, str]:
     """(cell, origin, confidence, kernel) along one axis of (N, L) signals; origin: the first cell's first edge,
-    as `_first_origin` places it; kernel: the resize that explains the image best."""
+    as `_first_origin` places it; kernel: the resize that explains the image best.
+
+    A long axis is searched on its central _MAX_LENGTH pixels (the fits solve one least-squares problem per cell
+    count, cubic in it), then the cell size alone is refined on the whole length, where a small error adds up."""
     length = signals.shape[1]
     if cell is not None and length < cell:
         raise SpriteforgeError(f"cell {cell:g} is larger than the image ({length} pixels along that axis)")
+    if length <= _MAX_LENGTH:
+        return _window_grid(signals, cell, offset)
+    start = (length - _MAX_LENGTH) // 2
+    shifted = None if offset is None else offset - start
+    found, origin, confidence, kernel = _window_grid(signals[:, start : start + _MAX_LENGTH], cell, shifted)
+    origin += start
+    if cell is None:
+        few = _busiest(signals, _LONG_SIGNALS)
+        found, origin, _ = _refine(few, found, origin, _FINAL_CELL_STEP * found / 4, 0.0, _LONG_ROUNDS)
+    return found, _first_origin(origin, found), confidence, kernel
+
+
+def _window_grid(signals: np.ndarray, cell: float | None, offset: float | None) -> tuple[float, float, float, str]:
+    """`_axis_grid` on signals short enough to search in full."""
+    length = signals.shape[1]
     if cell is None and length < MIN_CELL * MIN_CELLS:
         return 1.0, 0.0, 0.0, RESAMPLES[0]  # too short to hold a grid: no confidence
     busiest = _busiest(signals, _MAX_SIGNALS)
@@ -382,7 +409,7 @@ def _refine(
     error = _rebuild_error(signals, cell, origin)
     for _ in range(rounds):
         for _ in range(_MOVES_PER_ROUND):
-            moves = [(0.0, step_origin), (0.0, -step_origin)]
+            moves = [(0.0, step_origin), (0.0, -step_origin)] if step_origin else []
             if step_cell:
                 moves += [(step_cell, 0.0), (-step_cell, 0.0)]
             tried = [(_rebuild_error(signals, cell + dc, origin + do), dc, do) for dc, do in moves if cell + dc >= 1]

@@ -38,6 +38,7 @@ from spriteforge.models.base import registered
 from spriteforge.models.options import OptionSpec, merged_specs
 from spriteforge.serve.guard import Guard
 from spriteforge.serve.images import (
+    LimitError,
     Limits,
     decode_base64_image,
     decode_upload,
@@ -554,6 +555,11 @@ def _add_snap_route(app: FastAPI, limits: Limits) -> None:
         )
         name = file.filename or "upload"
         image = convertible(decode_upload(file.file.read(limits.max_upload_bytes + 1), limits, name), name)
+        if max(image.shape[:2]) > limits.max_snap_side:
+            raise LimitError(
+                f"{name}: {image.shape[1]}x{image.shape[0]} pixels is over this server's snap limit of "
+                f"{limits.max_snap_side} pixels on the longer side; crop it, or run `spriteforge snap` locally."
+            )
         result = snap(image, config)
         picture = png_bytes(io.upscale(result.sprite.to_rgba()[0], scale))
         if format == "png":
