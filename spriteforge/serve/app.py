@@ -539,7 +539,7 @@ def _add_snap_route(app: FastAPI, limits: Limits) -> None:
         palette: str = Form("auto", description="auto, auto:K or a named palette (GET /api/v1/palettes)"),
         cell: str | None = Form(None, description="W or WxH image pixels per sprite pixel; omitted: detected"),
         offset: str | None = Form(None, description="X,Y of the first grid line in image pixels; omitted: detected"),
-        max_colors: int | None = Form(None, ge=2, le=256, description="With palette auto: at most this many entries"),
+        max_colors: int = Form(0, ge=0, le=256, description="With palette auto: at most this many entries; 0: no cap"),
         alpha_threshold: int = Form(128, ge=1, le=255, description="Cells with median alpha below it: transparent"),
         scale: int = Form(1, ge=1, le=limits.max_scale),
         format: Literal["png", "json"] = Form("png"),
@@ -550,7 +550,7 @@ def _add_snap_route(app: FastAPI, limits: Limits) -> None:
             palette=palette,
             cell=parse_cell(cell),
             offset=parse_offset(offset),
-            max_colors=max_colors,
+            max_colors=max_colors or None,
             alpha_threshold=alpha_threshold,
         )
         name = file.filename or "upload"
