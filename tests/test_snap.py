@@ -206,3 +206,25 @@ def test_http_endpoint(tiles: Path, tmp_path: Path) -> None:
     assert large.status_code == 413 and "snap limit of 384" in large.json()["detail"]
     secret = client.post("/api/v1/snap", files=upload, data={"palette": "../x.hex"})
     assert secret.status_code == 400 and "not a named palette" in secret.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "upload, fields, status",
+    [
+        (b"not an image", {}, 400),
+        (None, {"cell": "inf"}, 400),
+        (None, {"cell": "1e9"}, 400),
+        (None, {"max_colors": "1"}, 400),
+        (None, {"alpha_threshold": "0"}, 422),
+        (None, {"palette": "auto:x"}, 400),
+    ],
+)
+def test_http_bad_input_is_4xx_with_a_reason(tmp_path: Path, upload: bytes | None, fields: dict, status: int) -> None:
+    client = TestClient(create_app(tmp_path), base_url="http://localhost")
+    if upload is None:
+        buffer = bytes_io.BytesIO()
+        Image.fromarray(np.full((24, 24, 4), 255, np.uint8)).save(buffer, "PNG")
+        upload = buffer.getvalue()
+    response = client.post("/api/v1/snap", files={"file": ("in.png", upload)}, data=fields)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
