@@ -44,7 +44,6 @@ difference whose spectrum vanishes exactly at the grid's harmonics) and is foole
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,11 +148,6 @@ class Grid:
             f"confidence {self.confidence:.2f}"
         )
 
-    def centres(self, axis: int) -> np.ndarray:
-        """Image coordinates of the cell centres along axis 0 (y) or 1 (x)."""
-        cell, offset, count = self.cell[1 - axis], self.offset[1 - axis], self.shape[axis]
-        return _first_origin(offset, cell) + (np.arange(count) + 0.5) * cell
-
     def lines(self, axis: int) -> np.ndarray:
         """Image coordinates of the grid lines around the cells along axis 0 (y) or 1 (x)."""
         cell = self.cell[1 - axis]
@@ -162,11 +156,10 @@ class Grid:
 
 @dataclass
 class Snapped:
-    """What `snap` found: the true-size sprite (a SpriteSet of one), its grid, and where it was written."""
+    """What `snap` found: the true-size sprite (a SpriteSet of one), its grid, and where it was written (if it was)."""
 
     sprite: SpriteSet
     grid: Grid
-    seconds: float
     path: Path | None = None
 
     def summary(self) -> str:
@@ -191,7 +184,6 @@ def snap(image: np.ndarray | str | Path, config: SnapConfig | None = None) -> Sn
     name = "image"
     if isinstance(image, (str, Path)):
         name, image = str(image), read_image(image)
-    start = time.perf_counter()
     rgba = check_rgba_image(image)
     grid = detect_grid(rgba, config.cell, config.offset)
     if config.cell is None and grid.confidence < config.min_confidence:  # a grid the user gave is theirs to judge
@@ -201,7 +193,7 @@ def snap(image: np.ndarray | str | Path, config: SnapConfig | None = None) -> Sn
             "command line)"
         )
     sprite = _read_sprite(rgba, grid, config)
-    return Snapped(sprite, grid, time.perf_counter() - start)
+    return Snapped(sprite, grid)
 
 
 def snap_file(path: str | Path, out: str | Path, config: SnapConfig | None = None, scale: int = 1) -> Snapped:
