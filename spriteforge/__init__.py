@@ -41,6 +41,10 @@ _EXPORTS = {
     "convert_file": "spriteforge.convert.pixelize",
     "convert_folder": "spriteforge.convert.pixelize",
     "generator_converter": "spriteforge.convert.translate",
+    "SnapConfig": "spriteforge.convert.snap",
+    "snap": "spriteforge.convert.snap",
+    "snap_file": "spriteforge.convert.snap",
+    "snap_folder": "spriteforge.convert.snap",
     "image_crops": "spriteforge.data.crops",
     "compare": "spriteforge.metrics.evaluate",
     "Evaluation": "spriteforge.metrics.evaluate",
@@ -80,6 +84,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
         pixelize_folder,
         pixelizer,
     )
+    from spriteforge.convert.snap import SnapConfig, snap, snap_file, snap_folder
     from spriteforge.convert.translate import generator_converter
     from spriteforge.data.catalog import fetch_dataset
     from spriteforge.data.crops import image_crops

@@ -701,6 +701,58 @@ def convert(
 
 
 @app.command()
+def snap(
+    source: Annotated[Path, typer.Argument(help="An image that looks like pixel art, or a folder of them.")],
+    out: Annotated[Path, typer.Option(help="Output PNG (or folder, when SOURCE is a folder).")] = Path("snapped.png"),
+    palette: Annotated[
+        str,
+        typer.Option(
+            help="auto (colour count chosen from the image), auto:K (K entries incl. transparent), a named palette "
+            "or a palette file."
+        ),
+    ] = "auto",
+    scale: Annotated[int, typer.Option(min=1, help="Also write a nearest-neighbour preview upscaled this much.")] = 1,
+    cell: Annotated[
+        str | None,
+        typer.Option(help="Image pixels per sprite pixel, W or WxH (e.g. 8, 7.3, 6x8); default: detected."),
+    ] = None,
+    offset: Annotated[
+        str | None,
+        typer.Option(help="Where the first grid line is, X,Y in image pixels (e.g. 3,0); default: detected."),
+    ] = None,
+    max_colors: Annotated[
+        int | None, typer.Option(min=2, help="With --palette auto: at most this many entries (incl. transparent).")
+    ] = None,
+    alpha_threshold: Annotated[
+        int, typer.Option(min=1, max=255, help="Cells whose median alpha is below this become transparent.")
+    ] = 128,
+) -> None:
+    """Recover the true pixels of fake pixel art: an image enlarged by any factor (7.3x too), off-grid, blurred or
+    JPEG'd. Finds the grid and prints it (cell, offset, confidence, colours) per image.
+
+    Example: spriteforge snap upscaled.jpg --out sprite.png --scale 8
+
+    Example: spriteforge snap screenshots/ --out sprites/ --cell 6x8 --palette pico8
+    """
+    from spriteforge.convert.snap import SnapConfig, parse_cell, parse_offset, snap_file, snap_folder
+
+    config = SnapConfig(
+        palette=palette,
+        cell=parse_cell(cell),
+        offset=parse_offset(offset),
+        max_colors=max_colors,
+        alpha_threshold=alpha_threshold,
+    )
+    if source.is_dir():
+        report = snap_folder(source, out, config, scale=scale)
+        for result in report.snapped:
+            console.print(result.summary(), highlight=False)
+        console.print(report.summary().replace("converted", "snapped"), highlight=False)
+    else:
+        console.print(f"wrote {snap_file(source, out, config, scale=scale).summary()}", highlight=False)
+
+
+@app.command()
 def serve(
     runs: Annotated[Path, typer.Option(help="Folder holding the runs to offer (any depth).")] = Path("runs"),
     host: Annotated[

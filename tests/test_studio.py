@@ -201,3 +201,26 @@ def test_convert_a_photo_side_by_side(page, screenshots: Path, test_data: Path, 
     picture = np.asarray(Image.open(bytes_io.BytesIO(__import__("base64").b64decode(first.split(",", 1)[1]))))
     assert picture.shape[1] == 32 * 8  # 32 pixels on the longer side, previewed at 8x
     page.screenshot(path=str(screenshots / "convert.png"), full_page=True)
+
+
+def test_snap_shows_the_grid_and_offers_the_true_size_sprite(page, screenshots: Path, test_data: Path, tmp_path: Path):
+    from spriteforge import io
+    from spriteforge.convert.degrade import Degradation, degrade
+
+    source = test_data / "kenney" / "tiles" / "tiny_dungeon" / "tiny_dungeon_r07c00.png"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    fake = tmp_path / "fake.png"
+    io.write_png(fake, degrade(io.read_rgba(source), Degradation(cell=4.5, shift=1.5, resample="bilinear")))
+    page.click("button[data-view=convert]")
+    page.set_input_files("#snap-file", str(fake))
+    page.click("#snap-button")
+    page.wait_for_selector("#snap-results a.button")
+    assert "16x16 pixels" in page.inner_text("#snap-results") and "cell 4.50x4.50" in page.inner_text("#snap-results")
+    height, width = io.read_rgba(fake).shape[:2]
+    drawn_width, drawn_height = page.eval_on_selector("#snap-grid", "c => [c.width, c.height]")
+    assert drawn_width % width == 0 and drawn_width // width == drawn_height // height  # the upload, enlarged
+    link = page.eval_on_selector("#snap-results a.button", "a => a.href")
+    sprite = np.asarray(Image.open(bytes_io.BytesIO(__import__("base64").b64decode(link.split(",", 1)[1]))))
+    assert sprite.shape[:2] == (16, 16)  # the download is the true-size sprite
+    page.screenshot(path=str(screenshots / "snap.png"), full_page=True)

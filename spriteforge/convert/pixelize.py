@@ -142,13 +142,19 @@ Converter = Callable[[np.ndarray], SpriteSet]
 def convert_file(path: str | Path, out: str | Path, convert: Converter, scale: int = 1) -> Path:
     """Convert one image file with `convert` into the exact-size PNG `out` (a folder gets `<stem>.png`), plus the
     `<stem>_x{scale}.png` nearest-neighbour preview when `scale` > 1; returns the PNG's path."""
+    out = output_path(path, out, scale)
+    return write_sprite(convert(read_image(path)), out, scale)
+
+
+def output_path(path: str | Path, out: str | Path, scale: int = 1) -> Path:
+    """Where converting the image `path` writes: `out`, or `out/<stem>.png` when `out` is a folder; checks `scale`."""
     _check_scale(scale)
     path, out = Path(path), Path(out)
     if out.is_dir():
-        out = out / f"{path.stem}.png"
-    elif out.suffix.lower() != ".png":
+        return out / f"{path.stem}.png"
+    if out.suffix.lower() != ".png":
         raise SpriteforgeError(f"output {out} must be a .png file or an existing folder (pixel art is saved as PNG)")
-    return _write(convert(read_image(path)), out, scale)
+    return out
 
 
 def convert_folder(
@@ -163,7 +169,7 @@ def convert_folder(
     folder, out_folder = Path(folder), Path(out_folder)
     report = FolderReport()
     targets: dict[Path, Path] = {}  # output -> the input that made it, to catch a.png and a.jpg both -> a.png
-    files = _convertible_files(folder, out_folder)
+    files = convertible_files(folder, out_folder)
     for file in track(files, "converting", enabled=progress):
         out = out_folder / file.relative_to(folder).with_suffix(".png")
         if out in targets:
@@ -175,7 +181,7 @@ def convert_folder(
             report.skipped.append((file, str(err)))
             continue
         targets[out] = file
-        report.written.append(_write(convert(rgba), out, scale))
+        report.written.append(write_sprite(convert(rgba), out, scale))
     if not report.written:  # a run that made nothing is a failure, not a success with a zero in it
         path, reason = report.skipped[0]
         raise SpriteforgeError(
@@ -434,7 +440,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _convertible_files(folder: Path, out_folder: Path) -> list[Path]:
+def convertible_files(folder: Path, out_folder: Path) -> list[Path]:
     """Images under `folder`, sorted, leaving out `out_folder` (which may lie inside it, from an earlier run)."""
     if not folder.is_dir():
         raise SpriteforgeError(f"input folder {folder} not found or not a folder; pass a folder of images")
@@ -451,7 +457,7 @@ def _convertible_files(folder: Path, out_folder: Path) -> list[Path]:
     return files
 
 
-def _write(sprite: SpriteSet, out: Path, scale: int) -> Path:
+def write_sprite(sprite: SpriteSet, out: Path, scale: int) -> Path:
     """Write the exact-size PNG and, for scale > 1, the `<stem>_x{scale}.png` preview beside it."""
     image = sprite.to_rgba()[0]
     io.write_png(out, image)  # a failed write names `out` (see io.atomic_path)

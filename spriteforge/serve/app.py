@@ -38,6 +38,7 @@ from spriteforge.models.base import registered
 from spriteforge.models.options import OptionSpec, merged_specs
 from spriteforge.serve.guard import Guard
 from spriteforge.serve.images import (
+    LimitError,
     Limits,
     decode_base64_image,
     decode_upload,
@@ -198,6 +199,20 @@ class ConvertResult(BaseModel):
     colors: int
 
 
+class SnapResult(BaseModel):
+    """format=json: the true-size sprite (upscaled by `scale`) as base64 PNG, and the grid found."""
+
+    image: str = Field(..., description="base64 PNG: the recovered sprite, upscaled by `scale`")
+    width: int = Field(..., description="Sprite pixels across")
+    height: int = Field(..., description="Sprite pixels down")
+    colors: int = Field(..., description="Palette colours (transparent not counted)")
+    cell: list[float] = Field(..., description="[x, y] image pixels per sprite pixel")
+    offset: list[float] = Field(..., description="[x, y] of the first grid line, in image pixels")
+    confidence: float = Field(..., description="0..1: how clearly the grid stands out (1 where it was given)")
+    lines_x: list[float] = Field(..., description="x of every vertical grid line, in image pixels")
+    lines_y: list[float] = Field(..., description="y of every horizontal grid line, in image pixels")
+
+
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -271,6 +286,7 @@ def create_app(
     _add_error_handlers(app)
     _add_run_routes(app, library, RequestModels(limits))
     _add_convert_routes(app, library, limits)
+    _add_snap_route(app, limits)
     app.router.routes.append(Studio("/", app=StaticFiles(directory=STATIC, html=True), name="studio"))
     app.add_middleware(Guard, hosts=hosts, token=token, max_body_bytes=limits.max_body_bytes)
     return app
@@ -505,6 +521,61 @@ def _add_convert_routes(app: FastAPI, library: RunLibrary, limits: Limits) -> No
                 "width": sprite.size[1],
                 "height": sprite.size[0],
                 "colors": len(sprite.palette),
+            }
+        )
+
+
+def _add_snap_route(app: FastAPI, limits: Limits) -> None:
+    from spriteforge.convert.pixelize import convertible
+    from spriteforge.convert.snap import SnapConfig, parse_cell, parse_offset, snap
+
+    @app.post(
+        "/api/v1/snap",
+        summary="Recover the true pixels of fake pixel art (an upscaled, off-grid, blurred or JPEG'd sprite)",
+        responses=_images(SnapResult, "image/png"),
+    )
+    def snap_upload(
+        file: UploadFile = File(..., description="The image that looks like pixel art"),
+        palette: str = Form("auto", description="auto, auto:K or a named palette (GET /api/v1/palettes)"),
+        cell: str | None = Form(None, description="W or WxH image pixels per sprite pixel; omitted: detected"),
+        offset: str | None = Form(None, description="X,Y of the first grid line in image pixels; omitted: detected"),
+        max_colors: int = Form(0, ge=0, le=256, description="With palette auto: at most this many entries; 0: no cap"),
+        alpha_threshold: int = Form(128, ge=1, le=255, description="Cells with median alpha below it: transparent"),
+        scale: int = Form(1, ge=1, le=limits.max_scale),
+        format: Literal["png", "json"] = Form("png"),
+    ) -> Response:
+        if palette != "auto" and not palette.startswith("auto:"):
+            _named_palette(palette)  # only named palettes: a server never reads paths its clients send
+        config = SnapConfig(
+            palette=palette,
+            cell=parse_cell(cell),
+            offset=parse_offset(offset),
+            max_colors=max_colors or None,
+            alpha_threshold=alpha_threshold,
+        )
+        name = file.filename or "upload"
+        image = convertible(decode_upload(file.file.read(limits.max_upload_bytes + 1), limits, name), name)
+        if max(image.shape[:2]) > limits.max_snap_side:
+            raise LimitError(
+                f"{name}: {image.shape[1]}x{image.shape[0]} pixels is over this server's snap limit of "
+                f"{limits.max_snap_side} pixels on the longer side; crop it, or run `spriteforge snap` locally."
+            )
+        result = snap(image, config)
+        picture = png_bytes(io.upscale(result.sprite.to_rgba()[0], scale))
+        if format == "png":
+            return Response(picture, media_type="image/png")
+        grid = result.grid
+        return JSONResponse(
+            {
+                "image": to_base64(picture),
+                "width": grid.shape[1],
+                "height": grid.shape[0],
+                "colors": len(result.sprite.palette) - 1,
+                "cell": list(grid.cell),
+                "offset": list(grid.offset),
+                "confidence": grid.confidence,
+                "lines_x": grid.lines(1).tolist(),
+                "lines_y": grid.lines(0).tolist(),
             }
         )
 

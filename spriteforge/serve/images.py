@@ -24,6 +24,7 @@ class Limits:
     max_image_pixels: int = 4096 * 4096  # width x height of an uploaded image, read from its header
     max_steps: int = 1000  # sampler steps, interpolation frames
     max_convert_size: int = 256  # output pixels on the longer side of `convert`
+    max_snap_side: int = 384  # image pixels on the longer side of a `snap` upload (its grid search is costly)
 
     @property
     def max_body_bytes(self) -> int:

@@ -94,6 +94,7 @@ async function loadRuns() {
   for (const name of Object.keys(palettes)) {
     $("palette").append(new Option(name, name));
     $("convert-palette").append(new Option(name, name));
+    $("snap-palette").append(new Option(name, name));
   }
   if (generating.length) chooseRun(generating[0].name);
 }
@@ -376,5 +377,60 @@ $("convert-form").addEventListener("submit", async (event) => {
     results.append(card);
   }
 });
+
+// ---- snap: find the grid of fake pixel art, show it over the image, offer the true-size sprite --------------
+$("snap-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const file = $("snap-file").files[0];
+  if (!file) { showError("Choose an image to snap first."); return; }
+  const form = new FormData();
+  form.append("file", file);
+  form.append("palette", $("snap-palette").value);
+  if ($("snap-cell").value.trim()) form.append("cell", $("snap-cell").value.trim());
+  if ($("snap-offset").value.trim()) form.append("offset", $("snap-offset").value.trim());
+  form.append("format", "json");
+  const result = await (await call("/snap", { method: "POST", body: form }, "finding the grid…")).json();
+  const original = document.createElement("div");
+  original.className = "card original";
+  const caption = document.createElement("h2");
+  caption.textContent = `grid found in ${file.name}`;
+  const canvas = document.createElement("canvas");
+  canvas.id = "snap-grid";
+  original.append(caption, canvas);
+  drawGrid(canvas, URL.createObjectURL(file), result);
+  const sprite = document.createElement("div");
+  sprite.className = "card";
+  const heading = document.createElement("h2");
+  heading.textContent = `${result.width}x${result.height} pixels, ${result.colors} colours`;
+  const facts = document.createElement("p");
+  facts.className = "hint";
+  facts.textContent = `cell ${result.cell.map((v) => v.toFixed(2)).join("x")}, offset ` +
+    `${result.offset.map((v) => v.toFixed(2)).join(",")}, confidence ${result.confidence.toFixed(2)}`;
+  const link = document.createElement("a");
+  link.className = "button"; link.href = dataURL(result.image); link.download = `${file.name.replace(/\.[^.]*$/, "")}_snapped.png`;
+  link.textContent = "Download true-size PNG";
+  sprite.append(heading, facts, img(dataURL(result.image), "the recovered sprite"), link);
+  $("snap-results").replaceChildren(original, sprite);
+});
+
+// The uploaded image with the detected grid lines over it: enlarged by a whole factor (no smoothing), so that
+// one-pixel lines stay thin next to small cells.
+function drawGrid(canvas, source, result) {
+  const picture = new Image();
+  picture.onload = () => {
+    const scale = Math.max(1, Math.floor(800 / Math.max(picture.width, picture.height)));
+    canvas.width = picture.width * scale; canvas.height = picture.height * scale;
+    const context = canvas.getContext("2d");
+    context.imageSmoothingEnabled = false;
+    context.drawImage(picture, 0, 0, canvas.width, canvas.height);
+    context.strokeStyle = "rgba(255, 0, 255, 0.7)";
+    context.lineWidth = Math.max(1, Math.round(scale / 3));  // about a pixel once the card shows it smaller
+    context.beginPath();
+    for (const x of result.lines_x) { context.moveTo(x * scale, 0); context.lineTo(x * scale, canvas.height); }
+    for (const y of result.lines_y) { context.moveTo(0, y * scale); context.lineTo(canvas.width, y * scale); }
+    context.stroke();
+  };
+  picture.src = source;
+}
 
 loadRuns().catch(() => { /* already shown in the page */ });
