@@ -21,7 +21,7 @@ from typer.core import TyperCommand
 from spriteforge import io
 from spriteforge.data import catalog
 from spriteforge.data.palette import Palette
-from spriteforge.data.sprites import SpriteSet, describe, load_sprites
+from spriteforge.data.sprites import describe, load_sprites
 from spriteforge.errors import Interrupted, SpriteforgeError
 from spriteforge.metrics import METRIC_GROUPS
 
@@ -339,22 +339,25 @@ def sample(
     Example: spriteforge sample runs/demo --n 64 --seed 0 --palette gameboy --out grid.png
     Example: spriteforge sample runs/terrain --n 16 --tileable --out tiles.aseprite
     """
+    from spriteforge.data.export import write_sprites
     from spriteforge.engine.trained import load_run
 
     if sheet and fmt not in (None, "sheet"):
         raise SpriteforgeError(f"--sheet and --format {fmt}: give one of them.")
+    chosen = _output_format(out, "sheet" if sheet else fmt, scale, repeat)
     trained = load_run(run)
     options = _sampling_options(ctx, opt, trained.model)
     sprites = trained.sample(n, seed=seed, labels=label, palette=palette, remap=remap, **options)
-    written = _write_sprites(sprites, out, "sheet" if sheet else fmt, scale, repeat)
+    written = write_sprites(sprites.tiled(repeat) if repeat > 1 else sprites, out, chosen, scale=scale)
     if each is not None:
         sprites.save_each(each)
     console.print(f"wrote {n} sprites to {', '.join(map(str, written))}" + (f" and {each}/" if each else ""))
 
 
-def _write_sprites(sprites: SpriteSet, out: Path, fmt: str | None, scale: int | None, repeat: int = 1) -> list[Path]:
-    """Write sprites as --format (or --out's suffix) asks; --scale and --repeat shape the preview grid only."""
-    from spriteforge.data.export import format_for, write_sprites
+def _output_format(out: Path, fmt: str | None, scale: int | None, repeat: int = 1) -> str:
+    """The format to write --out in (--format, else its suffix); --scale and --repeat shape the preview grid only,
+    so with a game file they are refused, before anything is sampled."""
+    from spriteforge.data.export import format_for
 
     chosen = format_for(out, fmt)
     if chosen != "grid" and (scale not in (None, 1) or repeat != 1):
@@ -363,7 +366,7 @@ def _write_sprites(sprites: SpriteSet, out: Path, fmt: str | None, scale: int | 
             f"{flag}: only the preview grid is enlarged or repeated; {out} ({chosen}) is written at the sprites' true "
             f"size. Leave {flag.split()[0]} out, or write a grid."
         )
-    return write_sprites(sprites.tiled(repeat) if repeat > 1 else sprites, out, chosen, scale=scale or 4)
+    return chosen
 
 
 @app.command()
@@ -477,21 +480,22 @@ def inpaint(
 
     Example: spriteforge inpaint runs/ddpm --image sprite.png --mask mask.png --n 8 --out grid.png
     """
-    from spriteforge.data.export import format_for
+    from spriteforge.data.export import write_sprites
     from spriteforge.engine.trained import load_run
 
+    chosen = _output_format(out, fmt, scale)
     trained = load_run(run)
     sprite, selected = io.read_rgba(image), io.read_mask(mask)
     options = _sampling_options(ctx, opt, trained.model)
     completions = trained.inpaint(sprite, selected, n, seed=seed, labels=label, **options)
-    if format_for(out, fmt) == "grid":
+    if chosen == "grid":
         shown = np.concatenate([sprite[None], io.mask_preview(selected)[None], completions.to_rgba()])
         io.write_png(out, io.make_grid(shown, scale=scale or 4))
         console.print(
             f"wrote {out}: the sprite, the mask ({int(selected.sum())} pixels regenerated) and {n} completions"
         )
         return
-    written = _write_sprites(completions, out, fmt, scale)
+    written = write_sprites(completions, out, chosen)
     console.print(f"wrote {n} completions ({int(selected.sum())} pixels regenerated) to {', '.join(map(str, written))}")
 
 
@@ -523,18 +527,19 @@ def vary(
 
     Example: spriteforge vary runs/ddpm --image sprite.png --strength 0.5 --n 8 --out grid.png
     """
-    from spriteforge.data.export import format_for
+    from spriteforge.data.export import write_sprites
     from spriteforge.engine.trained import load_run
 
+    chosen = _output_format(out, fmt, scale)
     trained = load_run(run)
     sprite = io.read_rgba(image)
     options = _sampling_options(ctx, opt, trained.model)
     variations = trained.vary(sprite, strength, n, seed=seed, labels=label, **options)
-    if format_for(out, fmt) == "grid":
+    if chosen == "grid":
         io.write_png(out, io.make_grid(np.concatenate([sprite[None], variations.to_rgba()]), scale=scale or 4))
         console.print(f"wrote {out}: the sprite and {n} variations (strength {strength})")
         return
-    written = _write_sprites(variations, out, fmt, scale)
+    written = write_sprites(variations, out, chosen)
     console.print(f"wrote {n} variations (strength {strength}) to {', '.join(map(str, written))}")
 
 

@@ -22,7 +22,6 @@ from spriteforge.data.sprites import SpriteSet, load_sprites
 from spriteforge.errors import SpriteforgeError
 from spriteforge.serve.app import create_app
 from tests.aseprite_reader import read_aseprite
-from tests.kenney_fixtures import kenney_tiles
 from tests.test_cli import fails, invoke
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
@@ -30,8 +29,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::Deprecat
 
 @pytest.fixture(scope="module")
 def tiles(test_data: Path) -> SpriteSet:
-    """12 Kenney 1-bit coloured tiles: transparent backgrounds and a dozen colours."""
-    return load_sprites(kenney_tiles(test_data), size=16, count=12)
+    """12 Kenney roguelike characters: transparent backgrounds and 19 colours."""
+    folder = test_data / "kenney" / "tiles" / "roguelike_characters"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not found")
+    return load_sprites(folder, size=16, count=12)
 
 
 def cut(sheet: np.ndarray, frame: dict) -> np.ndarray:
@@ -92,9 +94,8 @@ def test_formats_by_suffix_and_bad_requests_refused(tiles: SpriteSet, tmp_path: 
     assert format_for("a.png", "atlas") == "atlas"
     with pytest.raises(SpriteforgeError, match="tag 'walk': frames 4..12"):
         write_sprites(tiles, tmp_path / "t.aseprite", tags=[FrameTag("walk", 4, 12)])
-    wide = Palette.from_colors(
-        np.stack([np.arange(300) % 256, np.arange(300) // 256, np.zeros(300), np.full(300, 255)], 1)
-    )
+    shades = np.arange(300)
+    wide = Palette.from_colors(np.stack([shades % 256, shades // 256, 0 * shades, 0 * shades + 255], 1))
     earlier = tmp_path / "wide.aseprite"
     earlier.write_bytes(b"earlier")
     with pytest.raises(SpriteforgeError, match="at most 256 colours; this palette has 301"):

@@ -74,19 +74,20 @@ def write_sprites(
     fmt: str | None = None,
     *,
     tags: Sequence[FrameTag] | None = None,
-    scale: int = 4,
+    scale: int | None = None,
     columns: int | None = None,
 ) -> list[Path]:
     """Write `sprites` to `path` in format `fmt` (see `format_for`); returns the files written.
 
     tags: the sets of frames (aseprite and atlas); default one tag over all frames, named after the file.
-    scale: enlarges the grid and the sheet only; .aseprite and atlas files are always at true size."""
+    scale: enlarges the preview grid (default 4) or the sheet (default 1: true size); .aseprite and atlas files are
+    always at true size."""
     fmt = format_for(path, fmt)
     path = Path(path)
     if fmt == "grid":
-        return [sprites.save_grid(path, scale=scale, columns=columns)]
+        return [sprites.save_grid(path, scale=scale or 4, columns=columns)]
     if fmt == "sheet":
-        return [sprites.save_sheet(path, columns=columns, scale=scale)]
+        return [sprites.save_sheet(path, columns=columns, scale=scale or 1)]
     tags = list(tags) if tags is not None else [FrameTag(path.stem, 0, len(sprites) - 1)]
     if fmt == "aseprite":
         return [write_aseprite(path, sprites, tags)]
