@@ -26,6 +26,8 @@ _EXPORTS = {
     "SpriteSet": "spriteforge.data.sprites",
     "load_sprites": "spriteforge.data.sprites",
     "describe": "spriteforge.data.sprites",
+    "write_sprites": "spriteforge.data.export",
+    "FrameTag": "spriteforge.data.export",
     "fetch_dataset": "spriteforge.data.catalog",
     "Run": "spriteforge.engine.trained",
     "load_run": "spriteforge.engine.trained",
@@ -88,6 +90,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.convert.translate import generator_converter
     from spriteforge.data.catalog import fetch_dataset
     from spriteforge.data.crops import image_crops
+    from spriteforge.data.export import FrameTag, write_sprites
     from spriteforge.data.labels import LabelSpec
     from spriteforge.data.palette import Palette, QuantizationReport
     from spriteforge.data.sprites import SpriteSet, describe, load_sprites

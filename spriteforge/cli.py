@@ -66,6 +66,22 @@ OptOption = Annotated[
     ),
 ]
 ScaleOption = Annotated[int, typer.Option(min=1, help="Nearest-neighbour upscale factor.")]
+FormatOption = Annotated[
+    Literal["grid", "sheet", "aseprite", "atlas"] | None,
+    typer.Option(
+        "--format",
+        help="grid (a preview, enlarged by --scale), sheet (transparent PNG), aseprite (indexed .aseprite, a frame per "
+        "sprite) or atlas (sheet PNG + Aseprite JSON). Default: by --out's suffix (.aseprite/.ase, .json), else grid.",
+    ),
+]
+PreviewScaleOption = Annotated[
+    int | None,
+    typer.Option(
+        "--scale",
+        min=1,
+        help="Nearest-neighbour enlargement of the preview grid (default 4); game files are true size.",
+    ),
+]
 
 # -- sampling options: flags built from the registered models' SampleOptions --------------------------------------
 SAMPLING = "sampling options"  # ctx.meta key: the typed sampling flags' values
@@ -308,26 +324,49 @@ def sample(
     remap: Annotated[
         str, typer.Option(help="How --palette maps colours: luminance (keeps ramps) or nearest.")
     ] = "luminance",
-    sheet: Annotated[bool, typer.Option(help="Write a transparent sprite sheet instead of a grid.")] = False,
-    each: Annotated[Path | None, typer.Option(help="Also write one PNG per sprite into this folder.")] = None,
-    scale: ScaleOption = 4,
+    fmt: FormatOption = None,
+    sheet: Annotated[bool, typer.Option(help="Write a transparent sprite sheet: the same as --format sheet.")] = False,
+    each: Annotated[
+        Path | None, typer.Option(help="Also write one PNG per sprite into this folder, at true size.")
+    ] = None,
+    repeat: Annotated[
+        int, typer.Option(min=1, max=8, help="Preview each sprite repeated NxN in the grid (do tiles join?).")
+    ] = 1,
+    scale: PreviewScaleOption = None,
 ) -> None:
     """Sample new sprites from a trained run, with the sampling options of its model (listed below).
 
     Example: spriteforge sample runs/demo --n 64 --seed 0 --palette gameboy --out grid.png
+    Example: spriteforge sample runs/terrain --n 16 --tileable --out tiles.aseprite
     """
+    from spriteforge.data.export import write_sprites
     from spriteforge.engine.trained import load_run
 
+    if sheet and fmt not in (None, "sheet"):
+        raise SpriteforgeError(f"--sheet and --format {fmt}: give one of them.")
+    chosen = _output_format(out, "sheet" if sheet else fmt, scale, repeat)
     trained = load_run(run)
     options = _sampling_options(ctx, opt, trained.model)
     sprites = trained.sample(n, seed=seed, labels=label, palette=palette, remap=remap, **options)
-    if sheet:
-        sprites.save_sheet(out, scale=scale)
-    else:
-        sprites.save_grid(out, scale=scale)
+    written = write_sprites(sprites.tiled(repeat) if repeat > 1 else sprites, out, chosen, scale=scale)
     if each is not None:
-        sprites.save_each(each, scale=scale)
-    console.print(f"wrote {n} sprites to {out}" + (f" and {each}/" if each else ""))
+        sprites.save_each(each)
+    console.print(f"wrote {n} sprites to {', '.join(map(str, written))}" + (f" and {each}/" if each else ""))
+
+
+def _output_format(out: Path, fmt: str | None, scale: int | None, repeat: int = 1) -> str:
+    """The format to write --out in (--format, else its suffix); --scale and --repeat shape the preview grid only,
+    so with a game file they are refused, before anything is sampled."""
+    from spriteforge.data.export import format_for
+
+    chosen = format_for(out, fmt)
+    if chosen != "grid" and (scale not in (None, 1) or repeat != 1):
+        flag = f"--scale {scale}" if scale not in (None, 1) else f"--repeat {repeat}"
+        raise SpriteforgeError(
+            f"{flag}: only the preview grid is enlarged or repeated; {out} ({chosen}) is written at the sprites' true "
+            f"size. Leave {flag.split()[0]} out, or write a grid."
+        )
+    return chosen
 
 
 @app.command()
@@ -426,28 +465,38 @@ def inpaint(
             help="Mask PNG of the same size: opaque white pixels are regenerated; black or transparent ones are kept exactly."
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Output PNG grid: the sprite, the mask, then the completions.")] = Path(
-        "inpainted.png"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Output: a PNG grid of the sprite, the mask and the completions; or --format's file.")
+    ] = Path("inpainted.png"),
     n: Annotated[int, typer.Option("--n", min=1, help="How many completions.")] = 8,
     seed: SeedOption = None,
     label: LabelOption = [],
     opt: OptOption = [],
-    scale: ScaleOption = 4,
+    fmt: FormatOption = None,
+    scale: PreviewScaleOption = None,
 ) -> None:
-    """Regenerate the masked pixels of a sprite, n times; every other pixel is kept bit-exact.
+    """Regenerate the masked pixels of a sprite, n times; every other pixel is kept bit-exact. --format sheet,
+    aseprite or atlas writes the completions alone, at true size.
 
     Example: spriteforge inpaint runs/ddpm --image sprite.png --mask mask.png --n 8 --out grid.png
     """
+    from spriteforge.data.export import write_sprites
     from spriteforge.engine.trained import load_run
 
+    chosen = _output_format(out, fmt, scale)
     trained = load_run(run)
     sprite, selected = io.read_rgba(image), io.read_mask(mask)
     options = _sampling_options(ctx, opt, trained.model)
     completions = trained.inpaint(sprite, selected, n, seed=seed, labels=label, **options)
-    shown = np.concatenate([sprite[None], io.mask_preview(selected)[None], completions.to_rgba()])
-    io.write_png(out, io.make_grid(shown, scale=scale))
-    console.print(f"wrote {out}: the sprite, the mask ({int(selected.sum())} pixels regenerated) and {n} completions")
+    if chosen == "grid":
+        shown = np.concatenate([sprite[None], io.mask_preview(selected)[None], completions.to_rgba()])
+        io.write_png(out, io.make_grid(shown, scale=scale or 4))
+        console.print(
+            f"wrote {out}: the sprite, the mask ({int(selected.sum())} pixels regenerated) and {n} completions"
+        )
+        return
+    written = write_sprites(completions, out, chosen)
+    console.print(f"wrote {n} completions ({int(selected.sum())} pixels regenerated) to {', '.join(map(str, written))}")
 
 
 @app.command(cls=SamplingCommand)
@@ -463,27 +512,35 @@ def vary(
             help="How much may change: ddpm noises to strength*T, discrete re-masks this share of pixels.",
         ),
     ] = 0.5,
-    out: Annotated[Path, typer.Option(help="Output PNG grid: the sprite, then its variations.")] = Path(
-        "variations.png"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Output: a PNG grid of the sprite and its variations; or --format's file.")
+    ] = Path("variations.png"),
     n: Annotated[int, typer.Option("--n", min=1, help="How many variations.")] = 8,
     seed: SeedOption = None,
     label: LabelOption = [],
     opt: OptOption = [],
-    scale: ScaleOption = 4,
+    fmt: FormatOption = None,
+    scale: PreviewScaleOption = None,
 ) -> None:
-    """Variations of a sprite: partly noise it and let the model denoise it again.
+    """Variations of a sprite: partly noise it and let the model denoise it again. --format sheet, aseprite or
+    atlas writes the variations alone, at true size.
 
     Example: spriteforge vary runs/ddpm --image sprite.png --strength 0.5 --n 8 --out grid.png
     """
+    from spriteforge.data.export import write_sprites
     from spriteforge.engine.trained import load_run
 
+    chosen = _output_format(out, fmt, scale)
     trained = load_run(run)
     sprite = io.read_rgba(image)
     options = _sampling_options(ctx, opt, trained.model)
     variations = trained.vary(sprite, strength, n, seed=seed, labels=label, **options)
-    io.write_png(out, io.make_grid(np.concatenate([sprite[None], variations.to_rgba()]), scale=scale))
-    console.print(f"wrote {out}: the sprite and {n} variations (strength {strength})")
+    if chosen == "grid":
+        io.write_png(out, io.make_grid(np.concatenate([sprite[None], variations.to_rgba()]), scale=scale or 4))
+        console.print(f"wrote {out}: the sprite and {n} variations (strength {strength})")
+        return
+    written = write_sprites(variations, out, chosen)
+    console.print(f"wrote {n} variations (strength {strength}) to {', '.join(map(str, written))}")
 
 
 @app.command()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import spriteforge
+from spriteforge import io
 
 TINY_VAE = [
     "vae.channels=[8,16]",
@@ -97,3 +98,16 @@ def served_runs(root: Path, test_data: Path) -> Path:
         logger="none",
     )
     return root
+
+
+def terrain_tiles(test_data: Path, folder: Path, count: int | None = None) -> Path:
+    """folder/*.png: Kenney's terrain, the fully opaque 16x16 tiles of the roguelike RPG pack (grass, water, sand,
+    stone, floors: 361 of its 1,669 tiles), the first `count` of them (all when None)."""
+    source = test_data / "kenney" / "tiles" / "roguelike_rpg"
+    if not source.is_dir():
+        pytest.skip(f"{source} not found")
+    folder.mkdir(parents=True, exist_ok=True)
+    opaque = [file for file in sorted(source.glob("*.png")) if (io.read_rgba(file)[..., 3] >= 128).all()]
+    for file in opaque[:count]:
+        shutil.copy(file, folder / file.name)
+    return folder

@@ -133,7 +133,7 @@ def test_sample_grid_each_palette_and_seed(run_dir: Path, tmp_path: Path) -> Non
     files = sorted(each.glob("*.png"))
     assert len(files) == 8
     for file in files:
-        assert Image.open(file).size == (32, 32)  # 16 px sprites, nearest-neighbour x2
+        assert Image.open(file).size == (16, 16)  # files for a game: true size, whatever the preview's --scale
         assert _colors(file) <= pico8
     again = tmp_path / "g2.png"
     invoke("sample", run_dir, "--n", 8, "--out", again, "--seed", 1, "--palette", "pico8", "--scale", 2)

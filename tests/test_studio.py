@@ -135,6 +135,18 @@ def test_download_a_sprite_sheet(page, tmp_path: Path) -> None:
     assert target.name == "sheet.png" and sheet.shape == (4 * size, 4 * size, 4)
 
 
+def test_download_an_aseprite_file(page, tmp_path: Path) -> None:
+    from tests.aseprite_reader import read_aseprite
+
+    with page.expect_download() as caught:
+        page.click("#download-aseprite")
+    target = tmp_path / caught.value.suggested_filename
+    caught.value.save_as(target)
+    document = read_aseprite(target)
+    size = page.evaluate("state.run.size[0]")
+    assert target.name == "sprites.aseprite" and (document.width, len(document.frames)) == (size, 16)
+
+
 def test_labels_variations_and_inpainting(page, screenshots: Path) -> None:
     name = page.evaluate("(state.runs.find(run => run.conditional && run.capabilities.includes('inpaint')) || {}).name")
     if not name:

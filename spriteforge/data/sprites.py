@@ -106,6 +106,11 @@ class SpriteSet:
         table = self.palette.remap_to(target, method)
         return replace(self, indices=table[self.indices], palette=target)
 
+    def tiled(self, times: int) -> SpriteSet:
+        """Each sprite repeated `times` x `times` in a grid of copies: a tile's preview, where a seam shows any edge
+        that does not join the opposite one."""
+        return replace(self, indices=np.tile(self.indices, (1, times, times)))
+
     def colors_per_sprite(self) -> np.ndarray:
         """(N,) number of distinct opaque colours in each sprite."""
         return count_colors(self.indices)

@@ -27,6 +27,7 @@ from spriteforge.models.base import DataSpec, GenerativeModel, ModelConfig, regi
 from spriteforge.models.options import option
 from spriteforge.nn.blocks import check_halvable
 from spriteforge.nn.pixels import INDEX, RGBA
+from spriteforge.nn.tiling import wrap_around
 from spriteforge.nn.unet import UNet
 
 SAMPLERS = ("ddim", "ddpm")
@@ -98,6 +99,11 @@ class Denoiser(GenerativeModel):
         return unconditional + guidance * (conditional - unconditional)
 
 
+def tileable_option() -> Any:
+    """The `tileable` sampling option of the U-Net models (one declaration, so both describe it alike)."""
+    return option(False, help="circular padding: the sprite wraps around its edges, a tile that repeats without a seam")
+
+
 @dataclass
 class DiffusionSampleOptions:
     sampler: str = option("ddim", choices=SAMPLERS, help="ddim (deterministic with eta 0) or ddpm (ancestral)")
@@ -108,6 +114,7 @@ class DiffusionSampleOptions:
     guidance: float = option(
         1.0, min=0.0, max=50.0, help="classifier-free guidance scale (1 = plain conditional; 3 is typical)"
     )
+    tileable: bool = tileable_option()
 
 
 @register("ddpm")
@@ -287,7 +294,8 @@ class Diffusion(Denoiser):
         self.check_labels(labels)
         for t, t_prev in zip(timesteps, [*timesteps[1:], -1]):
             t_batch = torch.full((x.shape[0],), t, device=x.device)
-            output = self._predict(x, t_batch, labels, options.guidance).float()
+            with wrap_around(options.tileable):
+                output = self._predict(x, t_batch, labels, options.guidance).float()
             # Clip x_0 to the data range and take eps consistent with it (improved-diffusion's DDIM does the same).
             x0 = self.schedule.predict_x0(self.config.prediction, output, x, t_batch).clamp(-1, 1)
             eps = self.schedule.eps_from_x0(x, x0, t_batch)

@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from spriteforge.diffusion.masking import masked_after, masking_ratio
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, register
-from spriteforge.models.diffusion import Denoiser, DenoiserConfig
+from spriteforge.models.diffusion import Denoiser, DenoiserConfig, tileable_option
 from spriteforge.models.options import option
 from spriteforge.nn.pixels import INDEX, draw_categorical
+from spriteforge.nn.tiling import wrap_around
 
 # The U-Net's step input: the masked share gamma in [0,1] times this, on the same scale as a 1000-step t.
 STEP_SCALE = 1000.0
@@ -49,6 +50,7 @@ class UnmaskingSampleOptions:
     guidance: float = option(
         1.0, min=0.0, max=50.0, help="classifier-free guidance scale (1 = plain conditional; 3 is typical)"
     )
+    tileable: bool = tileable_option()
 
 
 @register("discrete_diffusion")
@@ -161,7 +163,8 @@ class DiscreteDiffusion(Denoiser):
             still = int(is_masked.sum(1).max())
             if still == 0:
                 break
-            logits = self._logits(tokens, labels, guidance).float().flatten(2).transpose(1, 2)  # (B,N,K)
+            with wrap_around(options.tileable):
+                logits = self._logits(tokens, labels, guidance).float().flatten(2).transpose(1, 2)  # (B,N,K)
             log_probs = F.log_softmax(logits / max(temperature, 1e-6), dim=-1)
             chosen = draw_categorical(logits, temperature, generator=generator)  # (B,N)
             confidence = log_probs.gather(-1, chosen[..., None])[..., 0]  # (B,N)

@@ -4,7 +4,8 @@
     --> middle: ResBlock, attention, ResBlock --> levels back up, each ResBlock taking the matching skip (concat)
     --> GroupNorm, SiLU, conv (zero-initialised) --> (B,C_out,H,W)
 Every ResBlock adds an embedding of the step t (sinusoidal, then an MLP) and of the label. The network knows
-nothing of the noise process: t is just a number it is conditioned on.
+nothing of the noise process: t is just a number it is conditioned on. It has no position embedding, so inside
+`nn.tiling.wrap_around()` (circular padding) it draws tiles that repeat without a seam.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 from spriteforge.data.labels import LabelSpec
 from spriteforge.nn.blocks import group_norm
 from spriteforge.nn.labels import LabelEmbedding
+from spriteforge.nn.tiling import Conv2d
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
@@ -33,11 +35,11 @@ class ResBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, embed_dim: int, dropout: float) -> None:
         super().__init__()
-        self.norm1, self.conv1 = group_norm(in_channels), nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.norm1, self.conv1 = group_norm(in_channels), Conv2d(in_channels, out_channels, 3, padding=1)
         self.embed = nn.Linear(embed_dim, out_channels)
-        self.norm2, self.conv2 = group_norm(out_channels), nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.norm2, self.conv2 = group_norm(out_channels), Conv2d(out_channels, out_channels, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
-        self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+        self.skip = Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
@@ -53,8 +55,8 @@ class SelfAttention(nn.Module):
         super().__init__()
         self.heads = heads
         self.norm = group_norm(channels)
-        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
-        self.out = nn.Conv2d(channels, channels, 1)
+        self.qkv = Conv2d(channels, 3 * channels, 1)
+        self.out = Conv2d(channels, channels, 1)
 
     def forward(self, x: Tensor, emb: Tensor | None = None) -> Tensor:
         b, c, h, w = x.shape
@@ -87,7 +89,7 @@ class UNet(nn.Module):
         attends = [level >= len(channels) - attention_levels for level in range(len(channels))]
         heads_for = {c: max(1, min(heads, c // 8)) for c in channels}  # at least 8 channels per head
 
-        self.conv_in = nn.Conv2d(in_channels, base, 3, padding=1)
+        self.conv_in = Conv2d(in_channels, base, 3, padding=1)
         self.down = nn.ModuleList()
         skips, width = [base], base
         for level, c in enumerate(channels):
@@ -96,7 +98,7 @@ class UNet(nn.Module):
                 width = c
                 skips.append(width)
             if level < len(channels) - 1:
-                self.down.append(nn.Conv2d(width, width, 3, stride=2, padding=1))  # halves H and W
+                self.down.append(Conv2d(width, width, 3, stride=2, padding=1))  # halves H and W
                 skips.append(width)
         self.middle = nn.ModuleList(
             [
@@ -112,10 +114,10 @@ class UNet(nn.Module):
                 width = c
             if level > 0:
                 self.up.append(
-                    nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width, 3, padding=1))
+                    nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), Conv2d(width, width, 3, padding=1))
                 )
         norm = group_norm(width)
-        out = nn.Conv2d(width, out_channels, 3, padding=1)
+        out = Conv2d(width, out_channels, 3, padding=1)
         for parameter in out.parameters():  # weight and bias: starts as the zero function, a stable first step
             nn.init.zeros_(parameter)
         self.head = nn.Sequential(norm, nn.SiLU(), out)

@@ -12,6 +12,7 @@ model file or plugin adds its options to the API and its OpenAPI schema).
 # No `from __future__ import annotations`: the routes are annotated with request models built per app (its
 # Limits and the registered models' sampling options), which FastAPI can only see as evaluated annotations.
 
+import json
 import math
 import secrets
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ from starlette.routing import Match, Mount
 from starlette.types import Scope
 
 from spriteforge import __version__, io
+from spriteforge.data.export import FrameTag, aseprite_bytes, sheet_atlas
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine.trained import Run
@@ -45,12 +47,16 @@ from spriteforge.serve.images import (
     gif_bytes,
     png_bytes,
     to_base64,
+    zip_of,
     zip_of_pngs,
 )
 from spriteforge.serve.library import RunLibrary, UnknownRun, latest_grid
 
 STATIC = Path(__file__).parent / "static"
-Format = Literal["png", "sheet", "zip", "json"]
+# png: a preview grid; sheet: a transparent sprite sheet; zip: a PNG per sprite; aseprite: an indexed .aseprite file
+# (a frame per sprite); atlas: a zip of sprites.png and its Aseprite JSON atlas (true size); json: base64 PNGs.
+Format = Literal["png", "sheet", "zip", "aseprite", "atlas", "json"]
+ASEPRITE_MEDIA_TYPE = "application/octet-stream"  # no registered type; Aseprite itself goes by the suffix
 ACTIONS = ("sample", "vary", "inpaint", "reconstruct", "interpolate", "grid")
 MAX_SEED = 2**53 - 1  # the largest integer every JSON client holds exactly (JavaScript's Number.MAX_SAFE_INTEGER)
 
@@ -257,7 +263,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _images(model: type[BaseModel], *media_types: str) -> dict[int | str, dict[str, Any]]:
     """The responses of a route whose `format` picks an image type or JSON (`model`)."""
-    ok = {"model": model, "description": "The image (format png, sheet, gif, zip) or JSON (format json)"}
+    ok = {
+        "model": model,
+        "description": "The image (format png, sheet, gif), a zip (zip, atlas), an .aseprite file, or JSON (json)",
+    }
     return {200: {**ok, "content": _binary(*media_types)}, **ERRORS}
 
 
@@ -388,7 +397,7 @@ def _add_run_routes(app: FastAPI, library: RunLibrary, models: RequestModels) ->
 
 def _add_generation_routes(app: FastAPI, library: RunLibrary, models: RequestModels) -> None:
     limits = models.limits
-    sprites_out = _images(SpritesResult, "image/png", "application/zip")
+    sprites_out = _images(SpritesResult, "image/png", "application/zip", ASEPRITE_MEDIA_TYPE)
 
     @app.post(
         "/api/v1/runs/{name:run}/sample",
@@ -605,6 +614,10 @@ def _each_base64(sprites: SpriteSet) -> list[str]:
     return [to_base64(png_bytes(image)) for image in sprites.to_rgba()]
 
 
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
 def _render(sprites: SpriteSet, fmt: str, scale: int, extra: dict[str, Any]) -> Response:
     """A SpriteSet as the response format asked for."""
     rgba = sprites.to_rgba()
@@ -614,6 +627,15 @@ def _render(sprites: SpriteSet, fmt: str, scale: int, extra: dict[str, Any]) -> 
         return Response(png_bytes(io.upscale(io.make_sheet(rgba), scale)), media_type="image/png")
     if fmt == "zip":
         return Response(zip_of_pngs(io.upscale(rgba, scale)), media_type="application/zip")
+    tags = [FrameTag("sprites", 0, len(sprites) - 1)]
+    if fmt == "aseprite":
+        return Response(
+            aseprite_bytes(sprites, tags), media_type=ASEPRITE_MEDIA_TYPE, headers=_attachment("sprites.aseprite")
+        )
+    if fmt == "atlas":
+        sheet, atlas = sheet_atlas(sprites, "sprites.png", tags)
+        files = {"sprites.png": png_bytes(sheet), "sprites.json": json.dumps(atlas, indent=1).encode()}
+        return Response(zip_of(files), media_type="application/zip", headers=_attachment("sprites_atlas.zip"))
     grid = to_base64(png_bytes(io.make_grid(rgba, scale=scale)))
     return JSONResponse(
         {"grid": grid, "sprites": _each_base64(sprites), "width": sprites.size[1], "height": sprites.size[0], **extra}

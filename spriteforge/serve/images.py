@@ -61,10 +61,15 @@ def to_base64(data: bytes) -> str:
 
 def zip_of_pngs(images: np.ndarray, prefix: str = "sprite") -> bytes:
     """(N,H,W,4) uint8 -> a zip of N PNG files, prefix_0000.png ..."""
+    return zip_of({f"{prefix}_{i:04d}.png": png_bytes(image) for i, image in enumerate(images)})
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    """{name: content} -> the bytes of a zip holding those files."""
     buffer = bytes_io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for i, image in enumerate(images):
-            archive.writestr(f"{prefix}_{i:04d}.png", png_bytes(image))
+        for name, content in files.items():
+            archive.writestr(name, content)
     return buffer.getvalue()
 
 

@@ -222,7 +222,7 @@ $("sample-form").addEventListener("submit", async (event) => {
   }));
   const grid = $("download-grid");
   grid.href = dataURL(result.grid);
-  grid.hidden = $("download-sheet").hidden = $("download-zip").hidden = false;
+  for (const id of ["download-sheet", "download-zip", "download-aseprite", "download-atlas"]) $(id).hidden = false;
 });
 
 async function downloadAs(format, name) {
@@ -231,6 +231,8 @@ async function downloadAs(format, name) {
 }
 $("download-sheet").addEventListener("click", () => downloadAs("sheet", "sheet.png"));
 $("download-zip").addEventListener("click", () => downloadAs("zip", "sprites.zip"));
+$("download-aseprite").addEventListener("click", () => downloadAs("aseprite", "sprites.aseprite"));
+$("download-atlas").addEventListener("click", () => downloadAs("atlas", "sprites_atlas.zip"));
 
 // ---- kept sprites: interpolate, vary, inpaint ---------------------------------------------------------
 function keep(b64) { state.kept.push(b64); renderKept(); }
