@@ -146,23 +146,23 @@ def row(name: str, evaluation: sf.Evaluation, near_empty: float, per_second: flo
 
 
 def floor_row(real: sf.SpriteSet, n: int) -> dict:
-    """One half of the real set scored against the whole set as samples, novelty against the other half."""
+    """The floor: one half of the real set scored against the other half (FID and novelty alike), n sprites."""
     order = np.random.default_rng(0).permutation(len(real))
     half = len(real) // 2
     first, second = real.subset(order[:half]), real.subset(order[half:])
     shown = first.subset(slice(0, min(n, half)))
-    evaluation = sf.evaluate_sprites(shown, real, name="real half", training=second, progress=False)
-    return row(f"real half vs the set (n={len(shown)})", evaluation, near_empty_share(shown, real), None, {})
+    evaluation = sf.evaluate_sprites(shown, second, name="real half", training=second, progress=False)
+    return row(f"real half vs the other half (n={len(shown)})", evaluation, near_empty_share(shown, real), None, {})
 
 
 def reference_row(folder: Path, real: sf.SpriteSet, samples_out: Path) -> dict:
-    """Another system's RGB outputs: palette adherence is the share of pixels that are exact real-palette colours."""
+    """Another system's RGB outputs, scored as they are (their own colours, as the issue measured them); palette
+    adherence is the share of their pixels that are exact colours of the real palette."""
     outputs = sf.load_sprites(folder, size=real.size[0])
     rgba = outputs.to_rgba()
     palette = {tuple(c) for c in real.palette.colors.tolist()}
     adherence = np.array([np.mean([tuple(p) in palette for p in sprite.reshape(-1, 4).tolist()]) for sprite in rgba])
-    snapped = sf.load_sprites(folder, size=real.size[0], palette=real.palette)
-    evaluation = sf.evaluate_sprites(snapped, real, name="reference", adherence=adherence, progress=False)
+    evaluation = sf.evaluate_sprites(outputs, real, name="reference", adherence=adherence, progress=False)
     outputs.subset(slice(0, GRID_SPRITES)).save_grid(samples_out, scale=3)
     entry = row(f"reference: {folder.name}", evaluation, near_empty_share(outputs, real), None, {})
     return {**entry, "grid": samples_out.name}
