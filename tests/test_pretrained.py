@@ -135,6 +135,10 @@ def test_the_server_offers_pretrained_runs(entry: Path, served: Path, tmp_path: 
     # A new user with no runs folder yet is served the shipped models.
     alone = TestClient(create_app(tmp_path / "no-runs-yet"), base_url="http://localhost")
     assert [run["name"] for run in alone.get("/api/v1/runs").json()["runs"]] == ["pretrained:tiny-packs"]
+    # A damaged entry is reported by its name, never by where the package sits on the server's disk.
+    (entry / "weights.safetensors").write_bytes(b"garbage")
+    listing = TestClient(create_app(served), base_url="http://localhost").get("/api/v1/runs").text
+    assert "pretrained:tiny-packs/weights.safetensors" in listing and str(entry.parent) not in listing
 
 
 def test_ship_refuses_cryptopunks_oversize_and_runs_that_cannot_sample(

@@ -90,7 +90,10 @@ class RunLibrary:
             return self._runs[key]
 
     def relative(self, text: str) -> str:
-        """`text` with the served folder's absolute path left out: clients learn nothing of the server's disk."""
+        """`text` with the served folder's and the shipped models' absolute paths left out: clients learn nothing of
+        the server's disk."""
+        shipped = pretrained.pretrained_dir()
+        text = text.replace(f"{shipped}{os.sep}", pretrained.PREFIX)
         return text.replace(f"{self.root}{os.sep}", "").replace(str(self.root), ".")
 
     def shown_source(self, source: str) -> str:
