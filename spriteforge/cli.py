@@ -312,7 +312,7 @@ def _print_metrics(path: Path, metrics: dict) -> None:
 @app.command(cls=SamplingCommand)
 def sample(
     ctx: typer.Context,
-    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    run: Annotated[Path, typer.Argument(help="A run folder, or pretrained:NAME.")],
     out: Annotated[Path, typer.Option(help="Output PNG (a grid, or a sprite sheet with --sheet).")] = Path(
         "samples.png"
     ),
@@ -371,7 +371,7 @@ def _output_format(out: Path, fmt: str | None, scale: int | None, repeat: int = 
 
 @app.command()
 def reconstruct(
-    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    run: Annotated[Path, typer.Argument(help="A run folder, or pretrained:NAME.")],
     data: DataOption,
     out: Annotated[Path, typer.Option(help="Output PNG: originals and reconstructions in alternate rows.")] = Path(
         "reconstructions.png"
@@ -425,7 +425,7 @@ def encode(
 
 @app.command()
 def interpolate(
-    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    run: Annotated[Path, typer.Argument(help="A run folder, or pretrained:NAME.")],
     out: Annotated[Path, typer.Option(help=".gif (animated) or .png (one row per pair).")] = Path("interpolation.gif"),
     data: Annotated[
         str | None, typer.Option("--data", help="Sprites to pick the ends from. Default: the run's data.")
@@ -457,7 +457,7 @@ ImageOption = Annotated[Path, typer.Option("--image", help="The sprite (PNG at t
 @app.command(cls=SamplingCommand)
 def inpaint(
     ctx: typer.Context,
-    run: Annotated[Path, typer.Argument(help="A run folder (ddpm or discrete_diffusion).")],
+    run: Annotated[Path, typer.Argument(help="A run folder (ddpm or discrete_diffusion), or pretrained:NAME.")],
     image: ImageOption,
     mask: Annotated[
         Path,
@@ -502,7 +502,7 @@ def inpaint(
 @app.command(cls=SamplingCommand)
 def vary(
     ctx: typer.Context,
-    run: Annotated[Path, typer.Argument(help="A run folder (ddpm or discrete_diffusion).")],
+    run: Annotated[Path, typer.Argument(help="A run folder (ddpm or discrete_diffusion), or pretrained:NAME.")],
     image: ImageOption,
     strength: Annotated[
         float,
@@ -586,7 +586,7 @@ MetricsOption = Annotated[
 
 @app.command("eval")
 def eval_(
-    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    run: Annotated[Path, typer.Argument(help="A run folder, or pretrained:NAME.")],
     data: DataOption,
     n: Annotated[int, typer.Option("--n", min=2, help="Samples to draw (and real sprites to reconstruct).")] = 1000,
     out: Annotated[Path | None, typer.Option(help="Folder for metrics.json, report.md and samples.png.")] = None,
@@ -631,7 +631,7 @@ def eval_(
 
 @app.command()
 def compare(
-    runs: Annotated[list[Path], typer.Argument(help="Run folders.")],
+    runs: Annotated[list[Path], typer.Argument(help="Run folders (or pretrained:NAME).")],
     data: DataOption,
     n: Annotated[int, typer.Option("--n", min=2, help="Samples per run.")] = 1000,
     out: Annotated[Path, typer.Option(help="Markdown table (a PNG of samples is written beside it).")] = Path(
@@ -811,7 +811,9 @@ def snap(
 
 @app.command()
 def serve(
-    runs: Annotated[Path, typer.Option(help="Folder holding the runs to offer (any depth).")] = Path("runs"),
+    runs: Annotated[
+        Path, typer.Option(help="Folder holding the runs to offer (any depth); shipped pretrained:NAME models too.")
+    ] = Path("runs"),
     host: Annotated[
         str, typer.Option(help="Address to listen on (127.0.0.1: this machine only; any other needs --token).")
     ] = "127.0.0.1",
@@ -920,11 +922,17 @@ def bench(
 def models(
     long: Annotated[bool, typer.Option("--long", help="Everything: presets, config keys, option ranges.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable, with the full option specs.")] = False,
+    pretrained: Annotated[
+        bool, typer.Option("--pretrained", help="The trained models shipped with spriteforge (pretrained:NAME).")
+    ] = False,
 ) -> None:
     """List the registered models: what each emits, what it can do, its sampling options.
 
     Example: spriteforge models --long
     """
+    if pretrained:
+        _print_pretrained(as_json)
+        return
     from spriteforge.models.base import registered
 
     described = {name: _describe_model(cls) for name, cls in registered().items()}
@@ -934,6 +942,45 @@ def models(
         _print_models_long(described)
     else:
         _print_models_short(described)
+
+
+def _print_pretrained(as_json: bool) -> None:
+    """One row per shipped model: its card's leaderboard figures (its first table's), size and description."""
+    from dataclasses import asdict
+
+    from spriteforge.engine import pretrained
+
+    cards = pretrained.cards()
+    if as_json:
+        print(json.dumps({card.name: asdict(card) for card in cards}, indent=2))
+        return
+    if not cards:
+        console.print(f"no pretrained models are shipped in {pretrained.pretrained_dir()}.")
+        return
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
+    columns = ("run", "model", "size", "data", "n", "FID", "KID", "near-empty", "labels", "MB", "description")
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column == "run")
+    for card in cards:
+        count, figures = next(iter(card.leaderboard.get("tables", {}).items()), ("-", {}))
+        values = [figures.get(key) for key in ("fid", "kid", "near_empty")]
+        table.add_row(
+            f"{pretrained.PREFIX}{card.name}",
+            card.model,
+            f"{card.size}x{card.size}",
+            card.data,
+            count,
+            *("-" if value is None else f"{value:.3g}" for value in values),
+            str(len(card.labels)) if card.labels else "-",
+            f"{card.size_bytes / 1e6:.2f}",
+            card.description,
+        )
+    console.print(table, soft_wrap=False)
+    console.print(
+        "Figures: the model's leaderboard row (docs/leaderboard.md) at n samples. "
+        "Use one: spriteforge sample pretrained:NAME --n 64 --out samples.png",
+        soft_wrap=False,
+    )
 
 
 def _describe_model(cls: type[GenerativeModel]) -> dict[str, Any]:

@@ -53,3 +53,15 @@ def served(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.kenney_fixtures import served_runs
 
     return served_runs(tmp_path_factory.mktemp("served"), test_data)
+
+
+@pytest.fixture(scope="session")
+def _empty_pretrained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("no-pretrained")
+
+
+@pytest.fixture(autouse=True)
+def _no_shipped_models(monkeypatch: pytest.MonkeyPatch, _empty_pretrained_dir: Path) -> None:
+    """Tests see no shipped pretrained models (SPRITEFORGE_PRETRAINED_DIR at an empty folder), so run listings stay
+    what each test made whatever ships; tests of the shipped ones (test_pretrained.py) point it back."""
+    monkeypatch.setenv("SPRITEFORGE_PRETRAINED_DIR", str(_empty_pretrained_dir))

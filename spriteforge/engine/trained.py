@@ -15,6 +15,7 @@ from spriteforge import io
 from spriteforge.data.labels import LabelSpec
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
+from spriteforge.engine import pretrained
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.config import RunConfig
 from spriteforge.errors import SpriteforgeError
@@ -377,7 +378,8 @@ def _batches(
 
 
 def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
-    """Rebuild a trained model from RUN/config.yaml, palette.hex, labels.json and weights.safetensors."""
-    files = runfiles.read_run(path)
+    """Rebuild a trained model from RUN/config.yaml, palette.hex, labels.json and weights.safetensors; `path` is a
+    run folder or `pretrained:NAME`, a run shipped with the package (engine/pretrained.py)."""
+    files = runfiles.read_run(pretrained.resolve(path))
     model = runfiles.load_model(files)
     return Run(files.path, files.config, model.to(device).eval(), files.palette, files.labels, files.metrics)

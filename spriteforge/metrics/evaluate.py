@@ -11,7 +11,8 @@ One evaluation draws `n` samples with a fixed seed, then computes the chosen met
 A run whose model cannot sample (a VQ-VAE: its prior samples) is scored by its reconstructions alone.
 
 Results are cached in RUN/eval/<key>.json, keyed by the weights, the real data and the settings, so `compare` never
-recomputes a run it has scored before with the same settings.
+recomputes a run it has scored before with the same settings. A shipped pretrained run's folder is read-only: its
+cache is in the user's (engine/pretrained.py `eval_cache_folder`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 
 from spriteforge import io
 from spriteforge.data.sprites import SpriteSet, load_sprites
+from spriteforge.engine import pretrained
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.trained import Run, load_run
 from spriteforge.errors import SpriteforgeError
@@ -148,7 +150,9 @@ def evaluate(
     real = data if isinstance(data, SpriteSet) else load_sprites(data, size=size)
     if real.size != (size, size):
         raise SpriteforgeError(f"real sprites are {real.size[1]}x{real.size[0]}; the run makes {size}x{size}.")
-    cache_file = trained.path / "eval" / f"{_cache_key(trained, real, settings, _device(device))}.json"
+    cache_file = (
+        pretrained.eval_cache_folder(trained.path) / f"{_cache_key(trained, real, settings, _device(device))}.json"
+    )
     if use_cache and cache_file.is_file():
         evaluation = Evaluation.from_json(cache_file.read_text())
     else:

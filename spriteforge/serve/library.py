@@ -1,4 +1,5 @@
-"""The runs a server offers: found under one folder, resolved by name only inside it, loaded once and cached."""
+"""The runs a server offers: found under one folder, resolved by name only inside it, and the models shipped with
+spriteforge (pretrained:NAME); loaded once and cached."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from pathlib import Path, PurePath
 from typing import Any
 
+from spriteforge.engine import pretrained
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.trained import Run, load_run
 from spriteforge.errors import SpriteforgeError
@@ -35,7 +37,7 @@ class RunLibrary:
 
     def __init__(self, root: str | Path, device: str = "cpu") -> None:
         self.root = Path(root).resolve()
-        if not self.root.is_dir():
+        if not self.root.is_dir() and not pretrained.names():  # with shipped models, a new user can serve those
             raise SpriteforgeError(f"--runs {root}: no such folder. Give the folder your runs are in (e.g. runs/).")
         self.device = device
         self._runs: dict[str, Run] = {}
@@ -43,11 +45,13 @@ class RunLibrary:
         self._guard = threading.Lock()
 
     def names(self) -> list[str]:
-        """Every finished run (config.yaml and weights) under the root, sorted."""
+        """Every finished run (config.yaml and weights) under the root, sorted, then the models shipped with
+        spriteforge as pretrained:NAME."""
         found = (config.parent for config in self.root.rglob(runfiles.CONFIG))
-        return sorted(
+        served = sorted(
             folder.relative_to(self.root).as_posix() for folder in found if (folder / runfiles.WEIGHTS).is_file()
         )
+        return served + [pretrained.PREFIX + name for name in pretrained.names()]
 
     def path_of(self, name: str) -> Path:
         """The folder of run `name`; names that leave the root, or are not runs, are unknown.
@@ -55,6 +59,10 @@ class RunLibrary:
         Names come from URLs: a NUL byte, an over-long name or a symbolic link loop is an unknown run, not an error.
         """
         unknown = UnknownRun(f"no run named {name[:100]!r} in the served folder; GET /api/v1/runs lists them.")
+        if pretrained.is_pretrained(name):
+            if name.removeprefix(pretrained.PREFIX) not in pretrained.names():
+                raise unknown
+            return pretrained.folder(name)
         relative = Path(name)
         if not _can_name_a_folder(name) or relative.is_absolute() or ".." in relative.parts or "\\" in name:
             raise unknown
@@ -70,7 +78,7 @@ class RunLibrary:
     def get(self, name: str) -> Run:
         """The loaded run, loading it on first use; concurrent first requests for one run load it once."""
         path = self.path_of(name)
-        key = path.relative_to(self.root).as_posix()
+        key = name if pretrained.is_pretrained(name) else path.relative_to(self.root).as_posix()
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -82,7 +90,10 @@ class RunLibrary:
             return self._runs[key]
 
     def relative(self, text: str) -> str:
-        """`text` with the served folder's absolute path left out: clients learn nothing of the server's disk."""
+        """`text` with the served folder's and the shipped models' absolute paths left out: clients learn nothing of
+        the server's disk."""
+        shipped = pretrained.pretrained_dir()
+        text = text.replace(f"{shipped}{os.sep}", pretrained.PREFIX)
         return text.replace(f"{self.root}{os.sep}", "").replace(str(self.root), ".")
 
     def shown_source(self, source: str) -> str:
