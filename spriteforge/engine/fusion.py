@@ -17,7 +17,7 @@ How the parts are joined follows from what the run's model can do, never from it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -183,6 +183,14 @@ class CodeJoin:
         return model.codec.to_indices(self.coder.decode(codes), model.representation)
 
 
+class FeatureMaps(Protocol):
+    """What region modes need of an autoencoder (vae.py): its conv body's feature map, and the code of a map."""
+
+    def feature_map(self, indices: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_feature_map(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
 @dataclass(frozen=True)
 class LatentJoin:
     """Autoencoders: `latent` takes each latent variable from A or B at random (one draw per fusion); region modes
@@ -209,10 +217,11 @@ class LatentJoin:
             from_a = (draws < 0.5).repeat_interleave(unit, dim=1).to(code_a.device)  # (n,D)
             code = torch.where(from_a, code_a, code_b)
         else:
-            map_a, map_b = model.feature_map(first), model.feature_map(second)  # (n,C,h,w)
+            spatial = cast(FeatureMaps, model)
+            map_a, map_b = spatial.feature_map(first), spatial.feature_map(second)  # (n,C,h,w)
             region = regions(fusion, len(first), _size(first), generator)
             region = at_resolution(region, _size(map_a)).to(map_a.device)
-            code = model.encode_feature_map(torch.where(region[:, None], map_a, map_b), **given)
+            code = spatial.encode_feature_map(torch.where(region[:, None], map_a, map_b), **given)
         output = model.decode(code, **given)
         # Decoders with a colour temperature (DecoderSampleOptions) sample colours with it; others take the argmax.
         temperature = getattr(options, "temperature", 0.0)

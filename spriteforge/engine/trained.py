@@ -179,8 +179,7 @@ class Run:
             )
         fusion = Fusion(mode, mask, seam)
         fusion.check(join.modes, (self.model.spec.height, self.model.spec.width))
-        rows_a, rows_b = self._sprite_rows(first, n, {}), self._sprite_rows(second, n, {})
-        self._check_options(opts)
+        rows_a, rows_b = self._sprite_rows(first, n, opts), self._sprite_rows(second, n, opts)
         output = join(self.model, rows_a, rows_b, fusion, self.label_rows(labels, n), self._generator(seed), opts)
         return self._sprites(output)
 

@@ -216,7 +216,7 @@ class AE(GenerativeModel):
     def feature_map(self, indices: torch.Tensor) -> torch.Tensor:
         """(B,H,W) -> (B,C_L,h,w): the conv body's features before they are flattened (encoder = DownStack,
         Flatten)."""
-        if self.feature_map_shape is None:
+        if self.feature_map_shape is None or not isinstance(self.encoder, nn.Sequential):
             raise SpriteforgeError(
                 f"this {self.name} has the {self.config.body} body, which has no spatial feature map."
             )
