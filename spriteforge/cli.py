@@ -543,6 +543,53 @@ def vary(
     console.print(f"wrote {n} variations (strength {strength}) to {', '.join(map(str, written))}")
 
 
+@app.command(cls=SamplingCommand)
+def fuse(
+    ctx: typer.Context,
+    run: Annotated[Path, typer.Argument(help="A run folder (see `spriteforge fuse --help` for the models).")],
+    a: Annotated[Path, typer.Option("--a", help="Sprite A (PNG at the run's size).")],
+    b: Annotated[Path, typer.Option("--b", help="Sprite B (PNG at the run's size).")],
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="left-right | top-bottom | mask | random | latent: which parts come from A (see docs/fusion.md)."
+        ),
+    ] = "left-right",
+    mask: Annotated[
+        Path | None, typer.Option(help="--mode mask: a PNG of the sprites' size, white = from A, black = from B.")
+    ] = None,
+    seam: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Half-width of the seam the model redraws (pixels, or codes for VQ runs); 0 = a plain cut."
+        ),
+    ] = 1,
+    out: Annotated[Path, typer.Option(help="Output PNG grid: A, B, then the fusions.")] = Path("fused.png"),
+    n: Annotated[int, typer.Option("--n", min=1, help="How many fusions.")] = 8,
+    seed: SeedOption = None,
+    label: LabelOption = [],
+    opt: OptOption = [],
+    scale: ScaleOption = 4,
+) -> None:
+    """Fuse two sprites into n new ones: parts of A and parts of B, joined by the model (a diffusion model inpaints
+    the seam, a prior redraws the codes along it, an autoencoder mixes latents or feature maps).
+
+    Example: spriteforge fuse runs/discrete --a a.png --b b.png --mode left-right --n 8 --out fused.png
+    """
+    from spriteforge.engine.trained import load_run
+
+    trained = load_run(run)
+    first, second = io.read_rgba(a), io.read_rgba(b)
+    selected = io.read_mask(mask) if mask is not None else None
+    options = _sampling_options(ctx, opt, trained.model)
+    fused = trained.fuse(first, second, n, mode=mode, mask=selected, seam=seam, seed=seed, labels=label, **options)
+    ends = trained.palette.to_rgba(trained.palette.index(np.stack([first, second])))  # what the run fused
+    # One row of A, B and up to 8 fusions, then rows of 10.
+    grid = io.make_grid(np.concatenate([ends, fused.to_rgba()]), columns=min(n + 2, 10), scale=scale)
+    io.write_png(out, grid)
+    console.print(f"wrote {out}: A, B (in the run's palette) and {n} fusions ({mode})")
+
+
 @app.command()
 def edit(
     run: Annotated[Path, typer.Argument(help="A run folder (a model that encodes and decodes).")],

@@ -266,6 +266,23 @@ def test_inpaint_keeps_the_unmasked_pixels_exactly(client: TestClient) -> None:
     error_of(client.post(f"{DISCRETE}/inpaint", json={**body, "mask": small}), 400, "mask is 8x8")
 
 
+def test_fuse_keeps_each_sprite_outside_the_seam(client: TestClient) -> None:
+    runs = {run["name"]: run for run in client.get("/api/v1/runs").json()["runs"]}
+    assert runs["kenney/discrete"]["fusion_modes"] == ["left-right", "top-bottom", "mask", "random"]
+    assert runs["kenney/vae"]["fusion_modes"][-1] == "latent" and runs["kenney/cyclegan"]["fusion_modes"] == []
+    first, second = client.post(f"{DISCRETE}/sample", json={"n": 2, "seed": 2, "format": "json"}).json()["sprites"]
+    body = {"first": first, "second": second, "mode": "top-bottom", "n": 3, "seed": 0, "steps": 2, "format": "json"}
+    result = client.post(f"{DISCRETE}/fuse", json=body).json()
+    assert len(result["sprites"]) == 3 and result["seed"] == 0
+    for b64 in result["sprites"]:  # rows 7 and 8 are the seam (1 pixel each side of the border)
+        fused = decode(b64)
+        assert np.array_equal(fused[:7], decode(first)[:7]) and np.array_equal(fused[9:], decode(second)[9:])
+    error_of(client.post("/api/v1/runs/kenney/cyclegan/fuse", json=body), 400, "cannot fuse", "kenney/cyclegan")
+    error_of(client.post(f"{DISCRETE}/fuse", json={**body, "mode": "latent"}), 400, "fuses with left-right")
+    error_of(client.post(f"{DISCRETE}/fuse", json={**body, "mode": "sideways"}), 422, "mode")
+    error_of(client.post(f"{DISCRETE}/fuse", json={**body, "n": 33}), 422, "n")
+
+
 # ---------------------------------------------------------------------- run names stay inside the folder
 
 

@@ -147,7 +147,7 @@ def test_download_an_aseprite_file(page, tmp_path: Path) -> None:
     assert target.name == "sprites.aseprite" and (document.width, len(document.frames)) == (size, 16)
 
 
-def test_labels_variations_and_inpainting(page, screenshots: Path) -> None:
+def test_labels_variations_inpainting_and_fusion(page, screenshots: Path) -> None:
     name = page.evaluate("(state.runs.find(run => run.conditional && run.capabilities.includes('inpaint')) || {}).name")
     if not name:
         pytest.skip("no conditional run that can inpaint in the served folder")
@@ -175,6 +175,21 @@ def test_labels_variations_and_inpainting(page, screenshots: Path) -> None:
     assert page.evaluate("state.mask.reduce((a, b) => a + b, 0)") > 0
     page.click("#run-inpaint")
     page.wait_for_function("[...document.querySelectorAll('#derived h2')].some(h => h.textContent === 'Inpainted')")
+    # Fusion: keep a second sprite, select both (the first is A), pick a mode, 8 fusions.
+    assert page.locator("#fuse-button").is_disabled()
+    page.click("#sprites img:nth-child(2)")
+    page.click("#kept img:nth-child(2)")
+    assert page.eval_on_selector_all("#fuse-mode option", "options => options.map(o => o.value)") == [
+        "left-right",
+        "top-bottom",
+        "random",
+    ]
+    page.select_option("#fuse-mode", "top-bottom")
+    page.click("#fuse-button")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#derived h2')].some(h => h.textContent === 'Fusions (top-bottom)')"
+    )
+    assert page.locator("#derived > div:first-child .sprites img").count() == 8
     assert page.locator("#error").is_hidden()
     page.screenshot(path=str(screenshots / "labels_vary_inpaint.png"), full_page=True)
 

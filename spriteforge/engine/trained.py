@@ -1,5 +1,5 @@
 """A trained run in memory: `load_run` rebuilds it from its folder, and `Run` samples, inpaints, varies,
-reconstructs, encodes, interpolates and edits with it. The folder format itself is engine/run.py."""
+reconstructs, encodes, interpolates, fuses and edits with it. The folder format itself is engine/run.py."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine import pretrained
 from spriteforge.engine import run as runfiles
 from spriteforge.engine.config import RunConfig
+from spriteforge.engine.fusion import MODES, Fusion, can_fuse, joiner_for
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import GenerativeModel, registered
 from spriteforge.nn.labels import label_matrix
@@ -140,6 +141,47 @@ class Run:
         output = self.model.vary(
             indices, strength, labels=self.label_rows(labels, n), generator=self._generator(seed), **opts
         )
+        return self._sprites(output)
+
+    def fusion_modes(self) -> list[str]:
+        """The fusion modes this run's model can join (fusion.MODES order); [] when it cannot fuse."""
+        join = joiner_for(self.model)
+        return [] if join is None else [mode for mode in MODES if mode in join.modes]
+
+    @torch.no_grad()
+    def fuse(
+        self,
+        first: np.ndarray,
+        second: np.ndarray,
+        n: int = 8,
+        *,
+        mode: str = "left-right",
+        mask: np.ndarray | None = None,
+        seam: int = 1,
+        seed: int | None = None,
+        labels: Sequence[str] | torch.Tensor | None = None,
+        **opts: Any,
+    ) -> SpriteSet:
+        """n fusions of two sprites (`first` = A, `second` = B, (H,W,4) uint8 RGBA, brought into this run's palette)
+        in one of `fusion_modes()`: left-right, top-bottom, mask ((H,W) bool, True = from A), random or latent.
+        Models that inpaint keep A's pixels in A's region and B's in B's, exactly, but for a seam band `seam` pixels
+        wide on each side of the border, which they regenerate (see engine/fusion.py for the other models)."""
+        join = joiner_for(self.model)
+        if join is None:
+            fusing = ", ".join(name for name, cls in registered().items() if can_fuse(cls))
+            raise SpriteforgeError(
+                f"{self.path}: a {self.config.model!r} run cannot fuse sprites; fusion needs a model that inpaints, "
+                f"has a VQ code grid, or encodes and decodes: {fusing}."
+            )
+        if first.shape != second.shape:
+            raise SpriteforgeError(
+                f"sprite A is {'x'.join(map(str, first.shape[1::-1]))} but sprite B is "
+                f"{'x'.join(map(str, second.shape[1::-1]))}: fuse two sprites of the same size (the run's)."
+            )
+        fusion = Fusion(mode, mask, seam)
+        fusion.check(join.modes, (self.model.spec.height, self.model.spec.width))
+        rows_a, rows_b = self._sprite_rows(first, n, opts), self._sprite_rows(second, n, opts)
+        output = join(self.model, rows_a, rows_b, fusion, self.label_rows(labels, n), self._generator(seed), opts)
         return self._sprites(output)
 
     def _sprite_rows(self, image: np.ndarray, n: int, opts: dict[str, Any]) -> torch.Tensor:

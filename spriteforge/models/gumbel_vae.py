@@ -72,9 +72,14 @@ class GumbelVAE(VAE):
         """(B,N*C) -> (B,N,C)."""
         return flat.reshape(flat.shape[0], self.variables, self.config.categories)
 
-    def encode(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """(B,H,W) -> (B,N*C) posterior probabilities (each variable's block sums to 1): the mean code."""
-        return self._blocks(self._posterior(indices, labels).float()).softmax(-1).flatten(1)
+    def code_of(self, posterior: torch.Tensor) -> torch.Tensor:
+        """(B,N*C) logits -> (B,N*C) posterior probabilities (each variable's block sums to 1): the mean code."""
+        return self._blocks(posterior.float()).softmax(-1).flatten(1)
+
+    @property
+    def latent_unit(self) -> int:
+        """One variable is a block of `categories` probabilities: fusion takes whole blocks from one sprite."""
+        return self.config.categories
 
     def _latent_and_penalty(
         self, posterior: torch.Tensor, step: int

@@ -125,17 +125,37 @@ class Prior(GenerativeModel):
         *,
         labels: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
-        temperature: float = 1.0,
-        top_k: int | None = None,
+        **opts: Any,
     ) -> torch.Tensor:
         """(n,h,w) codes drawn in raster order; each step reruns the network on the grid drawn so far."""
-        condition = self._condition(labels, n)
         height, width = self.vqvae.latent_shape
-        codes = torch.zeros(n, height, width, dtype=torch.long, device=condition.device)
-        for position in range(height * width):
+        device = self.codec.colors.device
+        codes = torch.zeros(n, height, width, dtype=torch.long, device=device)
+        everywhere = torch.ones_like(codes, dtype=torch.bool)
+        return self.redraw_codes(codes, everywhere, labels=labels, generator=generator, **opts)
+
+    @torch.no_grad()
+    def redraw_codes(
+        self,
+        codes: torch.Tensor,
+        mask: torch.Tensor,
+        *,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        **opts: Any,
+    ) -> torch.Tensor:
+        """(B,h,w) codes, (B,h,w) bool mask (True = draw again) -> (B,h,w) codes with the masked ones redrawn in
+        raster order, the others kept. The prior is causal: a redrawn code follows the codes before it in raster
+        order (kept or redrawn), not those after it (fusion repairs its seams with this)."""
+        options = self.read_options(opts)
+        condition = self._condition(labels, len(codes))
+        codes = codes.clone()
+        width = codes.shape[2]
+        for position in torch.nonzero(mask.flatten(1).any(0)).flatten().tolist():
             row, column = divmod(position, width)
-            logits = self.net(codes, condition)[:, :, row, column].float()  # (n,K)
-            codes[:, row, column] = draw_categorical(logits, temperature, top_k=top_k, generator=generator)
+            logits = self.net(codes, condition)[:, :, row, column].float()  # (B,K)
+            drawn = draw_categorical(logits, options.temperature, top_k=options.top_k, generator=generator)
+            codes[:, row, column] = torch.where(mask[:, row, column], drawn, codes[:, row, column])
         return codes
 
     @torch.no_grad()
@@ -147,9 +167,6 @@ class Prior(GenerativeModel):
         generator: torch.Generator | None = None,
         **opts: Any,
     ) -> torch.Tensor:
-        options = self.read_options(opts)
-        codes = self.sample_codes(
-            n, labels=labels, generator=generator, temperature=options.temperature, top_k=options.top_k
-        )
+        codes = self.sample_codes(n, labels=labels, generator=generator, **opts)
         output = self.vqvae.decode(codes)
         return self.codec.to_indices(output, INDEX) if self.representation == INDEX else output

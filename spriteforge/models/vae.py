@@ -188,14 +188,48 @@ class AE(GenerativeModel):
     def _posterior(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B,H,W) -> raw encoder output (B, latent_outputs)."""
         x = self.codec.encode(indices, self.representation)  # (B,C,H,W)
-        features = self.encoder(x)  # (B,F)
+        return self._head(self.encoder(x), labels)
+
+    def _head(self, features: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """(B,F) encoder features -> (B, latent_outputs), with the labels when they go to the encoder."""
         if self.labels_in_encoder:
             features = torch.cat([features, self.label_vector(labels, "encoding").to(features.dtype)], dim=1)  # (B,F+L)
         return self.to_latent(features)
 
+    def code_of(self, posterior: torch.Tensor) -> torch.Tensor:
+        """(B, latent_outputs) -> (B,D) the code `encode` returns (the posterior mean for the VAE)."""
+        return posterior[:, : self.config.latent_dim]
+
     def encode(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B,H,W) -> (B,D) latent codes (the posterior mean for the VAE)."""
-        return self._posterior(indices, labels)[:, : self.config.latent_dim]
+        return self.code_of(self._posterior(indices, labels))
+
+    # -- the spatial feature map (region fusion mixes it) --------------------------------------------
+    @property
+    def feature_map_shape(self) -> tuple[int, int] | None:
+        """(h, w) of the conv body's last feature map; None for the mlp body, which has no spatial map."""
+        if self.config.body != "conv":
+            return None
+        factor = 2 ** len(self.config.channels)
+        return self.spec.height // factor, self.spec.width // factor
+
+    def feature_map(self, indices: torch.Tensor) -> torch.Tensor:
+        """(B,H,W) -> (B,C_L,h,w): the conv body's features before they are flattened (encoder = DownStack,
+        Flatten)."""
+        if self.feature_map_shape is None or not isinstance(self.encoder, nn.Sequential):
+            raise SpriteforgeError(
+                f"this {self.name} has the {self.config.body} body, which has no spatial feature map."
+            )
+        return self.encoder[0](self.codec.encode(indices, self.representation))
+
+    def encode_feature_map(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,C_L,h,w) feature maps (from `feature_map`, possibly mixed) -> (B,D) codes, as `encode` finishes."""
+        return self.code_of(self._head(features.flatten(1), labels))
+
+    @property
+    def latent_unit(self) -> int:
+        """How many consecutive code numbers make one latent variable (fusion mixes whole variables): 1 here."""
+        return 1
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B,D) -> (B,K,H,W) logits (index mode) or (B,4,H,W) rgba in [0,1] (rgba mode)."""

@@ -34,6 +34,7 @@ from spriteforge import __version__, io
 from spriteforge.data.export import FrameTag, aseprite_bytes, sheet_atlas
 from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
+from spriteforge.engine.fusion import MODES
 from spriteforge.engine.trained import Run
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import registered
@@ -57,7 +58,7 @@ STATIC = Path(__file__).parent / "static"
 # (a frame per sprite); atlas: a zip of sprites.png and its Aseprite JSON atlas (true size); json: base64 PNGs.
 Format = Literal["png", "sheet", "zip", "aseprite", "atlas", "json"]
 ASEPRITE_MEDIA_TYPE = "application/octet-stream"  # no registered type; Aseprite itself goes by the suffix
-ACTIONS = ("sample", "vary", "inpaint", "reconstruct", "interpolate", "grid")
+ACTIONS = ("sample", "vary", "inpaint", "fuse", "reconstruct", "interpolate", "grid")
 MAX_SEED = 2**53 - 1  # the largest integer every JSON client holds exactly (JavaScript's Number.MAX_SAFE_INTEGER)
 
 
@@ -138,6 +139,17 @@ class VaryRequest(GenerationRequest):
 class InpaintRequest(GenerationRequest):
     sprite: str = Field(..., description="base64 PNG sprite at the run's size")
     mask: str = Field(..., description="base64 PNG mask at the sprite's size: opaque white = regenerate")
+
+
+class FuseRequest(GenerationRequest):
+    n: int = Field(8, ge=1)
+    first: str = Field(..., description="base64 PNG: sprite A, at the run's size")
+    second: str = Field(..., description="base64 PNG: sprite B, at the run's size")
+    mode: Literal[MODES] = Field(  # type: ignore[valid-type]
+        "left-right", description="Which parts come from A: GET /api/v1/runs/{name} lists the run's fusion_modes"
+    )
+    mask: str | None = Field(None, description="mode mask: base64 PNG of the sprites' size, white = from A")
+    seam: int = Field(1, ge=0, le=64, description="Half-width of the seam the model redraws; 0 = a plain cut")
 
 
 def with_sampling_options(base: type[GenerationRequest], caps: dict[str, float]) -> type[GenerationRequest]:
@@ -243,6 +255,7 @@ class RequestModels:
         self.sample = bounded(with_sampling_options(SampleRequest, caps), n=count, scale=scale)
         self.vary = bounded(with_sampling_options(VaryRequest, caps), n=count, scale=scale)
         self.inpaint = bounded(with_sampling_options(InpaintRequest, caps), n=count, scale=scale)
+        self.fuse = bounded(with_sampling_options(FuseRequest, caps), n=count, scale=scale)
         self.sprites = bounded(SpritesRequest, sprites=Field(max_length=limits.max_sprites), scale=scale)
         self.interpolate = bounded(InterpolateRequest, steps=steps, scale=scale)
 
@@ -441,6 +454,24 @@ def _add_generation_routes(app: FastAPI, library: RunLibrary, models: RequestMod
         mask = io.mask_of(decode_base64_image(request.mask, limits, "mask"))
         options = {"seed": seed, "labels": request.labels, **request.options()}
         return _render(run.inpaint(sprite, mask, request.n, **options), request.format, request.scale, {"seed": seed})
+
+    @app.post(
+        "/api/v1/runs/{name:run}/fuse",
+        summary="Fusions of two sprites: parts of A and of B, joined by the model (modes: the run's fusion_modes)",
+        responses=sprites_out,
+    )
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def fuse(name: str, request: models.fuse) -> Response:  # type: ignore[name-defined]
+        seed = request.chosen_seed()
+        run = library.get(name)
+        if not run.fusion_modes():
+            uses = ", ".join(run.model.uses()) or "nothing"
+            raise SpriteforgeError(f"run {name!r} (a {run.config.model!r} run) cannot fuse sprites; it can {uses}.")
+        first, second = _sprites_for(run, [request.first, request.second], limits).to_rgba()
+        mask = None if request.mask is None else io.mask_of(decode_base64_image(request.mask, limits, "mask"))
+        options = {"seed": seed, "labels": request.labels, **request.options()}
+        fused = run.fuse(first, second, request.n, mode=request.mode, mask=mask, seam=request.seam, **options)
+        return _render(fused, request.format, request.scale, {"seed": seed})
 
 
 def _add_sprite_routes(app: FastAPI, library: RunLibrary, models: RequestModels) -> None:

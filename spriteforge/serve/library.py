@@ -123,6 +123,7 @@ class RunLibrary:
             else {"kind": run.labels.kind, "names": list(run.labels.names), "column": run.labels.column},
             "conditional": model.is_conditional,
             "capabilities": model.capabilities(),
+            "fusion_modes": run.fusion_modes(),
             "sample_options": [spec.to_json() for spec in model.option_specs()],
             "metrics": run.metrics,
             "grid": latest_grid(run.path) is not None,

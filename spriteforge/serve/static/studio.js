@@ -160,6 +160,11 @@ function chooseRun(name) {
   $("interpolate-button").dataset.capable = can("encode") ? "1" : "";
   $("vary-button").dataset.capable = can("vary") ? "1" : "";
   $("inpaint-button").dataset.capable = can("inpaint") ? "1" : "";
+  // Fusion modes the run's model joins; "mask" needs a drawn mask, which the CLI and the API take.
+  const modes = (state.run.fusion_modes || []).filter((mode) => mode !== "mask");
+  $("fuse-mode").replaceChildren(...modes.map((mode) => Object.assign(document.createElement("option"), { value: mode, textContent: mode })));
+  $("fuse-button").dataset.capable = modes.length ? "1" : "";
+  $("fuse-label").hidden = !modes.length;
   state.kept = []; state.selected = [];
   renderKept();
 }
@@ -234,7 +239,7 @@ $("download-zip").addEventListener("click", () => downloadAs("zip", "sprites.zip
 $("download-aseprite").addEventListener("click", () => downloadAs("aseprite", "sprites.aseprite"));
 $("download-atlas").addEventListener("click", () => downloadAs("atlas", "sprites_atlas.zip"));
 
-// ---- kept sprites: interpolate, vary, inpaint ---------------------------------------------------------
+// ---- kept sprites: interpolate, vary, inpaint, fuse ---------------------------------------------------
 function keep(b64) { state.kept.push(b64); renderKept(); }
 function renderKept() {
   $("kept").replaceChildren(...state.kept.map((b64, i) => {
@@ -250,6 +255,7 @@ function renderKept() {
   $("interpolate-button").disabled = !($("interpolate-button").dataset.capable && count === 2);
   $("vary-button").disabled = !($("vary-button").dataset.capable && count === 1);
   $("inpaint-button").disabled = !($("inpaint-button").dataset.capable && count === 1);
+  $("fuse-button").disabled = !($("fuse-button").dataset.capable && count === 2);
   $("strength-label").hidden = !$("vary-button").dataset.capable;
   if (count !== 1) $("mask-editor").hidden = true;
 }
@@ -343,6 +349,15 @@ $("run-inpaint").addEventListener("click", async () => {
   const result = await (await postJSON(`${runPath(state.run.name)}/inpaint`,
     { ...generationOptions(), sprite, mask: maskPNG() }, "inpainting…")).json();
   showDerived("Inpainted", result.sprites);
+});
+
+// Fusion: the first selected sprite is A, the second B; 8 fusions in the chosen mode.
+$("fuse-button").addEventListener("click", async () => {
+  const [first, second] = state.selected.map((i) => state.kept[i]);
+  const mode = $("fuse-mode").value;
+  const result = await (await postJSON(`${runPath(state.run.name)}/fuse`,
+    { ...generationOptions(), first, second, mode }, "fusing…")).json();
+  showDerived(`Fusions (${mode})`, result.sprites);
 });
 
 // ---- convert -------------------------------------------------------------------------------------------
