@@ -78,6 +78,8 @@ def train(
         config.model_config.representation = representation
     sprites = runfiles.load_data(config.data, palette=None)
     config.data.size = sprites.size[0]
+    if config.data.is_sheet:
+        config.data.slots = sprites.slots
     session = _prepare(out, config, sprites, callbacks, parts)
     if worker:
         return _fit(session, checkpoint=None)
@@ -172,7 +174,7 @@ def _anchor_paths(config: RunConfig) -> None:
     """Store existing data, labels and palette paths as absolute, so the run can be resumed and evaluated from any
     folder. Named datasets and palettes are not paths and stay as they are."""
     data = config.data
-    for field_name in ("source", "labels", "palette", "domain_a"):
+    for field_name in ("source", "labels", "palette", "domain_a", "sheet_csv"):
         value = getattr(data, field_name)
         if value is not None and Path(value).exists():
             setattr(data, field_name, str(Path(value).resolve()))
