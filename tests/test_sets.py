@@ -191,3 +191,25 @@ def test_complete_endpoint(sheet_run: sf.Run) -> None:
     assert wrong.status_code == 400 and "slot 5 is out of range" in wrong.json()["detail"]
     twice = client.post("/api/v1/runs/views/complete", json={**body, "given": given * 2})
     assert twice.status_code == 400 and "slot 2 is given twice" in twice.json()["detail"]
+
+
+def test_kenney_two_frame_characters_as_sheets(test_data: Path, tmp_path: Path) -> None:
+    """Pixel Platformer's walking characters: frames c0/c1, c2/c3... of rows 0 and 1 are two-frame animations."""
+    source = test_data / "kenney" / "tiles" / "pixel_platformer_characters"
+    if not source.is_dir():
+        pytest.skip(f"{source} not found")
+    rows = ["file,character,frame"]
+    for row, pairs in ((0, 4), (1, 3)):
+        for pair in range(pairs):
+            for frame in range(2):
+                rows.append(f"{source.name}_r{row:02d}c{2 * pair + frame:02d}.png,r{row}p{pair},{frame}")
+    csv = tmp_path / "frames.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for line in rows[1:]:
+        shutil.copy(source / line.split(",")[0], folder)
+    sheets = load_sheets(folder, csv=csv, set_column="character", slot_column="frame")
+    assert sheets.indices.shape == (7, 24, 48) and sheets.slots == 2
+    first = io.read_rgba(source / f"{source.name}_r00c01.png")
+    assert np.array_equal(sheets.slot(1).to_rgba()[0], first * (first[..., 3:] >= 128))

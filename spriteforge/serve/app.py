@@ -439,7 +439,7 @@ def _add_generation_routes(app: FastAPI, library: RunLibrary, models: RequestMod
     def complete(name: str, request: models.complete) -> Response:  # type: ignore[name-defined]
         seed = request.chosen_seed()
         run = library.get(name)
-        given = {}
+        given: dict[int, np.ndarray] = {}
         for number, item in enumerate(request.given):
             if item.slot in given:
                 raise SpriteforgeError(f"given[{number}]: slot {item.slot} is given twice; give each slot once.")
