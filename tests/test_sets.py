@@ -111,10 +111,16 @@ def test_loose_files_and_conflicting_settings_are_refused(by_folder: Path, tmp_p
         build_config("discrete_diffusion", overrides=["data.sheet=true", "data.augment.flip=true"])
     with pytest.raises(sf.SpriteforgeError, match="data.slots is for sheets"):
         build_config("discrete_diffusion", overrides=["data.slots=4"])
+    with pytest.raises(sf.SpriteforgeError, match="data.labels cannot be used with sheets"):
+        sf.train(
+            "discrete_diffusion", by_folder, tmp_path / "run", labels=tmp_path / "x.csv", overrides=["data.sheet=true"]
+        )
+    assert not (tmp_path / "run").exists()
 
 
 def test_complete_keeps_given_slots_bit_exact_in_one_palette(sheet_run: sf.Run, lpc: Path) -> None:
     assert sheet_run.model.spec.width == 4 * 32 and sheet_run.slots == 4
+    assert (sheet_run.metrics["slots"], sheet_run.metrics["incomplete_sets_left_out"]) == (4, 0)
     reloaded = sf.load_run(sheet_run.path)  # the run rebuilds its sheet-wide model from config.yaml
     data = reloaded.training_data()
     front, back = data.slot(2).to_rgba()[1], data.slot(0).to_rgba()[1]  # colours of the run's palette

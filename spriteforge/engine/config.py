@@ -167,7 +167,7 @@ def build_config(
     except OmegaConfBaseException as error:  # e.g. an interpolation ${...} that does not resolve
         raise SpriteforgeError(_explain(error, name, config_file)) from None
     _check_ranges(config, config_file)
-    _check_sheet(config.data, config_file)
+    check_sheet(config.data, config_file)
     if config.train.max_time is not None:
         try:
             parse_duration(config.train.max_time)
@@ -266,7 +266,7 @@ def _check_ranges(config: RunConfig, config_file: str | Path | None) -> None:
                 )
 
 
-def _check_sheet(data: DataConfig, config_file: str | Path | None) -> None:
+def check_sheet(data: DataConfig, config_file: str | Path | None = None) -> None:
     """Refuse data settings that do not fit sheets: per-sprite labels, sheet slicing, and augmentations that would
     move pixels from one slot into another (a flip also reverses the slots' order)."""
     where = f"{config_file}: " if config_file else ""

@@ -31,7 +31,7 @@ from spriteforge.data.labels import LabelSpec
 from spriteforge.data.palette import Palette
 from spriteforge.data.sets import load_sheets
 from spriteforge.data.sprites import SpriteSet, load_sprites
-from spriteforge.engine.config import DataConfig, RunConfig, load_config
+from spriteforge.engine.config import DataConfig, RunConfig, check_sheet, load_config
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, FrozenPart, GenerativeModel, ModelConfig, model_class
 
@@ -83,6 +83,7 @@ def save_weights(model: GenerativeModel, path: Path) -> None:
 def load_data(data: DataConfig, palette: Palette | None) -> SpriteSet:
     """The sprites a data config describes; with `palette`, indexed into it (a run's own palette on resume).
     Sheets (data.sheet, data.sheet_csv) are (N, H, slots*W) rows of the sprites of each set."""
+    check_sheet(data)  # again: train(labels=...) and train(data=...) set fields after the config was built
     if data.is_sheet:
         return load_sheets(
             data.source,
