@@ -500,6 +500,59 @@ def inpaint(
 
 
 @app.command(cls=SamplingCommand)
+def complete(
+    ctx: typer.Context,
+    run: Annotated[Path, typer.Argument(help="A run trained on sheets (data.sheet or data.sheet_csv).")],
+    given: Annotated[
+        list[Path], typer.Option("--given", help="A sprite of the set (PNG at the run's sprite size); repeatable.")
+    ],
+    slot: Annotated[
+        list[int],
+        typer.Option(
+            "--slot", min=0, help="The slot of each --given, in the same order (default: 0, 1, 2... in order)."
+        ),
+    ] = [],
+    out: Annotated[
+        Path, typer.Option(help="Output PNG grid: the given sprites in their slots, then one completed set per row.")
+    ] = Path("completed.png"),
+    each: Annotated[
+        Path | None, typer.Option(help="Also write each completed set as a transparent sheet PNG at true size here.")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="How many completions.")] = 8,
+    seed: SeedOption = None,
+    label: LabelOption = [],
+    opt: OptOption = [],
+    scale: ScaleOption = 4,
+) -> None:
+    """Complete a set (views of a character, frames of an animation): the given slots are kept bit-exact, the others
+    are generated, all in the run's one palette.
+
+    Example: spriteforge complete runs/views --given front.png --slot 2 --n 8 --out views.png
+    """
+    from spriteforge.engine.trained import load_run
+
+    if slot and len(slot) != len(given):
+        raise SpriteforgeError(
+            f"{len(given)} --given but {len(slot)} --slot: give one --slot per --given, or none (slots 0, 1, ...)."
+        )
+    slots = slot or list(range(len(given)))
+    if len(set(slots)) != len(slots):
+        raise SpriteforgeError(f"--slot {slots}: each slot can be given once.")
+    trained = load_run(run)
+    sprites = dict(zip(slots, (io.read_rgba(path) for path in given)))
+    options = _sampling_options(ctx, opt, trained.model)
+    sets = trained.complete(sprites, n, seed=seed, labels=label, **options)
+    shown = trained.palette.to_rgba(trained.palette.index(trained.given_sheet(sprites)[0]))
+    io.write_png(out, io.make_grid(np.concatenate([shown[None], sets.to_rgba()]), columns=1, scale=scale))
+    if each is not None:
+        sets.save_each(each, prefix="set")
+    console.print(
+        f"wrote {out}: the given slot(s) {', '.join(map(str, slots))} and {n} completed sets of {sets.slots}"
+        + (f"; sheets in {each}/" if each else "")
+    )
+
+
+@app.command(cls=SamplingCommand)
 def vary(
     ctx: typer.Context,
     run: Annotated[Path, typer.Argument(help="A run folder (ddpm or discrete_diffusion), or pretrained:NAME.")],

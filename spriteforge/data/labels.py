@@ -93,19 +93,20 @@ def read_labels_csv(
     that is unique. Every sprite needs a row and every row needs a sprite, or the error lists the mismatches;
     rows for `left_out` files (unreadable, or beyond --count) are ignored.
     """
-    rows, columns = _read_rows(csv_path)
-    row_of_sprite = _match_rows(csv_path, rows, sprite_paths, left_out)
+    rows, columns = read_rows(csv_path)
+    row_of_sprite = match_rows(csv_path, rows, sprite_paths, left_out)
     chosen = [rows[i] for i in row_of_sprite]
     if label_column is not None:
         return _categorical(csv_path, chosen, columns, label_column)
     return _multi_hot(csv_path, chosen, columns)
 
 
-def _read_rows(csv_path: Path) -> tuple[list[dict[str, str]], list[str]]:
+def read_rows(csv_path: Path, what: str = "labels") -> tuple[list[dict[str, str]], list[str]]:
+    """The rows of a CSV with a `file` column (as dicts), and its other columns; `what` names the CSV in errors."""
     if not csv_path.exists():
-        raise SpriteforgeError(f"{csv_path}: no such labels file. Give a CSV with a `file` column.")
+        raise SpriteforgeError(f"{csv_path}: no such {what} file. Give a CSV with a `file` column.")
     # utf-8-sig: spreadsheet programs often start a "CSV UTF-8" file with a byte-order mark.
-    with io.TextIOWrapper(open_regular(csv_path, "labels CSV"), encoding="utf-8-sig", newline="") as handle:
+    with io.TextIOWrapper(open_regular(csv_path, f"{what} CSV"), encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         columns = list(reader.fieldnames or [])
         if "file" not in columns:
@@ -119,9 +120,10 @@ def _read_rows(csv_path: Path) -> tuple[list[dict[str, str]], list[str]]:
     return rows, [c for c in columns if c != "file"]
 
 
-def _match_rows(
+def match_rows(
     csv_path: Path, rows: list[dict[str, str]], sprite_paths: list[Path], left_out: Sequence[Path]
 ) -> list[int]:
+    """The row of each sprite path, in order (see `read_labels_csv`); mismatches are an error listing them."""
     by_path = {(csv_path.parent / row["file"]).resolve(): i for i, row in enumerate(rows)}
     by_name: dict[str, list[int]] = {}
     for i, row in enumerate(rows):

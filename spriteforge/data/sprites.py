@@ -36,11 +36,16 @@ class LoadReport:
     source: str
     skipped: list[str] = field(default_factory=list)
     quantization: QuantizationReport | None = None
+    incomplete_sets: list[str] = field(default_factory=list)  # sheets: sets left out for a missing slot
 
     def summary(self) -> str:
         lines = [f"source: {self.source}"]
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} unreadable file(s), e.g. {self.skipped[0]}")
+        if self.incomplete_sets:
+            lines.append(
+                f"left out {len(self.incomplete_sets)} set(s) with a slot missing, e.g. {self.incomplete_sets[0]}"
+            )
         if self.quantization is not None:
             lines.append(self.quantization.summary())
         return "\n".join(lines)
@@ -51,7 +56,8 @@ class SpriteSet:
     """N sprites of one size as palette indices.
 
     indices: (N,H,W) integer array into `palette`; labels: (N,) int64 categories or (N,L) float32 multi-hot,
-    described by `label_spec`; names: one source name per sprite (file path or sheet position).
+    described by `label_spec`; names: one source name per sprite (file path or sheet position). A set of sheets
+    (data/sets.py) has `slots` > 1: each row is that many related sprites side by side, (N,H,slots*W).
     """
 
     indices: np.ndarray
@@ -60,10 +66,13 @@ class SpriteSet:
     label_spec: LabelSpec | None = None
     names: list[str] = field(default_factory=list)
     report: LoadReport | None = None
+    slots: int = 1
 
     def __post_init__(self) -> None:
         if self.indices.ndim != 3:
             raise ValueError(f"indices must be (N,H,W), got shape {self.indices.shape}")
+        if self.slots < 1 or self.indices.shape[2] % self.slots:
+            raise ValueError(f"a width of {self.indices.shape[2]} does not split into {self.slots} slots")
         if len(self.indices) and int(self.indices.max()) >= len(self.palette):
             raise ValueError(f"index {int(self.indices.max())} is outside a palette of {len(self.palette)} colours")
         if not self.names:
@@ -80,6 +89,14 @@ class SpriteSet:
     def to_rgba(self) -> np.ndarray:
         """(N,H,W,4) uint8 pixels."""
         return self.palette.to_rgba(self.indices)
+
+    def slot(self, which: int) -> SpriteSet:
+        """The sprites in one slot of every sheet (a view, a frame): (N,H,W/slots), names as the sheets'."""
+        if not 0 <= which < self.slots:
+            raise SpriteforgeError(f"slot {which} is out of range: these sheets have slots 0 to {self.slots - 1}.")
+        width = self.indices.shape[2] // self.slots
+        part = self.indices[:, :, which * width : (which + 1) * width]
+        return replace(self, indices=np.ascontiguousarray(part), slots=1)
 
     def subset(self, which: np.ndarray | list[int] | slice) -> SpriteSet:
         """The sprites selected by an index array, list or slice (labels and names follow)."""

@@ -47,7 +47,19 @@ class DataConfig:
     # the sprite size, are batched beside the sprites as "domain_a" (B,4,H,W) in [0,1].
     domain_a: str | None = None
     domain_a_count: int = 512  # crops in that pool
+    # Sheets (data/sets.py): train on rows of related sprites (views, frames), one wider image per set. sheet=true
+    # groups by the folder layout (a subfolder per set, files in name order are the slots); sheet_csv groups by a
+    # CSV's file, set and slot columns. `slots` is the sprites per sheet (default: found in the data; recorded).
+    sheet: bool = False
+    sheet_csv: str | None = None
+    sheet_set_column: str = "set"
+    sheet_slot_column: str = "slot"
+    slots: int | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    @property
+    def is_sheet(self) -> bool:
+        return self.sheet or self.sheet_csv is not None
 
 
 @dataclass
@@ -157,6 +169,7 @@ def build_config(
     except OmegaConfBaseException as error:  # e.g. an interpolation ${...} that does not resolve
         raise SpriteforgeError(_explain(error, name, config_file)) from None
     _check_ranges(config, config_file)
+    check_sheet(config.data, config_file)
     if config.train.max_time is not None:
         try:
             parse_duration(config.train.max_time)
@@ -218,6 +231,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.count": (1, 10_000_000),
     "data.alpha_threshold": (0, 255),
     "data.domain_a_count": (1, 1_000_000),
+    "data.slots": (1, 64),
     "train.max_steps": (1, 10**12),
     "train.schedule_steps": (1, 10**12),
     "train.batch_size": (1, 1_000_000),
@@ -271,6 +285,33 @@ def _default_model(dotlist: dict[str, Any], file_document: Any, preset: str | No
 # Keys of a preset that are not model settings but whole config sections: a recipe may set training and data
 # options too (a learning rate, an augmentation), not only the network's shape.
 PRESET_SECTIONS = ("train", "data")
+
+
+def check_sheet(data: DataConfig, config_file: str | Path | None = None) -> None:
+    """Refuse data settings that do not fit sheets: per-sprite labels, sheet slicing, and augmentations that would
+    move pixels from one slot into another (a flip also reverses the slots' order)."""
+    where = f"{config_file}: " if config_file else ""
+    if not data.is_sheet:
+        if data.slots is not None:
+            raise SpriteforgeError(f"{where}data.slots is for sheets: give data.sheet=true or data.sheet_csv=FILE too.")
+        return
+    conflicts = {
+        "data.labels": data.labels is not None,
+        "data.tile": data.tile is not None,
+        "data.domain_a": data.domain_a is not None,
+        "data.augment.flip": data.augment.flip,
+        "data.augment.shift": data.augment.shift > 0,
+    }
+    given = [key for key, present in conflicts.items() if present]
+    if given:
+        raise SpriteforgeError(
+            f"{where}{', '.join(given)} cannot be used with sheets (data.sheet / data.sheet_csv): a sheet is a set of "
+            "sprites from a folder, with no per-sprite labels, and flips and shifts would move pixels between slots. "
+            "Leave them out (data.augment.palette_permute still works)."
+        )
+    for key in ("sheet_set_column", "sheet_slot_column"):
+        if not getattr(data, key).strip():
+            raise SpriteforgeError(f"{where}data.{key} is empty: name the CSV column (e.g. set, slot).")
 
 
 def _preset_document(model: str, preset: str | None) -> Any:

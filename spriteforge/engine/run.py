@@ -29,8 +29,9 @@ from safetensors.torch import load_file, save_file
 from spriteforge import io
 from spriteforge.data.labels import LabelSpec
 from spriteforge.data.palette import Palette
+from spriteforge.data.sets import load_sheets
 from spriteforge.data.sprites import SpriteSet, load_sprites
-from spriteforge.engine.config import DataConfig, RunConfig, load_config
+from spriteforge.engine.config import DataConfig, RunConfig, check_sheet, load_config
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import DataSpec, FrozenPart, GenerativeModel, ModelConfig, model_class
 
@@ -80,7 +81,24 @@ def save_weights(model: GenerativeModel, path: Path) -> None:
 
 
 def load_data(data: DataConfig, palette: Palette | None) -> SpriteSet:
-    """The sprites a data config describes; with `palette`, indexed into it (a run's own palette on resume)."""
+    """The sprites a data config describes; with `palette`, indexed into it (a run's own palette on resume).
+    Sheets (data.sheet, data.sheet_csv) are (N, H, slots*W) rows of the sprites of each set."""
+    check_sheet(data)  # again: train(labels=...) and train(data=...) set fields after the config was built
+    if data.is_sheet:
+        return load_sheets(
+            data.source,
+            csv=data.sheet_csv,
+            set_column=data.sheet_set_column,
+            slot_column=data.sheet_slot_column,
+            slots=data.slots,
+            count=data.count,
+            size=data.size,
+            max_colors=data.max_colors,
+            palette=palette or data.palette,
+            crop=data.crop,
+            seed=0,
+            alpha_threshold=data.alpha_threshold,
+        )
     return load_sprites(
         data.source,
         size=data.size,
@@ -167,7 +185,8 @@ def load_model(files: RunFiles) -> GenerativeModel:
     """The run's model rebuilt from its config, with RUN/weights.safetensors loaded (on the CPU)."""
     size = files.config.data.size
     assert size, "read_run refuses a run without data.size"
-    model = build_model(files.config, data_spec(files.palette, size, size, files.labels))
+    width = size * (files.config.data.slots or 1)  # a run trained on sheets makes rows of `slots` sprites
+    model = build_model(files.config, data_spec(files.palette, size, width, files.labels))
     model.load_state_dict(_read_weights(files.path / WEIGHTS, model))
     return model
 

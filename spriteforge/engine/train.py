@@ -78,6 +78,8 @@ def train(
         config.model_config.representation = representation
     sprites = runfiles.load_data(config.data, palette=None)
     config.data.size = sprites.size[0]
+    if config.data.is_sheet:
+        config.data.slots = sprites.slots
     session = _prepare(out, config, sprites, callbacks, parts)
     if worker:
         return _fit(session, checkpoint=None)
@@ -172,7 +174,7 @@ def _anchor_paths(config: RunConfig) -> None:
     """Store existing data, labels and palette paths as absolute, so the run can be resumed and evaluated from any
     folder. Named datasets and palettes are not paths and stay as they are."""
     data = config.data
-    for field_name in ("source", "labels", "palette", "domain_a"):
+    for field_name in ("source", "labels", "palette", "domain_a", "sheet_csv"):
         value = getattr(data, field_name)
         if value is not None and Path(value).exists():
             setattr(data, field_name, str(Path(value).resolve()))
@@ -560,6 +562,14 @@ def _budget_metrics(train_config: TrainConfig) -> dict[str, Any]:
     return {"max_time": train_config.max_time, "max_time_seconds": parse_duration(train_config.max_time)}
 
 
+def _sheet_metrics(sprites: SpriteSet) -> dict[str, Any]:
+    """For a run on sheets: the sprites per sheet and how many sets were left out for a missing slot."""
+    if sprites.slots == 1:
+        return {}
+    left_out = len(sprites.report.incomplete_sets) if sprites.report else 0
+    return {"slots": sprites.slots, "incomplete_sets_left_out": left_out}
+
+
 def _write_metrics(session: _Session, final: Mapping[str, float]) -> None:
     writer = session.writer
     metrics = {
@@ -568,6 +578,7 @@ def _write_metrics(session: _Session, final: Mapping[str, float]) -> None:
         "train_sprites": len(session.train_set),
         "val_sprites": len(session.val_set),
         "size": session.sprites.size[0],
+        **_sheet_metrics(session.sprites),
         "palette_colors": len(session.sprites.palette) - 1,
         "wall_seconds": round(writer.wall_seconds, 2),
         **_budget_metrics(session.config.train),

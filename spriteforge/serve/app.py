@@ -33,6 +33,7 @@ from starlette.types import Scope
 from spriteforge import __version__, io
 from spriteforge.data.export import FrameTag, aseprite_bytes, sheet_atlas
 from spriteforge.data.palette import Palette
+from spriteforge.data.sets import MAX_SLOTS
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine.fusion import MODES
 from spriteforge.engine.trained import Run
@@ -58,7 +59,7 @@ STATIC = Path(__file__).parent / "static"
 # (a frame per sprite); atlas: a zip of sprites.png and its Aseprite JSON atlas (true size); json: base64 PNGs.
 Format = Literal["png", "sheet", "zip", "aseprite", "atlas", "json"]
 ASEPRITE_MEDIA_TYPE = "application/octet-stream"  # no registered type; Aseprite itself goes by the suffix
-ACTIONS = ("sample", "vary", "inpaint", "fuse", "reconstruct", "interpolate", "grid")
+ACTIONS = ("sample", "vary", "inpaint", "fuse", "complete", "reconstruct", "interpolate", "grid")
 MAX_SEED = 2**53 - 1  # the largest integer every JSON client holds exactly (JavaScript's Number.MAX_SAFE_INTEGER)
 
 
@@ -152,6 +153,17 @@ class FuseRequest(GenerationRequest):
     seam: int = Field(1, ge=0, le=64, description="Half-width of the seam the model redraws; 0 = a plain cut")
 
 
+class GivenSprite(Strict):
+    slot: int = Field(..., ge=0, lt=MAX_SLOTS, description="Its slot in the set (0-based), e.g. 2 = front view")
+    sprite: str = Field(..., description="base64 PNG sprite at the run's sprite size")
+
+
+class CompleteRequest(GenerationRequest):
+    given: list[GivenSprite] = Field(
+        ..., min_length=1, max_length=MAX_SLOTS, description="The sprites of the set that are known, by slot"
+    )
+
+
 def with_sampling_options(base: type[GenerationRequest], caps: dict[str, float]) -> type[GenerationRequest]:
     """`base` plus one optional field per sampling option of the registered models, typed, ranged and described as
     the models declare it, with this server's `caps` (e.g. its step limit) lowering a maximum, so the OpenAPI schema
@@ -196,7 +208,7 @@ class SpritesResult(BaseModel):
     sprites: list[str] = Field(..., description="base64 PNG of each sprite at its own size")
     width: int
     height: int
-    seed: int | None = Field(None, description="The seed used (sample, vary, inpaint)")
+    seed: int | None = Field(None, description="The seed used (sample, vary, inpaint, complete)")
     palette_adherence: float | None = Field(None, description="Share of pixels in the palette (sample)")
     count: int | None = Field(None, description="How many originals come first (reconstruct)")
 
@@ -256,6 +268,7 @@ class RequestModels:
         self.vary = bounded(with_sampling_options(VaryRequest, caps), n=count, scale=scale)
         self.inpaint = bounded(with_sampling_options(InpaintRequest, caps), n=count, scale=scale)
         self.fuse = bounded(with_sampling_options(FuseRequest, caps), n=count, scale=scale)
+        self.complete = bounded(with_sampling_options(CompleteRequest, caps), n=count, scale=scale)
         self.sprites = bounded(SpritesRequest, sprites=Field(max_length=limits.max_sprites), scale=scale)
         self.interpolate = bounded(InterpolateRequest, steps=steps, scale=scale)
 
@@ -473,6 +486,23 @@ def _add_generation_routes(app: FastAPI, library: RunLibrary, models: RequestMod
         fused = run.fuse(first, second, request.n, mode=request.mode, mask=mask, seam=request.seam, **options)
         return _render(fused, request.format, request.scale, {"seed": seed})
 
+    @app.post(
+        "/api/v1/runs/{name:run}/complete",
+        summary="Complete a set (views, frames) from some of its sprites: runs trained on sheets; given slots kept",
+        responses=sprites_out,
+    )
+    # The request class is built per app (its Limits): FastAPI reads it from the annotation at run time.
+    def complete(name: str, request: models.complete) -> Response:  # type: ignore[name-defined]
+        seed = request.chosen_seed()
+        run = library.get(name)
+        given: dict[int, np.ndarray] = {}
+        for number, item in enumerate(request.given):
+            if item.slot in given:
+                raise SpriteforgeError(f"given[{number}]: slot {item.slot} is given twice; give each slot once.")
+            given[item.slot] = decode_base64_image(item.sprite, limits, f"given[{number}]")
+        options = {"seed": seed, "labels": request.labels, **request.options()}
+        return _render(run.complete(given, request.n, **options), request.format, request.scale, {"seed": seed})
+
 
 def _add_sprite_routes(app: FastAPI, library: RunLibrary, models: RequestModels) -> None:
     limits = models.limits
@@ -652,8 +682,9 @@ def _attachment(filename: str) -> dict[str, str]:
 def _render(sprites: SpriteSet, fmt: str, scale: int, extra: dict[str, Any]) -> Response:
     """A SpriteSet as the response format asked for."""
     rgba = sprites.to_rgba()
+    columns = 1 if sprites.slots > 1 else None  # a set per row
     if fmt == "png":
-        return Response(png_bytes(io.make_grid(rgba, scale=scale)), media_type="image/png")
+        return Response(png_bytes(io.make_grid(rgba, columns=columns, scale=scale)), media_type="image/png")
     if fmt == "sheet":
         return Response(png_bytes(io.upscale(io.make_sheet(rgba), scale)), media_type="image/png")
     if fmt == "zip":
@@ -667,7 +698,7 @@ def _render(sprites: SpriteSet, fmt: str, scale: int, extra: dict[str, Any]) -> 
         sheet, atlas = sheet_atlas(sprites, "sprites.png", tags)
         files = {"sprites.png": png_bytes(sheet), "sprites.json": json.dumps(atlas, indent=1).encode()}
         return Response(zip_of(files), media_type="application/zip", headers=_attachment("sprites_atlas.zip"))
-    grid = to_base64(png_bytes(io.make_grid(rgba, scale=scale)))
+    grid = to_base64(png_bytes(io.make_grid(rgba, columns=columns, scale=scale)))
     return JSONResponse(
         {"grid": grid, "sprites": _each_base64(sprites), "width": sprites.size[1], "height": sprites.size[0], **extra}
     )

@@ -117,6 +117,7 @@ class RunLibrary:
             "representation": model.representation,
             "data": self.shown_source(run.config.data.source),
             "size": [model.spec.width, model.spec.height],
+            "slots": run.slots,  # > 1: trained on sheets of this many sprites (views, frames), completed by slot
             "palette": ["#" + "".join(f"{v:02x}" for v in color) for color in run.palette.colors.tolist()],
             "labels": None
             if run.labels is None

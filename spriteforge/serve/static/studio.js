@@ -165,6 +165,10 @@ function chooseRun(name) {
   $("fuse-mode").replaceChildren(...modes.map((mode) => Object.assign(document.createElement("option"), { value: mode, textContent: mode })));
   $("fuse-button").dataset.capable = modes.length ? "1" : "";
   $("fuse-label").hidden = !modes.length;
+  // A run trained on sheets (sets of views or frames) completes a set from the sprites given in some of its slots.
+  $("complete-panel").hidden = !(state.run.slots > 1 && can("inpaint"));
+  $("complete-slots").textContent = state.run.slots;
+  $("complete-slot").max = state.run.slots - 1;
   state.kept = []; state.selected = [];
   renderKept();
 }
@@ -297,6 +301,20 @@ $("vary-button").addEventListener("click", async () => {
   const result = await (await postJSON(`${runPath(state.run.name)}/vary`,
     { ...generationOptions(), sprite, strength: Number($("strength").value) }, "making variations…")).json();
   showDerived("Variations", result.sprites);
+});
+
+$("complete-button").addEventListener("click", async () => {
+  const file = $("complete-file").files[0];
+  if (!file) { showError("choose a sprite (a PNG at the run's sprite size) to complete a set from"); return; }
+  const sprite = await new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);  // a data: URL, which the API accepts
+    reader.readAsDataURL(file);
+  });
+  const given = [{ slot: Number($("complete-slot").value), sprite }];
+  const result = await (await postJSON(`${runPath(state.run.name)}/complete`,
+    { ...generationOptions(), given }, "completing the set…")).json();
+  showDerived("Completed sets", result.sprites);
 });
 
 // The mask editor: one cell per sprite pixel; painted cells (1) are regenerated, the rest kept exactly.
