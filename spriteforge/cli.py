@@ -1062,7 +1062,8 @@ def _print_pretrained(as_json: bool) -> None:
     for column in columns:
         table.add_column(column, overflow="fold", no_wrap=column == "run")
     for card in cards:
-        count, figures = next(iter(card.leaderboard.get("tables", {}).items()), ("-", {}))
+        tables: dict[str, dict[str, Any]] = card.leaderboard.get("tables", {})
+        count, figures = next(iter(tables.items()), ("-", {}))
         values = [figures.get(key) for key in ("fid", "kid", "near_empty")]
         table.add_row(
             f"{pretrained.PREFIX}{card.name}",
