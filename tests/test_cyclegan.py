@@ -344,3 +344,11 @@ def test_a_cyclegan_run_saved_before_residual_mode_still_loads(straight: spritef
     assert not loaded.model.config.residual
     photo = torch.rand(1, 4, 16, 16)
     assert torch.equal(loaded.model.translate(photo), straight.model.translate(photo))
+
+
+def test_bf16_mixed_precision_clips_every_group(tiles: Path, photos: Path, tmp_path: Path) -> None:
+    """Manual optimisation under bf16 autocast: each group's gradients are clipped without Lightning's refusal of
+    clipping for a fused optimizer (see test_engine's bf16 test)."""
+    overrides = [*TINY, f"data.domain_a={photos}", "train.max_steps=2", "train.precision=bf16-mixed"]
+    run = spriteforge.train("cyclegan", tiles, tmp_path / "run", overrides=overrides, preset="tiny", logger="none")
+    assert (run.path / "weights.safetensors").is_file()
