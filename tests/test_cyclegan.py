@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from spriteforge import cli
+from spriteforge.convert.pixelize import PixelizeConfig, cell_colors, pixelize
 from spriteforge.convert.translate import load_pix2pix_generator
 from spriteforge.data.crops import image_crops
 from spriteforge.data.palette import Palette
@@ -20,6 +21,8 @@ from spriteforge.engine.batches import SpriteBatches
 from spriteforge.engine.config import TrainConfig
 from spriteforge.engine.module import lr_factor
 from spriteforge.errors import SpriteforgeError
+from spriteforge.models.base import DataSpec
+from spriteforge.models.cyclegan import CycleGAN, CycleGANConfig
 from torch import nn
 from typer.testing import CliRunner
 
@@ -275,6 +278,72 @@ def test_each_group_steps_on_its_own_gradients_only(tiles: Path, photos: Path, t
         overrides=[*TINY, f"data.domain_a={photos}", "train.max_steps=2", "train.val_every=100"],
     )
     assert seen == [("generators", False), ("discriminators", False)] * 2
+
+
+# -- residual mode: G_AB refines the classical pixelizer -------------------------------------------------------------
+
+
+def _residual_model(palette: Palette, **config: object) -> CycleGAN:
+    spec = DataSpec(16, 16, torch.from_numpy(palette.colors))
+    return CycleGAN(CycleGANConfig(width=8, disc_width=8, blocks=1, pool_size=4, residual=True, **config), spec).eval()
+
+
+def _cells(rgba: np.ndarray, size: int) -> torch.Tensor:
+    """(H,W,4) uint8 -> (1,4,h,w) in [0,1]: the pixelizer's cells, what run_converter hands the generator."""
+    return torch.from_numpy(cell_colors(rgba, size)).permute(2, 0, 1)[None] / 255.0
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "coffee.png"])
+def test_an_untrained_residual_generator_is_exactly_the_pixelizer(test_data: Path, name: str) -> None:
+    """Zero residual (its head starts at zero): G_AB's argmax is the classical pixelizer's output in the same
+    palette, at a size the generator must pad (coffee at 20 px is 13 x 20)."""
+    rgba = np.asarray(Image.open(test_data / "photos" / name).convert("RGBA"))
+    model = _residual_model(Palette.named("db16"))
+    expected = pixelize(rgba, PixelizeConfig(size=20, palette="db16")).indices[0]
+    np.testing.assert_array_equal(model.translate(_cells(rgba, 20))[0].numpy(), expected)
+
+
+def test_a_residual_moves_a_pixel_at_most_its_reach_from_the_nearest_colour(test_data: Path) -> None:
+    """However large G_AB's output, a pixel takes a colour at most 2 * reach further (squared RGBA distance) than
+    its nearest palette colour: the picture is kept by construction."""
+    torch.manual_seed(0)
+    palette = Palette.named("db16")
+    model = _residual_model(palette, residual_reach=0.05)
+    for parameter in model.g_ab.model[-1].parameters():
+        torch.nn.init.normal_(parameter, std=10.0)  # a residual that saturates tanh everywhere
+    rgba = np.asarray(Image.open(test_data / "photos" / "chelsea.png").convert("RGBA"))
+    image = _cells(rgba, 16)
+    indices = model.translate(image)[0]
+    base = pixelize(rgba, PixelizeConfig(size=16, palette="db16"))
+    assert (indices.numpy() != base.indices[0]).any()  # it does move pixels
+    colors = torch.from_numpy(palette.colors).float() / 255  # (K,4)
+    pixels = image[0].permute(1, 2, 0)  # (h,w,4)
+    distances = (pixels[..., None, :] - colors).square().sum(-1)  # (h,w,K)
+    chosen = distances.gather(-1, indices[..., None])[..., 0]
+    assert (chosen - distances.min(-1).values <= 2 * 0.05 + 1e-6).all()
+
+
+def test_a_residual_run_trains_and_converts_palette_exact(tiles: Path, photos: Path, tmp_path: Path) -> None:
+    overrides = [*TINY, f"data.domain_a={photos}", "train.max_steps=2", "cyclegan.residual=true"]
+    run = spriteforge.train("cyclegan", tiles, tmp_path / "run", overrides=overrides, preset="tiny", logger="none")
+    assert run.model.config.residual and np.isfinite(run.metrics["val/loss"])
+    out = tmp_path / "coins.png"
+    _convert(photos / "coins.png", "--model", run.path, "--size", 20, "--out", out)
+    assert _colors(out) <= {tuple(c) for c in run.palette.colors.tolist()}
+    with pytest.raises(SpriteforgeError, match="residual_reach"):
+        _residual_model(Palette.named("db16"), residual_reach=0.0)
+
+
+def test_a_cyclegan_run_saved_before_residual_mode_still_loads(straight: spriteforge.Run, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(straight.path, old)
+    config = (old / "config.yaml").read_text()
+    (old / "config.yaml").write_text("".join(line for line in config.splitlines(True) if "residual" not in line))
+    assert "residual" in config and "residual" not in (old / "config.yaml").read_text()
+    loaded = spriteforge.load_run(old)
+    assert not loaded.model.config.residual
+    photo = torch.rand(1, 4, 16, 16)
+    assert torch.equal(loaded.model.translate(photo), straight.model.translate(photo))
 
 
 def test_bf16_mixed_precision_clips_every_group(tiles: Path, photos: Path, tmp_path: Path) -> None:

@@ -135,6 +135,14 @@ def pixelizer(config: PixelizeConfig, seed: int = 0) -> Converter:
     return lambda rgba: _pixelize(rgba, config, palette, seed)
 
 
+def cell_colors(rgba: np.ndarray, size: int, alpha_threshold: int = ALPHA_THRESHOLD) -> np.ndarray:
+    """(H,W,4) uint8 image -> (h,w,4) uint8: each cell's colour as the pixelizer (area downscale) reads it before
+    mapping it to a palette: 8-bit, fully opaque, or all zero where the cell is transparent. A learned converter
+    starts from these (spriteforge/convert/translate.py), so it sees exactly what the classical one quantises."""
+    rgb, opaque = _cell_colors(check_rgba_image(rgba), PixelizeConfig(size=size, alpha_threshold=alpha_threshold))
+    return _as_rgba(rgb, opaque)
+
+
 # Any image -> pixel art: the pixelizer, or a trained generator (spriteforge/convert/translate.py).
 Converter = Callable[[np.ndarray], SpriteSet]
 

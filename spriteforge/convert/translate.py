@@ -5,8 +5,8 @@ pytorch-CycleGAN-and-pix2pix code (`latest_net_G_A.pth`, its resnet_9blocks / re
     from spriteforge.convert.pixelize import convert_file
     convert_file("cat.jpg", "cat.png", generator_converter("runs/cyclegan", size=16), scale=8)
 
-A run: the image is area-downscaled to the output grid (the longer side `size`, the aspect ratio kept, the
-pixelizer's cells) and translated by G_AB, whose output is an index into the run's palette for every pixel: exact grid
+A run: the image is area-downscaled to the output grid (the longer side `size`, the aspect ratio kept: the
+pixelizer's cells, in 8 bits, opaque or transparent, see `cell_colors`) and translated by G_AB, whose output is an index into the run's palette for every pixel: exact grid
 and exact palette with nothing to snap. Cells that are transparent in the image stay transparent. `palette` re-colours
 the result into another palette (by luminance order, as `spriteforge sample --palette` does).
 
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spriteforge.convert.pixelize import Converter, PixelizeConfig, output_shape, pixelizer
+from spriteforge.convert.pixelize import Converter, PixelizeConfig, cell_colors, output_shape, pixelizer
 from spriteforge.data.cells import area_downscale
-from spriteforge.data.palette import ALPHA_THRESHOLD, Palette
+from spriteforge.data.palette import Palette
 from spriteforge.data.sprites import SpriteSet
 from spriteforge.engine.trained import Run, load_run
 from spriteforge.errors import SpriteforgeError
@@ -60,11 +60,11 @@ def run_converter(run: Run, size: int, palette: str | None) -> Converter:
     target = Palette.resolve(palette) if palette else None
 
     def convert(rgba: np.ndarray) -> SpriteSet:
-        image = area_downscale(rgba, output_shape(rgba.shape[0], rgba.shape[1], size))  # (h,w,4) in [0,1]
-        batch = torch.from_numpy(image).permute(2, 0, 1)[None].to(run.device)  # (1,4,h,w)
+        cells = cell_colors(rgba, size)  # (h,w,4) uint8
+        batch = torch.from_numpy(cells).permute(2, 0, 1)[None].to(run.device) / 255.0  # (1,4,h,w) in [0,1]
         with torch.no_grad():
             indices = run.model.translate(batch)[0].cpu().numpy()  # (h,w)
-        indices[image[..., 3] * 255 < ALPHA_THRESHOLD] = 0  # transparent stays transparent
+        indices[cells[..., 3] == 0] = 0  # transparent stays transparent
         sprite = SpriteSet(indices[None].astype(np.int64), run.palette)
         return sprite.with_palette(target) if target is not None else sprite
 

@@ -12,6 +12,14 @@ docs/decisions.md). Everything else is the paper's recipe: LSGAN losses, cycle w
 the cycle weight, as in the reference code), a 50-image pool of past fakes for the discriminators, Adam 2e-4 with
 beta1 0.5, constant then linearly decaying learning rate (train_defaults and param_groups below).
 
+Residual mode (`residual=True`, see docs/decisions.md): G_AB refines the classical pixelizer instead of drawing from
+nothing. Its logits are (-d2 + reach * tanh(G_AB(photo))) / temperature, with d2 (B,K,H,W) the squared RGBA distance
+of each photo pixel (rounded to 8 bits, alpha snapped at the threshold: the pixelizer's cell colour) to each palette
+colour. With G_AB's head started at zero, the argmax is the pixelizer's nearest colour (`spriteforge convert
+--palette RUN/palette.hex`) exactly; training may move a pixel only to a colour at most 2 * reach further away in
+squared distance, so the picture is kept by construction while the adversarial loss teaches the palette use,
+outlines and shading of the sprite domain.
+
 Depth follows the image size: the paper's generator (2 halvings, 9 blocks) and 70x70 PatchGAN (3 halvings) are
 built for 256 px and leave a 16-pixel sprite nothing to convolve; here halvings are 1 at 16 px and 2 from 32 px,
 discriminator halvings 1/2/3 at 16/32/64+ px, residual blocks 4 below 64 px, 6 from 64, 9 from 256.
@@ -27,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spriteforge.data.palette import ALPHA_THRESHOLD
 from spriteforge.errors import SpriteforgeError
 from spriteforge.models.base import HANDED_ON, DataSpec, GenerativeModel, ModelConfig, register
 from spriteforge.nn.blocks import check_halvable
@@ -44,6 +53,9 @@ class CycleGANConfig(ModelConfig):
     cycle_weight: float = 10.0
     identity_weight: float = 0.5  # times cycle_weight
     pool_size: int = 50  # past fakes the discriminators also see; 0 = only the current ones
+    residual: bool = False  # G_AB refines the classical pixelizer's nearest colours (module docstring)
+    residual_reach: float = 0.1  # residual mode: a pixel may take a colour up to 2 * reach further (squared RGBA)
+    residual_temperature: float = 0.01  # residual mode: softness of the nearest-colour logits (in squared distance)
 
 
 def depth_for(size: int) -> tuple[int, int, int]:
@@ -90,6 +102,11 @@ class CycleGAN(GenerativeModel):
         blocks = config.blocks or blocks
         k = spec.num_colors
         self.g_ab = ResnetGenerator(4, k, config.width, levels, blocks, "resize")  # photo -> palette logits
+        if config.residual:
+            _check_residual(config)
+            head = self.g_ab.model[-1]  # a zero residual: training starts at the pixelizer's output
+            for parameter in head.parameters():
+                nn.init.zeros_(parameter)
         self.g_ba = ResnetGenerator(4, 4, config.width, levels, blocks, "resize")  # sprite -> photo (tanh)
         self.d_a = PatchDiscriminator(4, config.disc_width, disc_levels)
         self.d_b = PatchDiscriminator(4, config.disc_width, disc_levels)
@@ -108,9 +125,35 @@ class CycleGAN(GenerativeModel):
         }
 
     # -- the two mappings --------------------------------------------------------------------------------------
+    def _logits_ab(self, images: torch.Tensor) -> torch.Tensor:
+        """(B,4,H,W) images in [0,1], any H and W -> G_AB's logits (B,K,H,W) over the palette.
+
+        Sizes the generator cannot halve are padded (edge pixels repeated) to the next multiple and cropped back."""
+        raw = run_padded(self.g_ab, images * 2 - 1, 2**self.levels)
+        if not self.config.residual:
+            return raw
+        config = self.config
+        return (
+            config.residual_reach * torch.tanh(raw) - self._pixelizer_distances(images)
+        ) / config.residual_temperature
+
+    def _pixelizer_distances(self, images: torch.Tensor) -> torch.Tensor:
+        """(B,4,H,W) in [0,1] -> (B,K,H,W) squared RGBA distances (channels in [0,1]) from the pixelizer's cell colour
+        to each palette colour: 8-bit colours, alpha 1 at or above the threshold (else 0, with a zero colour).
+
+        Computed on 8-bit integers, exact in float32 (at most 4 * 255^2), so ties between palette colours break as the
+        pixelizer's do (the first). Rounding and snapping are straight-through (x + (round(x) - x).detach() is round(x)
+        exactly, the two being within a factor of 2 or round(x) = 0), so the cycle B -> A -> B still trains G_BA."""
+        scaled = images * 255
+        opaque = (scaled[:, 3:] >= ALPHA_THRESHOLD).to(images.dtype)  # (B,1,H,W)
+        cells = torch.cat([torch.round(scaled[:, :3]) * opaque, opaque * 255], 1)
+        cells = scaled + (cells - scaled).detach()
+        palette = torch.round(self.codec.colors * 255)[None, :, :, None, None]  # (1,K,4,1,1)
+        return (cells[:, None] - palette).square().sum(2) / 255**2  # (B,K,H,W)
+
     def _to_b(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B,4,H,W) images in [0,1] -> logits (B,K,H,W) and straight-through palette colours (B,4,H,W)."""
-        logits = self.g_ab(images * 2 - 1)
+        logits = self._logits_ab(images)
         soft = torch.einsum("bkhw,kc->bchw", logits.softmax(1), self.codec.colors)
         hard = self.codec.to_rgba(logits.argmax(1))
         return logits, hard + soft - soft.detach()
@@ -121,10 +164,8 @@ class CycleGAN(GenerativeModel):
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor) -> torch.Tensor:
-        """(B,4,H,W) images in [0,1], any H and W -> (B,H,W) palette indices (G_AB's argmax).
-
-        Sizes the generator cannot halve are padded (edge pixels repeated) to the next multiple and cropped back."""
-        return run_padded(self.g_ab, images * 2 - 1, 2**self.levels).argmax(1)
+        """(B,4,H,W) images in [0,1], any H and W -> (B,H,W) palette indices (G_AB's argmax)."""
+        return self._logits_ab(images).argmax(1)
 
     # -- training ----------------------------------------------------------------------------------------------
     def loss(self, batch: dict[str, Any], *, step: int, group: str | None = None) -> dict[str, Any]:
@@ -190,6 +231,12 @@ class CycleGAN(GenerativeModel):
                 out[i] = pool[slot].clone()
                 pool[slot] = fake
         return out
+
+
+def _check_residual(config: CycleGANConfig) -> None:
+    for name in ("residual_reach", "residual_temperature"):
+        if not getattr(config, name) > 0:
+            raise SpriteforgeError(f"cyclegan.{name}={getattr(config, name)!r} must be > 0 (see cyclegan.residual).")
 
 
 def _lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:
