@@ -95,3 +95,25 @@ def sprite_grid(rgba: np.ndarray, columns: int | None = None, gap: int = 1, back
         top, left = gap + (i // columns) * (height + gap), gap + (i % columns) * (width + gap)
         grid[top : top + height, left : left + width, :3] = flat[i]
     return grid
+
+
+def show(ax: object, sprites: object, title: str | None = None, columns: int | None = None) -> None:
+    """Draw a SpriteSet or (N,H,W,4) uint8 array as one grid on a matplotlib axis, pixels crisp, no ticks."""
+    rgba = sprites.to_rgba() if hasattr(sprites, "to_rgba") else np.asarray(sprites)
+    ax.imshow(sprite_grid(rgba, columns), interpolation="nearest")  # type: ignore[attr-defined]
+    ax.set_axis_off()  # type: ignore[attr-defined]
+    if title:
+        ax.set_title(title, fontsize=10)  # type: ignore[attr-defined]
+
+
+def train_settings(steps: int, *more: str) -> list[str]:
+    """`overrides` for sf.train in a tutorial: `steps` training steps, no progress bar, no checkpoints or sample grids
+    along the way, one validation at the end; `more` are added ("vae.beta=4", ...)."""
+    return [
+        f"train.max_steps={steps}",
+        f"train.val_every={steps}",
+        "train.sample_every=0",
+        "train.checkpoint_every=0",
+        "train.progress=false",
+        *more,
+    ]
