@@ -113,7 +113,7 @@ L.save_figure(fig, "05_codebook_usage.png")
 # %%
 h, w = grids.shape[1:]
 frequency = np.bincount(grids.ravel(), minlength=NUM_CODES)
-top = np.argsort(frequency)[::-1][:24]
+top = np.argsort(frequency)[::-1][:24].copy()  # a copy: torch takes no negative strides
 with torch.no_grad():
     filled = torch.from_numpy(top).long()[:, None, None].expand(-1, h, w)  # (24, h, w): one code everywhere
     painted = vq.model.eval().decode(filled).argmax(1).numpy()  # (24, H, W) palette indices
