@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean learn learn-lab
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,5 +27,15 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest -q
 
+# The tutorials (docs/learn/README.md): `make learn` executes every one headless with full budgets (minutes each on a
+# laptop CPU), saving the executed notebooks to docs/learn/_build/ and their pictures to docs/images/learn/;
+# `make learn-lab` opens them in JupyterLab (jupytext opens the .py files as notebooks).
+learn: $(STAMP)
+	$(PY) docs/learn/_execute.py
+
+learn-lab: $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[learn]'
+	cd docs/learn && ../../$(VENV)/bin/jupyter lab
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache docs/learn/_build
