@@ -33,11 +33,13 @@ from _learn import budget, data_dir, figure_dir, tiny
 FIGURES = figure_dir()
 DATA = data_dir()
 if DATA is not None:  # every Kenney tile, cut to 16x16, labelled by the pack it comes from
-    SOURCE, LABELS = DATA / "kenney" / "tiles", DATA / "kenney" / "labels.csv"
-    sprites = sf.load_sprites(SOURCE, size=16, crop=True, max_colors=32, labels=LABELS, label_column="pack")
+    SOURCE, LABELS, COUNT = DATA / "kenney" / "tiles", DATA / "kenney" / "labels.csv", budget(100_000, 64)
+    sprites = sf.load_sprites(
+        SOURCE, size=16, crop=True, max_colors=32, count=COUNT, labels=LABELS, label_column="pack"
+    )
 else:  # offline: the procedural set, labelled by kind
-    SOURCE, LABELS = "procedural", None
-    sprites = sf.load_sprites("procedural", count=budget(2000, 64))
+    SOURCE, LABELS, COUNT = "procedural", None, budget(2000, 64)
+    sprites = sf.load_sprites("procedural", count=COUNT)
 print(len(sprites), "sprites of", sprites.size, "in", len(sprites.palette), "colours")
 
 
@@ -165,18 +167,23 @@ ax.legend(fontsize=8)
 fig.tight_layout()
 
 # %% [markdown]
-# Both curves start at 1 and fall to chance: the information is gone at the end of the forward process, in either
-# code. What differs is what the network must learn in between, and that a bit error can jump to a colour far away
-# in RGB (flip the top bit and index 3 becomes 19).
+# Both curves start at 1 and fall to chance: at the end of the forward process the information is gone in either
+# code. In between, the bits hold out far longer. Two codes always differ by 2 in at least one bit channel, while
+# two palette colours can sit a few hundredths apart in RGBA, so a little noise already snaps a pixel to its
+# neighbour colour (compare the rows at t = 100-200 in the two pictures above). The flip side: a wrong bit jumps to
+# an unrelated colour (flip the top bit of 5 bits and index 3 becomes 19), where a wrong RGBA snap lands on a
+# similar one.
 #
 # ## Training a diffusion model
 #
 # One call trains a conditional U-Net (label = the Kenney pack) on analog bits. The `cpu` preset is small enough
-# for a laptop; two minutes (`time="2m"`) give recognisable tiles, far from converged.
+# for a laptop, but Gaussian diffusion learns slowly: two minutes (`time="2m"`, a few hundred steps) teach it the
+# tiles' palette and texture, not yet their objects (docs/experiments/diffusion.md shows the same at 400 steps).
+# Raise `time` to "30m" or more for sprites; the comparisons below already work on the undertrained model.
 
 # %%
 QUIET = ["train.logger=none", "train.progress=false", "train.val_every=100000", "train.sample_every=100000"]
-overrides = [f"train.max_steps={budget(100_000, 2)}", *QUIET]
+overrides = [f"train.max_steps={budget(100_000, 2)}", f"data.count={COUNT}", *QUIET]
 if LABELS is not None:
     overrides += ["data.size=16", "data.crop=true", "data.max_colors=32", "data.label_column=pack"]
 started = time.perf_counter()
@@ -227,9 +234,10 @@ fig.tight_layout()
 fig.savefig(FIGURES / "06_samplers.png", dpi=120)
 
 # %% [markdown]
-# The DDIM rows with `eta=0` keep the same sprites as their step count falls: DDIM maps each starting noise to
-# (nearly) one sprite, and fewer steps mostly cost detail. DDPM and `eta=1` inject fresh noise on the way, so
-# they land on other sprites from the same seed.
+# The DDIM rows with `eta=0` keep (nearly) the same picture as their step count falls from 50 to 10: DDIM maps
+# each starting noise to one output, and fewer steps cost little while the clock falls in proportion. DDPM and
+# `eta=1` inject fresh noise on the way, so the same seed lands elsewhere; at two minutes of training their extra
+# noise even smooths the texture into larger blobs.
 #
 # ## Classifier-free guidance
 #
@@ -262,8 +270,9 @@ else:
     fig.savefig(FIGURES / "06_guidance.png", dpi=120)
 
 # %% [markdown]
-# With $w = 0$ both packs' rows come out alike: the same seed, no label. Raising $w$ pulls each row towards its
-# pack's style; large $w$ saturates colours and repeats motifs, the usual price of guidance.
+# With $w = 0$ both packs' rows are identical: the same seed, and the label ignored. Raising $w$ moves each
+# pack's rows apart, towards what the model has learned of that pack (after two minutes: its colours more than its
+# shapes). On a trained model, large $w$ gives more typical, less varied sprites, the usual price of guidance.
 #
 # **Where next.** The model file `spriteforge/models/diffusion.py` reads top to bottom; the maths is in
 # `spriteforge/diffusion/gaussian.py`. From the command line:

@@ -39,7 +39,7 @@ SOURCE = DATA / "kenney" / "tiles" if DATA is not None else "procedural"
 QUIET = ["train.logger=none", "train.progress=false", "train.val_every=100000", "train.sample_every=100000"]
 overrides = [f"train.max_steps={budget(100_000, 2)}", *QUIET]
 if DATA is not None:  # every Kenney tile, cut to 16x16, in at most 32 colours
-    overrides += ["data.size=16", "data.crop=true", "data.max_colors=32"]
+    overrides += ["data.size=16", "data.crop=true", "data.max_colors=32", f"data.count={budget(100_000, 64)}"]
 else:
     overrides += [f"data.count={budget(2000, 64)}"]
 
@@ -140,8 +140,11 @@ fig.savefig(FIGURES / "07_unmasking.png", dpi=120)
 
 # %% [markdown]
 # The last column colours each pixel by the step that committed it (dark: early, yellow: late). The first steps
-# commit the pixels the model is surest of, typically the transparent background and the outline; the interior
-# details come last, once their surroundings are known. The same, as an animation:
+# commit the pixels the model is surest of: the transparent background, from the borders inwards; the centre,
+# where the object goes, comes last, once its surroundings are known. After 100 seconds of training the model is
+# so sure of transparency that little object is left: a known failure of confidence-first unmasking in an
+# undertrained model (docs/experiments/diffusion.md); the 15-minute run of docs/experiments/time_budget.md draws
+# whole tiles. Raise `time` to see it. The same, as an animation:
 
 # %%
 scale = 8
@@ -203,7 +206,8 @@ fig.savefig(FIGURES / "07_inpaint_vary.png", dpi=120)
 # %% [markdown]
 # The `assert` in the loop checks the promise: outside the mask, every completion keeps the sprite's pixels
 # exactly. Small strengths give near-copies with a few pixels changed; at 0.6 most of the sprite is new, held
-# together only by the 40% that stayed.
+# together only by the 40% that stayed. The undertrained model again leans to transparency where it has too little
+# context (the right half); with a known frame around it (the centre) it continues the surrounding colours.
 #
 # **Where next.** `spriteforge/models/discrete_diffusion.py` (the sampler is `_unmask`) and
 # `spriteforge/diffusion/masking.py` (the schedule). From the command line:

@@ -133,8 +133,10 @@ fig.tight_layout()
 fig.savefig(FIGURES / "08_dithering.png", dpi=110)
 
 # %% [markdown]
-# Floyd-Steinberg here passes on only three quarters of the error: full diffusion on a 64-pixel image is mostly
-# noise. Which dither is "right" is a matter of style; flat-shaded art usually wants `none`.
+# On the ramp, the patterns appear only at the transitions between two greens: spriteforge's ordered dither mixes
+# two colours only where neither alone is close enough (it charges a pattern for its texture), so flat areas stay
+# flat. Floyd-Steinberg here passes on only three quarters of the error: full diffusion on a 64-pixel image is
+# mostly noise. Which dither is "right" is a matter of style; flat-shaded art usually wants `none`.
 #
 # ## 4. A learned converter: CycleGAN
 #
@@ -155,7 +157,14 @@ if PHOTOS is None:  # offline: synthetic photos and procedural sprites
         Image.fromarray(synthetic(seed)).save(PHOTOS / f"synthetic_{seed}.png")
     SPRITES, extra = "procedural", [f"data.count={budget(2000, 64)}"]
 else:
-    SPRITES, extra = DATA / "kenney" / "tiles" / "roguelike_rpg", ["data.size=16", "data.max_colors=32"]
+    SPRITES, extra = (
+        DATA / "kenney" / "tiles" / "roguelike_rpg",
+        [
+            "data.size=16",
+            "data.max_colors=32",
+            f"data.count={budget(100_000, 64)}",
+        ],
+    )
 run = sf.train(
     "cyclegan",
     SPRITES,
@@ -181,8 +190,11 @@ print(f"trained {run.metrics['steps']} steps")
 # %% [markdown]
 # Each photo below at 16 pixels, three ways: the pixelizer with its own fitted palette, the pixelizer restricted
 # to the run's palette (the sprites' colours), and the CycleGAN's $G_{AB}$ (`sf.generator_converter`), which uses
-# that same palette. The pixelizer copies the photo faithfully; the CycleGAN redraws it in the sprites' manner
-# (their outlines, their flat fills), and at this budget often loses the subject.
+# that same palette. The pixelizer copies the photo faithfully. The CycleGAN is meant to redraw it in the sprites'
+# manner (their outlines, their flat fills); after 100 seconds (a few hundred steps) it has learned little more
+# than the sprites' most common colours and their transparent background, and loses the subject. The README's
+# 1,000-step run shows what longer training gives (docs/images/convert_cyclegan.png): adversarial training needs
+# far more steps than the pixelizer needs rules.
 
 # %%
 to_sprite = sf.generator_converter(run.path, size=16)

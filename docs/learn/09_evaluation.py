@@ -29,9 +29,9 @@ from spriteforge.metrics import fid, novelty
 FIGURES = figure_dir()
 DATA = data_dir()
 SOURCE = DATA / "kenney" / "tiles" / "1bit_pack_colored" if DATA is not None else "procedural"
-real = sf.load_sprites(SOURCE, count=budget(2000, 40))
+real = sf.load_sprites(SOURCE, count=budget(2000, 16))
 reference, held_out = real.split(0.5, seed=0)  # the "training set", and real sprites the model never saw
-n = budget(200, 6)
+n = budget(200, 4)
 print(f"{len(reference)} reference sprites, {len(held_out)} held out; every test set has {n} sprites")
 
 
