@@ -105,8 +105,8 @@ for i, conv in enumerate(convolutions, start=1):
 
 # %% [markdown]
 # The first layer's 3x3 kernels, each drawn as a tiny image: its RGB weights scaled to [0, 1] (grey is zero),
-# its alpha weights beside it. Many are colour-opponent (one hue against another) or edge-shaped: the same
-# detectors as the hand-made ones, found from data.
+# its alpha weights below it. Look for edge shapes (positive on one side, negative on the other) and colour-opponent
+# ones (one hue against another): the same kind of detectors as the hand-made ones, found from data.
 
 # %%
 weights = convolutions[0].weight.detach()  # (C_out, 4, 3, 3): RGBA in, as the codec feeds it
@@ -189,10 +189,11 @@ for row, layer in enumerate(layers):
 fig.savefig(FIGURES / "10_top_patches.png", dpi=110, bbox_inches="tight")
 
 # %% [markdown]
-# Layer 1 units see 3x3 pixels: colour blobs and edges of one orientation (outline against background, a dark
-# pixel next to a light one). Layer 3 (10 pixels) answers to parts: an eye, the corner of a head, a belt. By layer
-# 5 the field covers the whole sprite and its top sprites share a *kind* (a hair colour, a pose, an outfit) more
-# than a pattern. Duplicates in a row are one sprite whose strongest unit sits at several positions.
+# Layer 1 units see 3x3 pixels: a flat colour (light grey, orange, brown) against transparency or another colour,
+# in one position of the window. Layer 3 (10 pixels) answers to parts: the brim of a hat, the shoulders of a shirt,
+# the rim of a shield. By layer 5 the field covers the whole 16-pixel sprite and a channel's top patches are whole
+# items of one kind (round shields, helmets, belts) whatever their colour; layer 7 adds where on the canvas they
+# sit. Duplicates in a row are one sprite whose strongest unit sits at several positions.
 #
 # The same recordings, as maps over one sprite: where each layer's most active channels fire.
 
