@@ -32,6 +32,7 @@ _EXPORTS = {
     "train": "spriteforge.engine.train",
     "resume": "spriteforge.engine.train",
     "evaluate": "spriteforge.metrics.evaluate",
+    "evaluate_sprites": "spriteforge.metrics.evaluate",
     "PixelizeConfig": "spriteforge.convert.pixelize",
     "pixelize": "spriteforge.convert.pixelize",
     "pixelize_file": "spriteforge.convert.pixelize",
@@ -91,6 +92,6 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from spriteforge.errors import Interrupted, SpriteforgeError
     from spriteforge.metrics.classifier import Classifier, load_classifier, train_classifier
     from spriteforge.metrics.conditional import conditional_accuracy
-    from spriteforge.metrics.evaluate import Evaluation, compare, evaluate
+    from spriteforge.metrics.evaluate import Evaluation, compare, evaluate, evaluate_sprites
     from spriteforge.models.base import GenerativeModel, ModelConfig, register, registered
     from spriteforge.nn.quantize import VectorQuantizer

@@ -275,3 +275,11 @@ def test_each_group_steps_on_its_own_gradients_only(tiles: Path, photos: Path, t
         overrides=[*TINY, f"data.domain_a={photos}", "train.max_steps=2", "train.val_every=100"],
     )
     assert seen == [("generators", False), ("discriminators", False)] * 2
+
+
+def test_bf16_mixed_precision_clips_every_group(tiles: Path, photos: Path, tmp_path: Path) -> None:
+    """Manual optimisation under bf16 autocast: each group's gradients are clipped without Lightning's refusal of
+    clipping for a fused optimizer (see test_engine's bf16 test)."""
+    overrides = [*TINY, f"data.domain_a={photos}", "train.max_steps=2", "train.precision=bf16-mixed"]
+    run = spriteforge.train("cyclegan", tiles, tmp_path / "run", overrides=overrides, preset="tiny", logger="none")
+    assert (run.path / "weights.safetensors").is_file()

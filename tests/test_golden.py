@@ -158,10 +158,24 @@ def test_cuda_loss_matches_the_golden_values(
 @pytest.mark.parametrize(("name", "representation"), CASES, ids=IDS)
 def test_the_contract_holds_on_cuda(name: str, representation: str, dtype: torch.dtype, sprites: SpriteSet) -> None:
     """On a GPU: finite losses and gradients for every parameter group, and palette-exact samples on the device."""
-    model = build(name, representation, sprites).train().to("cuda")
-    batch = batch_of(sprites, torch.device("cuda"))
+    check_contract(name, representation, sprites, torch.device("cuda"), dtype)
+
+
+@pytest.mark.parametrize(("name", "representation"), CASES, ids=IDS)
+def test_the_contract_holds_under_bf16_autocast(name: str, representation: str, sprites: SpriteSet) -> None:
+    """bf16 autocast on the CPU runs the same mixed-precision code paths as on a GPU (a quantizer once wrote bf16
+    sums into its float32 buffers and failed only there), so CI catches them without one."""
+    check_contract(name, representation, sprites, torch.device("cpu"), torch.bfloat16)
+
+
+def check_contract(
+    name: str, representation: str, sprites: SpriteSet, device: torch.device, dtype: torch.dtype
+) -> None:
+    """Finite losses and gradients for every parameter group, and palette-exact samples on `device` under autocast."""
+    model = build(name, representation, sprites).train().to(device)
+    batch = batch_of(sprites, device)
     groups = list(model.param_groups()) if "param_groups" in model.capabilities() else [None]
-    with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
         for group in groups:
             terms = model.loss(batch, step=0, group=group)
             batch = {**batch, **terms.pop(HANDED_ON, {})}  # as the engine's step: fakes join the next group's batch
@@ -172,8 +186,8 @@ def test_the_contract_holds_on_cuda(name: str, representation: str, dtype: torch
     if "sample" not in model.capabilities():
         return
     model.eval()
-    with torch.no_grad(), torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
-        output = model.sample(3, generator=torch.Generator(device="cuda").manual_seed(0))
+    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        output = model.sample(3, generator=torch.Generator(device=device).manual_seed(0))
     indices = model.codec.to_indices(output, model.representation)
-    assert indices.device.type == "cuda" and indices.shape == (3, 16, 16)
+    assert indices.device.type == device.type and indices.shape == (3, 16, 16)
     assert int(indices.min()) >= 0 and int(indices.max()) < model.spec.num_colors

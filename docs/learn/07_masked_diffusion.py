@@ -61,7 +61,7 @@ def show(ax, image, title=""):
 # the first steps cautious (few pixels committed while little is known) and the last ones fast.
 
 # %%
-pixels, S = 16 * 16, 8
+pixels, S = 16 * 16, 8  # 8 steps, so that every step fits in a figure (the default is 64)
 after = [pixels] + [math.floor(pixels * math.cos((s + 1) / S * math.pi / 2)) for s in range(S)]
 fig, ax = plt.subplots(figsize=(5, 2.6))
 ax.step(range(S + 1), after, where="post", label="cosine (MaskGIT)")
@@ -139,12 +139,12 @@ fig.tight_layout()
 fig.savefig(FIGURES / "07_unmasking.png", dpi=120)
 
 # %% [markdown]
-# The last column colours each pixel by the step that committed it (dark: early, yellow: late). The first steps
-# commit the pixels the model is surest of: the transparent background, from the borders inwards; the centre,
-# where the object goes, comes last, once its surroundings are known. After 100 seconds of training the model is
-# so sure of transparency that little object is left: a known failure of confidence-first unmasking in an
-# undertrained model (docs/experiments/diffusion.md); the 15-minute run of docs/experiments/time_budget.md draws
-# whole tiles. Raise `time` to see it. The same, as an animation:
+# The last column colours each pixel by the step that committed it (dark: early, yellow: late). Confidence decides
+# the order, loosened by the `choice_noise` below: the transparent background, the surest colour, tends to go
+# first, and the centre, where the object goes, last, once its surroundings are known. (The committed picture was
+# made before `choice_noise` existed, with the order noise tied to the temperature: its undertrained model commits
+# transparency so eagerly that little object is left, the failure docs/experiments/time_budget.md measures and
+# the default `choice_noise` cures.) The same, as an animation:
 
 # %%
 scale = 8
@@ -156,20 +156,23 @@ gif = [Image.alpha_composite(b, i).convert("P", palette=Image.Palette.ADAPTIVE) 
 gif[0].save(FIGURES / "07_unmasking.gif", save_all=True, append_images=gif[1:] + [gif[-1]] * 3, duration=350, loop=0)
 
 # %% [markdown]
-# ## Temperature
+# ## Temperature and choice noise
 #
-# Each proposal is drawn from the model's softmax at `temperature` $\tau$, and the confidence ranking gets Gumbel
-# noise scaled by $\tau$ that fades over the steps. $\tau = 0$ takes the most likely colour in the most confident
-# places: clean and repetitive. Higher $\tau$ explores more, and past 1 it produces speckle.
+# Two options shape the sampler. `temperature` $\tau$ is the softmax temperature of each colour proposal: $\tau = 0$
+# takes the most likely colour, clean and repetitive; higher $\tau$ explores, and past 1 it produces speckle.
+# `choice_noise` is Gumbel noise on the confidence that decides *which* pixels to commit, annealed to 0 over the
+# steps. At 0 the order is greedy (pure MaskGIT): on sprites the surest colour is the background, so it is
+# committed everywhere first and sprites come out nearly empty; the default, 4, mixes the order so that objects
+# survive (docs/decisions.md).
 
 # %%
-temperatures = [0.0, 0.5, 1.0, 2.0]
-fig, axes = plt.subplots(len(temperatures), n, figsize=(1.1 * n + 1, 1.15 * len(temperatures)), squeeze=False)
-for row, tau in enumerate(temperatures):
-    sprites = run.sample(n, seed=4, steps=S, temperature=tau).to_rgba()
+settings = [(0.0, 4.0), (1.0, 4.0), (2.0, 4.0), (1.0, 0.0)]
+fig, axes = plt.subplots(len(settings), n, figsize=(1.1 * n + 1.4, 1.15 * len(settings)), squeeze=False)
+for row, (tau, noise) in enumerate(settings):
+    sprites = run.sample(n, seed=4, steps=S, temperature=tau, choice_noise=noise).to_rgba()
     for col in range(n):
         show(axes[row, col], sprites[col])
-    axes[row, 0].set_ylabel(f"τ={tau:g}", rotation=0, ha="right")
+    axes[row, 0].set_ylabel(f"τ={tau:g}\nnoise={noise:g}", fontsize=8, rotation=0, ha="right")
 fig.tight_layout()
 
 # %% [markdown]

@@ -115,7 +115,9 @@ def build_config(
     overrides, in that order; checked against the dataclasses."""
     file_document = _read_yaml(config_file) if config_file else OmegaConf.create({})
     dotlist = _parse_overrides(overrides)
-    name = model or dotlist.get("model") or file_document.get("model") or (base.model if base else None) or "vae"
+    name = model or dotlist.get("model") or file_document.get("model") or (base.model if base else None)
+    if name is None:
+        name, preset = _default_model(dotlist, file_document, preset)
     if not isinstance(name, str):
         where = f"{config_file}: " if config_file else ""
         raise SpriteforgeError(f"{where}model: {name!r} is not a model name (`spriteforge models` lists them).")
@@ -252,15 +254,36 @@ def _check_ranges(config: RunConfig, config_file: str | Path | None) -> None:
                 )
 
 
+# The model when none is named: the vae, quick to train for a fixed number of steps; given only a time budget, the
+# recipe that made the best sprites in that budget (docs/leaderboard.md).
+DEFAULT_MODEL = "vae"
+BUDGET_MODEL, BUDGET_PRESET = "discrete_diffusion", "cpu15"
+
+
+def _default_model(dotlist: dict[str, Any], file_document: Any, preset: str | None) -> tuple[str, str | None]:
+    """(model, preset) when no model is named: the budget recipe when a time budget is given without steps."""
+    timed = "train.max_time" in dotlist or OmegaConf.select(file_document, "train.max_time") is not None
+    if timed and not _steps_given(file_document, dotlist):
+        return BUDGET_MODEL, preset or BUDGET_PRESET
+    return DEFAULT_MODEL, preset
+
+
+# Keys of a preset that are not model settings but whole config sections: a recipe may set training and data
+# options too (a learning rate, an augmentation), not only the network's shape.
+PRESET_SECTIONS = ("train", "data")
+
+
 def _preset_document(model: str, preset: str | None) -> Any:
-    """{model: settings} of a named preset, or an empty layer."""
+    """{model: settings, train: ..., data: ...} of a named preset, or an empty layer."""
     if preset is None:
         return OmegaConf.create({})
     presets = model_class(model).presets
     if preset not in presets:
         choices = ", ".join(presets) or "none"
         raise SpriteforgeError(f"--preset {preset!r}: model {model!r} has no such preset (it has: {choices}).")
-    return OmegaConf.create({model: presets[preset]})
+    settings = dict(presets[preset])
+    sections = {section: settings.pop(section) for section in PRESET_SECTIONS if section in settings}
+    return OmegaConf.create({model: settings, **sections})
 
 
 def load_config(path: Path) -> RunConfig:

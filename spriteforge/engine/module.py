@@ -150,8 +150,7 @@ class SpriteModule(L.LightningModule):
                 batch = {**batch, **handed_on}
             self.manual_backward(terms["loss"])
             if self.train_config.grad_clip:
-                clip = self.train_config.grad_clip
-                self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+                self.configure_gradient_clipping(optimizer, self.train_config.grad_clip, "norm")
             (optimizer if number == len(groups) - 1 else optimizer.optimizer).step()
             schedule.step()
             if self._logging_step():
@@ -189,13 +188,35 @@ class SpriteModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         set_rng_state(self._training_rng)
 
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        """Clip by the global norm. Lightning's mixed-precision plugin refuses to clip for a fused optimizer, since
+        under fp16 such an optimizer unscales the gradients itself. bf16 and float32 have no gradient scaler: the
+        gradients are true values and are clipped here directly. Under fp16 the optimizer is not fused (see
+        configure_optimizers) and Lightning unscales before it clips."""
+        if not gradient_clip_val:
+            return
+        if self._gradient_scaler() is not None:
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            return
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(parameters, gradient_clip_val)
+
+    def _gradient_scaler(self) -> Any:
+        """fp16 mixed precision's GradScaler; None under bf16, float32 or without a trainer."""
+        return getattr(getattr(self._trainer, "precision_plugin", None), "scaler", None)
+
     def configure_optimizers(self) -> Any:
         config = self.train_config
+        # A fused AdamW is one kernel per update, but under fp16's gradient scaler it unscales internally, after
+        # the point where gradients must be clipped: only then the per-tensor loop.
+        fused = self._gradient_scaler() is None
         if self.groups is None:
-            optimizer = _adamw(self.model.parameters(), config, {})
+            optimizer = _adamw(self.model.parameters(), config, {}, fused)
             schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self._lr_factor(step))
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-        optimizers = [_adamw(parameters, config, settings) for parameters, settings in self.groups.values()]
+        optimizers = [_adamw(parameters, config, settings, fused) for parameters, settings in self.groups.values()]
         # Stepped by _grouped_step (manual optimisation steps schedules itself); saved and restored by Lightning.
         schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: self._lr_factor(step)) for o in optimizers]
         return optimizers, [{"scheduler": s, "interval": "step"} for s in schedules]
@@ -236,7 +257,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _adamw(parameters: Any, config: TrainConfig, settings: dict[str, Any]) -> torch.optim.AdamW:
+def _adamw(parameters: Any, config: TrainConfig, settings: dict[str, Any], fused: bool = True) -> torch.optim.AdamW:
     """AdamW at the train config's lr and weight decay, overridden by a parameter group's own `settings`."""
     decay: list[torch.Tensor] = []
     no_decay: list[torch.Tensor] = []
@@ -249,7 +270,7 @@ def _adamw(parameters: Any, config: TrainConfig, settings: dict[str, Any]) -> to
     # fused: one kernel for the whole update (CPU and CUDA); 4x faster than the per-tensor loop on this CPU.
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        fused=True,
+        fused=fused,
         **options,
     )
 

@@ -204,12 +204,58 @@ def _sample_metrics(
     samples, adherence = run.generate(
         settings.n, seed=settings.seed, labels=requested_labels(run, settings.n, settings.seed)
     )
+    training = run.training_data() if "novelty" in chosen else None
+    _score_sprites(evaluation, samples, adherence, real, training, chosen, device, progress)
+
+
+def evaluate_sprites(
+    sprites: SpriteSet,
+    real: SpriteSet,
+    *,
+    name: str,
+    training: SpriteSet | None = None,
+    adherence: np.ndarray | None = None,
+    metrics: tuple[str, ...] | list[str] | None = None,
+    seed: int = 0,
+    bootstrap: int = 10,
+    device: str | None = None,
+    progress: bool = True,
+) -> Evaluation:
+    """Score sprites that no run of this project made (another system's outputs, or one half of a real set as the
+    floor of the other half) exactly as `evaluate` scores a run's samples.
+
+    adherence: (N,) each sprite's share of pixels in the palette before any snapping (default: 1.0, as loaded);
+    training: the set novelty is measured against (the novelty group needs it)."""
+    chosen = set(metrics or METRIC_GROUPS) - {"recon", "conditional"}
+    if "novelty" in chosen and training is None:
+        chosen.discard("novelty")
+    settings = EvalSettings(
+        n=len(sprites), seed=seed, metrics=tuple(sorted(chosen, key=_group_order)), bootstrap=bootstrap
+    )
+    evaluation = Evaluation(name, "SpriteSet", settings)
+    started = time.perf_counter()
+    sprite_adherence = np.ones(len(sprites)) if adherence is None else np.asarray(adherence, dtype=float)
+    _score_sprites(evaluation, sprites, sprite_adherence, real, training, chosen, device, progress)
+    evaluation.seconds = time.perf_counter() - started
+    return evaluation
+
+
+def _score_sprites(
+    evaluation: Evaluation,
+    samples: SpriteSet,
+    adherence: np.ndarray,
+    real: SpriteSet,
+    training: SpriteSet | None,
+    chosen: set[str],
+    device: str | None,
+    progress: bool,
+) -> None:
     if chosen & {"fid", "kid", "pr"}:
         _inception_metrics(evaluation, real, samples, chosen, device, progress)
     if "palette" in chosen:
         _pixel_art_metrics(evaluation, real, samples, adherence)
-    if "novelty" in chosen:
-        _novelty_metrics(evaluation, run, samples, device)
+    if "novelty" in chosen and training is not None:
+        _novelty_metrics(evaluation, training, samples, device)
 
 
 def _inception_metrics(
@@ -243,8 +289,7 @@ def _pixel_art_metrics(evaluation: Evaluation, real: SpriteSet, samples: SpriteS
         evaluation.metrics[f"{REAL_PREFIX}{name}"] = estimate
 
 
-def _novelty_metrics(evaluation: Evaluation, run: Run, samples: SpriteSet, device: str | None) -> None:
-    training = run.training_data()
+def _novelty_metrics(evaluation: Evaluation, training: SpriteSet, samples: SpriteSet, device: str | None) -> None:
     result = novelty.novelty(samples.indices, training.indices, device=device or "cpu")
     for name in ("nearest_distance", "nearest_distance_fraction", "copies", "near_copies"):
         evaluation.metrics[name] = result[name]

@@ -106,7 +106,8 @@ class GenerativeModel(nn.Module):
     # Sampling options (a dataclass of `option()` fields): the run's checks, the CLI, the HTTP API and the studio are
     # built from it; sample/inpaint/vary read them with `self.read_options(opts)`.
     SampleOptions: ClassVar[type] = NoOptions
-    # Named config settings (`spriteforge train --preset NAME`); "tiny" is what the contract tests and CPU smoke
+    # Named config settings (`spriteforge train --preset NAME`), optionally with "train" and "data" sections (a
+    # recipe); "tiny" is what the contract tests and CPU smoke
     # runs use, "reference" the configuration a paper or baseline describes, when there is one.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     # The model's own defaults for the train section (e.g. {"ema": True} for diffusion), applied over TrainConfig's

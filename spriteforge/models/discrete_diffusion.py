@@ -4,8 +4,8 @@
     tokens (B,H,W) in 0..K --one-hot--> (B,K+1,H,W) --UNet(tokens, gamma, label)--> logits (B,K,H,W)
     loss: cross-entropy on the masked pixels only
 Sampling starts from an all-mask grid and unmasks in `steps` parallel steps: each step predicts every masked pixel,
-keeps the most confident predictions (with annealed Gumbel noise on the confidence, as MaskGIT) and re-masks the
-rest, so that floor(M gamma((s+1)/S)) stay masked (diffusion/masking.py). Every output pixel is a palette index:
+keeps the most confident predictions (with annealed Gumbel noise of scale `choice_noise` on the confidence, MaskGIT's
+"choice temperature") and re-masks the rest, so that floor(M gamma((s+1)/S)) stay masked (diffusion/masking.py). Every output pixel is a palette index:
 palette-exact by construction, no snapping. Inpainting starts from the sprite with only the masked pixels masked;
 variations re-mask a random share (the strength) of a sprite's pixels.
 """
@@ -36,9 +36,15 @@ class DiscreteDiffusionConfig(DenoiserConfig):
 
 @dataclass
 class UnmaskingSampleOptions:
-    steps: int = option(8, min=1, max=10_000, help="parallel unmasking steps")
+    steps: int = option(64, min=1, max=10_000, help="parallel unmasking steps")
     temperature: float = option(
-        1.0, min=0.0, max=100.0, help="colour sampling temperature (0 = the most likely colour) and confidence noise"
+        1.0, min=0.0, max=100.0, help="colour sampling temperature (0 = the most likely colour)"
+    )
+    choice_noise: float = option(
+        4.0,
+        min=0.0,
+        max=1000.0,
+        help="Gumbel noise on the confidence that picks which pixels to commit first (0 = greedy: empties sprites)",
     )
     guidance: float = option(
         1.0, min=0.0, max=50.0, help="classifier-free guidance scale (1 = plain conditional; 3 is typical)"
@@ -57,6 +63,15 @@ class DiscreteDiffusion(Denoiser):
     presets = {
         "tiny": {"channels": [8, 16], "blocks_per_level": 1, "heads": 2, "dropout": 0.0},
         "cpu": {"channels": [32, 64, 64], "blocks_per_level": 1, "attention_levels": 1, "dropout": 0.0},
+        # The budget recipe (`--time 15m` with no model named): the cpu network with dropout and mirrored sprites,
+        # which cut exact copies of training sprites from 1.6% to 0.4% at the same FID (docs/experiments/time_budget.md).
+        "cpu15": {
+            "channels": [32, 64, 64],
+            "blocks_per_level": 1,
+            "attention_levels": 1,
+            "dropout": 0.1,
+            "data": {"augment": {"flip": True}},
+        },
         "reference": {"channels": [64, 128, 144], "blocks_per_level": 2, "attention_levels": 1},
     }
 
@@ -138,6 +153,7 @@ class DiscreteDiffusion(Denoiser):
         self.check_labels(labels)
         options = self.read_options(opts)
         steps, temperature, guidance = options.steps, options.temperature, options.guidance
+        noise = options.choice_noise
         flat = tokens.flatten(1)  # (B,N) a view: writes go to tokens
         masked = int((flat == self.mask_token).sum(1).max())
         for step in range(steps):
@@ -150,8 +166,10 @@ class DiscreteDiffusion(Denoiser):
             chosen = draw_categorical(logits, temperature, generator=generator)  # (B,N)
             confidence = log_probs.gather(-1, chosen[..., None])[..., 0]  # (B,N)
             # Annealed Gumbel noise: early steps explore which pixels to commit, late steps follow confidence.
+            # Without it the background, the most confident colour everywhere, is committed first and the sprite
+            # comes out as a few specks (docs/experiments/time_budget.md measures the noise scale).
             uniform = torch.rand(confidence.shape, generator=generator, device=confidence.device).clamp(1e-20, 1.0)
-            confidence = confidence + temperature * (1 - (step + 1) / steps) * -torch.log(-torch.log(uniform))
+            confidence = confidence + noise * (1 - (step + 1) / steps) * -torch.log(-torch.log(uniform))
             confidence = torch.where(is_masked, confidence, torch.inf)  # known pixels always stay
             keep_masked = masked_after(step, steps, masked, still)
             # The keep_masked least confident masked pixels stay masked; every other masked pixel takes its colour.

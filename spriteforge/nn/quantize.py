@@ -62,7 +62,8 @@ class VectorQuantizer(nn.Module):
     def codes_of(self, z: Tensor) -> Tensor:
         """(B,D,h,w) -> (B,h,w) index of the nearest codebook vector (squared Euclidean)."""
         flat = z.float().permute(0, 2, 3, 1).reshape(-1, self.dim)  # (N,D)
-        return self._nearest(flat).view(z.shape[0], *z.shape[2:])
+        with torch.autocast(z.device.type, enabled=False):  # float32 distances, as in training
+            return self._nearest(flat).view(z.shape[0], *z.shape[2:])
 
     def lookup(self, codes: Tensor) -> Tensor:
         """(B,h,w) long -> (B,D,h,w) codebook vectors."""
@@ -78,7 +79,12 @@ class VectorQuantizer(nn.Module):
 
         terms: "vq" (commitment + codebook loss, to add to the loss), "usage" (share of the K codes this batch
         used), "perplexity" (exp of the entropy of the batch's code histogram; K when all are used equally)."""
-        z = z.float()  # distances and EMA statistics in float32, whatever the autocast dtype
+        # Distances and EMA statistics in float32 whatever the autocast dtype: under bf16 autocast the matrix
+        # products would otherwise run in bf16, picking other codes and writing bf16 sums into float32 buffers.
+        with torch.autocast(z.device.type, enabled=False):
+            return self._quantize(z.float())
+
+    def _quantize(self, z: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         flat = z.permute(0, 2, 3, 1).reshape(-1, self.dim)  # (N,D), N = B*h*w
         codes = self._nearest(flat)  # (N,)
         one_hot = F.one_hot(codes, self.num_codes).float()  # (N,K)
