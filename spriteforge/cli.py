@@ -513,7 +513,11 @@ def complete(
         ),
     ] = [],
     out: Annotated[
-        Path, typer.Option(help="Output PNG grid: the given sprites in their slots, then one completed set per row.")
+        Path,
+        typer.Option(
+            help="Output: a PNG grid (the given sprites in their slots, then one completed set per row), or with "
+            "--format aseprite/atlas a game file with a frame per sprite and a tag per set."
+        ),
     ] = Path("completed.png"),
     each: Annotated[
         Path | None, typer.Option(help="Also write each completed set as a transparent sheet PNG at true size here.")
@@ -522,13 +526,17 @@ def complete(
     seed: SeedOption = None,
     label: LabelOption = [],
     opt: OptOption = [],
-    scale: ScaleOption = 4,
+    fmt: FormatOption = None,
+    scale: PreviewScaleOption = None,
 ) -> None:
     """Complete a set (views of a character, frames of an animation): the given slots are kept bit-exact, the others
-    are generated, all in the run's one palette.
+    are generated, all in the run's one palette. --format aseprite or atlas writes the completed sets at true size,
+    a frame per sprite and a tag per set; sheet writes them one set per row.
 
     Example: spriteforge complete runs/views --given front.png --slot 2 --n 8 --out views.png
+    Example: spriteforge complete runs/views --given front.png --slot 2 --n 4 --out views.aseprite
     """
+    from spriteforge.data.export import sets_as_frames, write_sprites
     from spriteforge.engine.trained import load_run
 
     if slot and len(slot) != len(given):
@@ -538,17 +546,25 @@ def complete(
     slots = slot or list(range(len(given)))
     if len(set(slots)) != len(slots):
         raise SpriteforgeError(f"--slot {slots}: each slot can be given once.")
+    chosen = _output_format(out, fmt, scale)
     trained = load_run(run)
     sprites = dict(zip(slots, (io.read_rgba(path) for path in given)))
     options = _sampling_options(ctx, opt, trained.model)
     sets = trained.complete(sprites, n, seed=seed, labels=label, **options)
-    shown = trained.palette.to_rgba(trained.palette.index(trained.given_sheet(sprites)[0]))
-    io.write_png(out, io.make_grid(np.concatenate([shown[None], sets.to_rgba()]), columns=1, scale=scale))
+    if chosen == "grid":
+        shown = trained.palette.to_rgba(trained.palette.index(trained.given_sheet(sprites)[0]))
+        io.write_png(out, io.make_grid(np.concatenate([shown[None], sets.to_rgba()]), columns=1, scale=scale or 4))
+        written = [out]
+    elif chosen == "sheet":
+        written = write_sprites(sets, out, chosen)
+    else:
+        frames, tags = sets_as_frames(sets)
+        written = write_sprites(frames, out, chosen, tags=tags)
     if each is not None:
         sets.save_each(each, prefix="set")
     console.print(
-        f"wrote {out}: the given slot(s) {', '.join(map(str, slots))} and {n} completed sets of {sets.slots}"
-        + (f"; sheets in {each}/" if each else "")
+        f"wrote {', '.join(map(str, written))}: the given slot(s) {', '.join(map(str, slots))} and {n} completed sets "
+        f"of {sets.slots}" + (f"; sheets in {each}/" if each else "")
     )
 
 

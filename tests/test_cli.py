@@ -203,11 +203,18 @@ def _lines_at_80_columns(*args: object) -> list[str]:
     return lines
 
 
-def test_models_fits_80_columns_one_line_per_model() -> None:
+def test_models_fits_80_columns_with_every_option_named() -> None:
+    """A model's row may fold onto continuation lines (its options column wraps), never past 80 columns."""
     lines = _lines_at_80_columns("models")
+    names = set(spriteforge.registered())
     for name, model in spriteforge.registered().items():
-        row = next(line for line in lines if line.split() and line.split()[0] == name)
-        assert all(spec.name in row for spec in model.option_specs()), row
+        start = next(i for i, line in enumerate(lines) if line.split() and line.split()[0] == name)
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].split()[:1] and lines[i].split()[0] in names),
+            len(lines),
+        )
+        block = " ".join(lines[start:end])
+        assert all(spec.name in block.split() for spec in model.option_specs()), block
     assert "discrete_diffusion" in "\n".join(lines) and "--long" in "\n".join(lines)
 
 

@@ -71,7 +71,8 @@ def shipped_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def entry(served: Path, shipped_dir: Path, tmp_path: Path) -> Path:
     """served/kenney/discrete shipped as pretrained:tiny-packs, float16, with its leaderboard row and an 8-sprite
     float16 check."""
-    return _ship(served / "kenney" / "discrete", "--name", "tiny-packs", "--card-from", str(_leaderboard(tmp_path)))
+    leaderboard = str(_leaderboard(tmp_path))
+    return _ship(served / "kenney" / "discrete", "--name", "tiny-packs", "--card-from", leaderboard, "--check", "8")
 
 
 def test_ship_copies_only_what_loading_needs_and_writes_the_card(entry: Path, served: Path) -> None:
@@ -111,7 +112,7 @@ def test_cli_samples_lists_and_refuses_unknown_names(
     result = runner.invoke(cli.app, ["sample", "pretrained:tiny-packs", "--n", "4", "--seed", "0", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.is_file()
-    listing = runner.invoke(cli.app, ["models", "--pretrained"], terminal_width=250)
+    listing = runner.invoke(cli.app, ["models", "--pretrained"], env={"COLUMNS": "250"})
     assert listing.exit_code == 0 and "pretrained:tiny-packs" in listing.output
     assert "41.5" in listing.output and "tiny test sprites" in listing.output
     described = json.loads(runner.invoke(cli.app, ["models", "--pretrained", "--json"]).output)

@@ -213,7 +213,7 @@ DISCRETE = "/api/v1/runs/kenney/discrete"
 
 
 def test_sample_by_label_with_guidance(client: TestClient) -> None:
-    body = {"n": 4, "seed": 0, "labels": ["pack=tiny_dungeon"], "guidance": 2.0, "steps": 4, "format": "json"}
+    body = {"n": 4, "seed": 0, "labels": ["pack=tiny_dungeon"], "guidance": 5.0, "steps": 4, "format": "json"}
     result = client.post(f"{DISCRETE}/sample", json=body).json()
     assert len(result["sprites"]) == 4 and result["palette_adherence"] == 1.0
     other = client.post(f"{DISCRETE}/sample", json={**body, "labels": ["1bit_pack_colored"]}).json()

@@ -357,7 +357,12 @@ def test_the_api_matches_its_schema(case: schemathesis.Case, fuzzed_app) -> None
 def test_the_schema_states_media_types_errors_and_limits(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     sample = spec["paths"]["/api/v1/runs/{name}/sample"]["post"]
-    assert set(sample["responses"]["200"]["content"]) == {"image/png", "application/zip", "application/json"}
+    assert set(sample["responses"]["200"]["content"]) == {
+        "image/png",
+        "application/zip",
+        "application/json",
+        "application/octet-stream",
+    }  # .aseprite
     for code in ("400", "401", "404", "413", "422"):
         body = sample["responses"][code]["content"]["application/json"]["schema"]
         assert body == {"$ref": "#/components/schemas/ErrorBody"}

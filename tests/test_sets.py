@@ -219,3 +219,22 @@ def test_kenney_two_frame_characters_as_sheets(test_data: Path, tmp_path: Path) 
     assert sheets.indices.shape == (7, 24, 48) and sheets.slots == 2
     first = io.read_rgba(source / f"{source.name}_r00c01.png")
     assert np.array_equal(sheets.slot(1).to_rgba()[0], first * (first[..., 3:] >= 128))
+
+
+def test_completed_sets_export_to_aseprite_with_a_tag_per_set(sheet_run: sf.Run, tmp_path: Path) -> None:
+    """--format aseprite: a frame per sprite, set by set, a tag per set, read back by an independent parser; the given
+    slot is the given sprite in every set."""
+    from tests.aseprite_reader import read_aseprite
+
+    front = sheet_run.training_data().slot(2)
+    io.write_png(tmp_path / "front.png", front.to_rgba()[0])
+    out = tmp_path / "views.aseprite"
+    args = ["complete", str(sheet_run.path), "--given", str(tmp_path / "front.png"), "--slot", "2", "--n", "2"]
+    result = CliRunner().invoke(cli.app, [*args, "--seed", "0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    document = read_aseprite(out)
+    slots = sheet_run.training_data().slots
+    assert len(document.frames) == 2 * slots and document.frames.shape[1:] == front.indices.shape[1:]
+    assert document.tags == [("set0", 0, slots - 1), ("set1", slots, 2 * slots - 1)]
+    for number in range(2):
+        assert np.array_equal(document.frames[number * slots + 2], front.indices[0])

@@ -59,6 +59,17 @@ class FrameTag:
     last: int
 
 
+def sets_as_frames(sets: SpriteSet) -> tuple[SpriteSet, list[FrameTag]]:
+    """Sheets of `slots` sprites (N,H,W*slots) -> their sprites as frames (N*slots,H,W), set by set, and one tag per
+    set: how an animation or a character's views go into an .aseprite file or an atlas."""
+    count, height, width = sets.indices.shape
+    slots = max(1, sets.slots)
+    frames = sets.indices.reshape(count, height, slots, width // slots).transpose(0, 2, 1, 3)
+    sprites = SpriteSet(np.ascontiguousarray(frames.reshape(count * slots, height, width // slots)), sets.palette)
+    tags = [FrameTag(f"set{number}", number * slots, number * slots + slots - 1) for number in range(count)]
+    return sprites, tags
+
+
 def format_for(path: str | Path, given: str | None = None) -> str:
     """The format to write `path` in: `given`, else by its suffix (.aseprite/.ase, .json: atlas), else a grid."""
     if given is not None:

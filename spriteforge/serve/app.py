@@ -31,7 +31,7 @@ from starlette.routing import Match, Mount
 from starlette.types import Scope
 
 from spriteforge import __version__, io
-from spriteforge.data.export import FrameTag, aseprite_bytes, sheet_atlas
+from spriteforge.data.export import FrameTag, aseprite_bytes, sets_as_frames, sheet_atlas
 from spriteforge.data.palette import Palette
 from spriteforge.data.sets import MAX_SLOTS
 from spriteforge.data.sprites import SpriteSet
@@ -689,13 +689,16 @@ def _render(sprites: SpriteSet, fmt: str, scale: int, extra: dict[str, Any]) -> 
         return Response(png_bytes(io.upscale(io.make_sheet(rgba), scale)), media_type="image/png")
     if fmt == "zip":
         return Response(zip_of_pngs(io.upscale(rgba, scale)), media_type="application/zip")
-    tags = [FrameTag("sprites", 0, len(sprites) - 1)]
+    # Game files: a frame per sprite; the sprites of completed sets are frames too, with a tag per set.
+    frames, tags = (
+        sets_as_frames(sprites) if sprites.slots > 1 else (sprites, [FrameTag("sprites", 0, len(sprites) - 1)])
+    )
     if fmt == "aseprite":
         return Response(
-            aseprite_bytes(sprites, tags), media_type=ASEPRITE_MEDIA_TYPE, headers=_attachment("sprites.aseprite")
+            aseprite_bytes(frames, tags), media_type=ASEPRITE_MEDIA_TYPE, headers=_attachment("sprites.aseprite")
         )
     if fmt == "atlas":
-        sheet, atlas = sheet_atlas(sprites, "sprites.png", tags)
+        sheet, atlas = sheet_atlas(frames, "sprites.png", tags)
         files = {"sprites.png": png_bytes(sheet), "sprites.json": json.dumps(atlas, indent=1).encode()}
         return Response(zip_of(files), media_type="application/zip", headers=_attachment("sprites_atlas.zip"))
     grid = to_base64(png_bytes(io.make_grid(rgba, columns=columns, scale=scale)))
