@@ -241,6 +241,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "leaderboard")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the leaderboard_<set>.json files")
     parser.add_argument("--doc", type=Path, default=DOC, help="Markdown file whose tables are rewritten")
+    parser.add_argument("--train-only", action="store_true", help="train the missing runs, score nothing (a queue)")
     args = parser.parse_args()
     families = list(RECIPES) if args.families == "all" else args.families.split(",")
     unknown = sorted(set(families) - set(RECIPES)) + sorted(set(args.datasets.split(",")) - set(DATASETS))
@@ -248,6 +249,11 @@ def main() -> None:
         parser.error(f"unknown: {', '.join(unknown)}")
     args.results.mkdir(parents=True, exist_ok=True)
     images = args.doc.parent / "images" / "leaderboard"
+    if args.train_only:
+        for name in args.datasets.split(","):
+            for family in families:
+                train_family(family, DATASETS[name], args.out / name, parse_duration(args.time))
+        return
     for name in args.datasets.split(","):
         result = run_dataset(name, families, parse_duration(args.time), args.n, args.out, images)
         io.write_text(args.results / f"leaderboard_{name}.json", json.dumps(result, indent=2) + "\n")
