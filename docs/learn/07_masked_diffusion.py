@@ -18,9 +18,10 @@
 # replaced by a **mask** token. The U-Net sees the partly masked grid and predicts a palette colour for every
 # masked pixel (cross-entropy on those pixels only). There is nothing to snap: every output is an index.
 #
-# Sampling starts from an all-mask grid and unmasks it in a few parallel steps (MaskGIT, Chang et al. 2022):
-# at each step the model proposes a colour for every masked pixel, keeps the most confident proposals and masks
-# the rest again. This notebook watches that order, then uses the same mechanism to inpaint and vary sprites.
+# Sampling starts from an all-mask grid and unmasks it in parallel steps (MaskGIT, Chang et al. 2022): at each
+# step the model proposes a colour for every masked pixel, keeps the most confident proposals and masks the rest
+# again. This notebook watches that order, shows why pure confidence order fails on sprites and what spriteforge
+# does about it, then uses the same mechanism to inpaint and vary sprites.
 
 # %%
 import math
@@ -35,13 +36,10 @@ from PIL import Image
 
 FIGURES = figure_dir()
 DATA = data_dir()
-SOURCE = DATA / "kenney" / "tiles" if DATA is not None else "procedural"
+# Kenney's 1-bit pack on black (873 tiles of 16x16 in 8 colours, the quality benchmark's set), else procedural.
+SOURCE = DATA / "kenney" / "focused_873" if DATA is not None else "procedural"
 QUIET = ["train.logger=none", "train.progress=false", "train.val_every=100000", "train.sample_every=100000"]
-overrides = [f"train.max_steps={budget(100_000, 2)}", *QUIET]
-if DATA is not None:  # every Kenney tile, cut to 16x16, in at most 32 colours
-    overrides += ["data.size=16", "data.crop=true", "data.max_colors=32", f"data.count={budget(100_000, 64)}"]
-else:
-    overrides += [f"data.count={budget(2000, 64)}"]
+overrides = [f"train.max_steps={budget(100_000, 2)}", f"data.count={budget(2000, 64)}", *QUIET]
 
 
 def show(ax, image, title=""):
@@ -61,7 +59,7 @@ def show(ax, image, title=""):
 # the first steps cautious (few pixels committed while little is known) and the last ones fast.
 
 # %%
-pixels, S = 16 * 16, 8  # 8 steps, so that every step fits in a figure (the default is 64)
+pixels, S = 16 * 16, 64  # the sampler's default number of steps
 after = [pixels] + [math.floor(pixels * math.cos((s + 1) / S * math.pi / 2)) for s in range(S)]
 fig, ax = plt.subplots(figsize=(5, 2.6))
 ax.step(range(S + 1), after, where="post", label="cosine (MaskGIT)")
@@ -74,18 +72,20 @@ fig.tight_layout()
 # %% [markdown]
 # ## Training
 #
-# One call, on every Kenney tile (or the procedural set offline). The `cpu` preset is a small U-Net; 100 seconds
-# on a laptop (`time="100s"`) give plausible tiles.
+# One call. The `cpu15` preset is spriteforge's best 16x16 recipe for a CPU: a small U-Net with dropout, trained on
+# the sprites and their mirror images (docs/experiments/time_budget.md). Three and a half minutes on a laptop
+# (`time="210s"`, about 2,000 steps; the learning rate is fitted to the budget) give sprites; 15 give better ones.
 
 # %%
 run = sf.train(
     "discrete_diffusion",
     SOURCE,
     tempfile.mkdtemp() + "/masked",
-    preset="tiny" if tiny() else "cpu",
+    preset="tiny" if tiny() else "cpu15",
     overrides=overrides,
-    time=None if tiny() else "100s",  # a laptop trains for this long
+    time=None if tiny() else "210s",  # a laptop trains for this long
 )
+print(f"trained {run.metrics['steps']} steps")
 palette, K = run.palette, len(run.palette)
 print(f"{K} palette entries; index {K} is the mask token")
 
@@ -93,25 +93,36 @@ print(f"{K} palette entries; index {K} is the mask token")
 # ## Watching the sampler
 #
 # `run.sample` returns only the finished sprites. To see the steps without changing the sampler, a PyTorch
-# *forward pre-hook* records what the U-Net is given at each call: the one-hot token grid, whose last channel is
-# the mask. One call per step (no guidance, so no second, unconditional pass).
+# *forward pre-hook* on the model's U-Net (`run.model.unet`, a `torch.nn.Module`) records what it is given at each
+# call: the one-hot token grid, whose last channel is the mask. One call per step (no guidance, so no second,
+# unconditional pass).
+
 
 # %%
-states = []  # one (B,H,W) token grid per step, K = masked
+def sample_with_steps(n, seed, **options):
+    """`run.sample(n, ...)` and the (B,H,W) token grid (K = masked) before each step and after the last."""
+    states = []
+
+    def record(module, inputs):
+        states.append(inputs[0].argmax(1).clone())  # (B,K+1,H,W) one-hot -> (B,H,W) tokens
+
+    hook = run.model.unet.register_forward_pre_hook(record)
+    try:
+        final = run.sample(n, seed=seed, steps=S, **options)
+    finally:
+        hook.remove()
+    return final, [*states, torch.from_numpy(final.indices)]
 
 
-def record(module, inputs):
-    states.append(inputs[0].argmax(1).clone())  # (B,K+1,H,W) one-hot -> (B,H,W) tokens
+def commit_step(frames):
+    """The step at which each pixel was committed, (B,H,W): the number of frames in which it is still masked."""
+    return torch.stack([f == K for f in frames]).sum(0).numpy()
 
 
 n = budget(6, 2)
-hook = run.model.unet.register_forward_pre_hook(record)
-try:
-    final = run.sample(n, seed=3, steps=S)
-finally:
-    hook.remove()
-frames = [*states, torch.from_numpy(final.indices)]  # S+1 grids: before each step, and the result
-MASK_COLOUR = np.array([60, 60, 70, 255], np.uint8)
+final, all_frames = sample_with_steps(n, seed=3)
+frames = all_frames[:-1:8] + [all_frames[-1]]  # every 8th of the 64 steps, and the result
+MASK_COLOUR = np.array([220, 60, 200, 255], np.uint8)  # magenta: neither black background nor a palette colour
 
 
 def to_rgba(tokens):
@@ -122,15 +133,12 @@ def to_rgba(tokens):
     return rgba
 
 
-# The step at which each pixel was committed: the first frame in which it is no longer masked.
-masked = torch.stack([f == K for f in frames])  # (S+1,B,H,W)
-order = masked.sum(0).numpy()  # pixels masked in more frames were committed later
-
+order = commit_step(all_frames)
 fig, axes = plt.subplots(n, len(frames) + 1, figsize=(1.15 * (len(frames) + 1), 1.25 * n), squeeze=False)
 for row in range(n):
     for col, frame in enumerate(frames):
-        show(axes[row, col], to_rgba(frame)[row], f"step {col}" if row == 0 and col < len(frames) - 1 else "")
-    axes[row, len(frames)].imshow(order[row], cmap="viridis", vmin=1, vmax=len(frames) - 1, interpolation="nearest")
+        show(axes[row, col], to_rgba(frame)[row], f"step {8 * col}" if row == 0 and col < len(frames) - 1 else "")
+    axes[row, len(frames)].imshow(order[row], cmap="viridis", vmin=1, vmax=S, interpolation="nearest")
     axes[row, len(frames)].set_xticks([])
     axes[row, len(frames)].set_yticks([])
 axes[0, len(frames) - 1].set_title("result", fontsize=9)
@@ -139,12 +147,8 @@ fig.tight_layout()
 fig.savefig(FIGURES / "07_unmasking.png", dpi=120)
 
 # %% [markdown]
-# The last column colours each pixel by the step that committed it (dark: early, yellow: late). Confidence decides
-# the order, loosened by the `choice_noise` below: the transparent background, the surest colour, tends to go
-# first, and the centre, where the object goes, last, once its surroundings are known. (The committed picture was
-# made before `choice_noise` existed, with the order noise tied to the temperature: its undertrained model commits
-# transparency so eagerly that little object is left, the failure docs/experiments/time_budget.md measures and
-# the default `choice_noise` cures.) The same, as an animation:
+# The last column colours each pixel by the step that committed it (dark: early, yellow: late). The same, as an
+# animation:
 
 # %%
 scale = 8
@@ -156,23 +160,66 @@ gif = [Image.alpha_composite(b, i).convert("P", palette=Image.Palette.ADAPTIVE) 
 gif[0].save(FIGURES / "07_unmasking.gif", save_all=True, append_images=gif[1:] + [gif[-1]] * 3, duration=350, loop=0)
 
 # %% [markdown]
-# ## Temperature and choice noise
+# ## Why not simply the surest pixels first?
 #
-# Two options shape the sampler. `temperature` $\tau$ is the softmax temperature of each colour proposal: $\tau = 0$
-# takes the most likely colour, clean and repetitive; higher $\tau$ explores, and past 1 it produces speckle.
-# `choice_noise` is Gumbel noise on the confidence that decides *which* pixels to commit, annealed to 0 over the
-# steps. At 0 the order is greedy (pure MaskGIT): on sprites the surest colour is the background, so it is
-# committed everywhere first and sprites come out nearly empty; the default, 4, mixes the order so that objects
-# survive (docs/decisions.md).
+# Pure MaskGIT order, committing exactly the most confident proposals, fails on sprites. Most of every sprite is
+# background (black here), so at the first step, knowing nothing, the model's proposal at *every* pixel is most
+# likely black, and a black proposal is a sure one (say $\log p = \log 0.7 \approx -0.4$, against
+# $\log 0.05 \approx -3$ for one of the object's colours). Greedy order commits black first; each committed black
+# pixel makes its neighbours surer of black still, and when the object's turn comes there is no room left: the
+# sprite comes out as a few specks on black.
+#
+# spriteforge's sampler adds Gumbel noise to the log-confidence that ranks the pixels (`choice_noise`, MaskGIT's
+# "choice temperature"), annealed from its full scale at the first step to 0 at the last. At the default scale, 4,
+# the noise outweighs that gap early on, so the first steps commit a random mix of background and object pixels
+# and the object is placed before the background closes in; the late steps follow confidence and settle the
+# details. Below: the same seeds decoded greedily (`choice_noise=0`) and with the default, each above its order map.
 
 # %%
-settings = [(0.0, 4.0), (1.0, 4.0), (2.0, 4.0), (1.0, 0.0)]
-fig, axes = plt.subplots(len(settings), n, figsize=(1.1 * n + 1.4, 1.15 * len(settings)), squeeze=False)
-for row, (tau, noise) in enumerate(settings):
-    sprites = run.sample(n, seed=4, steps=S, temperature=tau, choice_noise=noise).to_rgba()
+real = run.training_data()
+n_compare = budget(8, 2)
+orders = {"greedy\nnoise 0": 0.0, "default\nnoise 4": 4.0}
+fig, axes = plt.subplots(2 * len(orders), n_compare, figsize=(1.1 * n_compare + 1.4, 2.4 * len(orders)), squeeze=False)
+for i, (name, noise) in enumerate(orders.items()):
+    result, steps_seen = sample_with_steps(n_compare, seed=7, choice_noise=noise)
+    when = commit_step(steps_seen)
+    for col in range(n_compare):
+        show(axes[2 * i, col], result.to_rgba()[col])
+        axes[2 * i + 1, col].imshow(when[col], cmap="viridis", vmin=1, vmax=S, interpolation="nearest")
+        axes[2 * i + 1, col].set_xticks([])
+        axes[2 * i + 1, col].set_yticks([])
+    axes[2 * i, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right")
+    axes[2 * i + 1, 0].set_ylabel("order", fontsize=8, rotation=0, ha="right")
+fig.tight_layout()
+fig.savefig(FIGURES / "07_greedy_vs_noise.png", dpi=120)
+
+# %% [markdown]
+# How much of each sprite is object, over more samples: the share of pixels that are not the background colour
+# (the commonest palette index of the training set), and the share of near-empty sprites (under 5% object).
+
+# %%
+background_index = np.bincount(real.indices.ravel()).argmax()
+count = budget(128, 4)
+decoded = {"training sprites": real.indices[:count]}
+decoded |= {name.replace("\n", ", "): run.sample(count, seed=8, choice_noise=v).indices for name, v in orders.items()}
+for name, indices in decoded.items():
+    object_share = (indices != background_index).mean((1, 2))  # (N,) per sprite
+    print(f"{name:>18}: {object_share.mean():4.0%} object pixels, {(object_share < 0.05).mean():4.0%} near-empty")
+
+# %% [markdown]
+# ## Temperature
+#
+# `temperature` $\tau$ is the softmax temperature of each colour proposal: $\tau = 0$ takes the most likely colour,
+# clean and repetitive; higher $\tau$ explores, and past 1 it produces speckle.
+
+# %%
+temperatures = [0.0, 1.0, 2.0]
+fig, axes = plt.subplots(len(temperatures), n, figsize=(1.1 * n + 1.4, 1.15 * len(temperatures)), squeeze=False)
+for row, tau in enumerate(temperatures):
+    sprites = run.sample(n, seed=4, steps=S, temperature=tau).to_rgba()
     for col in range(n):
         show(axes[row, col], sprites[col])
-    axes[row, 0].set_ylabel(f"τ={tau:g}\nnoise={noise:g}", fontsize=8, rotation=0, ha="right")
+    axes[row, 0].set_ylabel(f"τ={tau:g}", fontsize=8, rotation=0, ha="right")
 fig.tight_layout()
 
 # %% [markdown]
@@ -183,7 +230,6 @@ fig.tight_layout()
 # of a sprite's pixels and unmasks them again. Both take the same sampling options.
 
 # %%
-real = run.training_data()
 sprite = real.to_rgba()[int(np.argmax(real.colors_per_sprite()))]  # (H,W,4), a busy training sprite
 H, W = sprite.shape[:2]
 masks = {"right half": np.zeros((H, W), bool), "centre": np.zeros((H, W), bool)}

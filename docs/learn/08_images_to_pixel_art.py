@@ -146,8 +146,12 @@ fig.savefig(FIGURES / "08_dithering.png", dpi=110)
 # $\lVert G_{BA}(G_{AB}(a)) - a \rVert_1$ keeps the content. spriteforge's $G_{AB}$ ends in logits over the sprites'
 # palette, so its outputs are palette-exact on the exact grid by construction.
 #
-# The README trains one for 1,000 steps; this notebook gives it 100 seconds on a laptop CPU, so expect a style
-# transfer in progress, not a finished one.
+# Adversarial training is slow to get anywhere: trained from scratch, this CycleGAN collapses to a few terrain
+# fragments whatever the photo, after minutes and still after 8 of them (docs/experiments/convert.md). The
+# *residual* CycleGAN (`cyclegan.residual=true`) starts from the pixelizer instead: its $G_{AB}$ outputs the
+# pixelizer's nearest palette colour plus a learned correction that may only move a pixel to a nearby colour, so
+# it cannot lose the picture, and training only teaches it where to deviate. This notebook trains both, for 90
+# and 150 seconds on a laptop CPU.
 
 # %%
 if PHOTOS is None:  # offline: synthetic photos and procedural sprites
@@ -165,46 +169,52 @@ else:
             f"data.count={budget(100_000, 64)}",
         ],
     )
-run = sf.train(
-    "cyclegan",
-    SPRITES,
-    tempfile.mkdtemp() + "/cyclegan",
-    time=None if tiny() else "100s",
-    overrides=[
-        f"train.max_steps={budget(100_000, 2)}",
-        f"data.domain_a={PHOTOS}",
-        f"data.domain_a_count={budget(512, 16)}",
-        "cyclegan.width=16",
-        "cyclegan.disc_width=16",
-        "cyclegan.blocks=3",
-        "train.batch_size=8",
-        "train.logger=none",
-        "train.progress=false",
-        "train.val_every=100000",
-        "train.sample_every=100000",
-        *extra,
-    ],
-)
-print(f"trained {run.metrics['steps']} steps")
+
+
+def train_cyclegan(name, seconds, *more):
+    """A small CycleGAN from the photos (domain A) to the sprites, trained for `seconds` (full mode)."""
+    run = sf.train(
+        "cyclegan",
+        SPRITES,
+        tempfile.mkdtemp() + "/" + name,
+        time=None if tiny() else f"{seconds}s",
+        overrides=[
+            f"train.max_steps={budget(100_000, 2)}",
+            f"data.domain_a={PHOTOS}",
+            f"data.domain_a_count={budget(512, 16)}",
+            "cyclegan.width=16",
+            "cyclegan.disc_width=16",
+            "cyclegan.blocks=3",
+            "train.batch_size=8",
+            "train.logger=none",
+            "train.progress=false",
+            "train.val_every=100000",
+            "train.sample_every=100000",
+            *extra,
+            *more,
+        ],
+    )
+    print(f"{name}: trained {run.metrics['steps']} steps")
+    return run
+
+
+plain = train_cyclegan("cyclegan", 90)
+residual = train_cyclegan("residual", 150, "cyclegan.residual=true")
 
 # %% [markdown]
-# Each photo below at 16 pixels, three ways: the pixelizer with its own fitted palette, the pixelizer restricted
-# to the run's palette (the sprites' colours), and the CycleGAN's $G_{AB}$ (`sf.generator_converter`), which uses
-# that same palette. The pixelizer copies the photo faithfully. The CycleGAN is meant to redraw it in the sprites'
-# manner (their outlines, their flat fills); after 100 seconds (a few hundred steps) it has learned little more
-# than the sprites' most common colours and their transparent background, and loses the subject. The README's
-# 1,000-step run shows what longer training gives (docs/images/convert_cyclegan.png): adversarial training needs
-# far more steps than the pixelizer needs rules.
+# Each photo below at 16 pixels, four ways: the pixelizer with its own fitted palette, the pixelizer restricted
+# to the runs' palette (the sprites' colours), and the two CycleGANs' $G_{AB}$ (`sf.generator_converter`), which use
+# that same palette.
 
 # %%
-to_sprite = sf.generator_converter(run.path, size=16)
-palette_file = str(run.path / "palette.hex")
+palette_file = str(plain.path / "palette.hex")  # both runs index the same sprites' palette
 photos = [cat, astronaut, coffee]
 columns = {
     "photo": lambda image: image,
     "pixelize auto:16": lambda image: pixel_art(image, size=16, palette="auto:16"),
     "pixelize, run's palette": lambda image: pixel_art(image, size=16, palette=palette_file),
-    "CycleGAN": lambda image: to_sprite(image).to_rgba()[0],
+    "CycleGAN": lambda image: sf.generator_converter(plain.path, size=16)(image).to_rgba()[0],
+    "residual CycleGAN": lambda image: sf.generator_converter(residual.path, size=16)(image).to_rgba()[0],
 }
 fig, axes = plt.subplots(len(photos), len(columns), figsize=(2.4 * len(columns), 2.3 * len(photos)))
 for row, image in enumerate(photos):

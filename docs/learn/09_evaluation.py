@@ -24,7 +24,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import spriteforge as sf
 from _learn import budget, data_dir, figure_dir, tiny
-from spriteforge.metrics import fid, novelty
 
 FIGURES = figure_dir()
 DATA = data_dir()
@@ -95,23 +94,23 @@ fig.tight_layout()
 #
 # Novelty and colours per sprite need no network: novelty is the Hamming distance (differing pixels, on palette
 # indices) from each sprite to its nearest reference sprite, and the share of exact **copies**.
+#
+# `sf.evaluate_sprites` computes all of them for any SpriteSet (`sf.evaluate` does the same for a run's samples);
+# `bootstrap=0` skips the confidence intervals, which this comparison does not need.
 
 # %%
-extractor = fid.InceptionFeatures(device="cpu")
-reference_features = fid.features_for(reference, extractor, progress=False)  # cached on disk for next time
 rows = {}
-features = {}
 for name, sprites in sets.items():
-    features[name] = extractor(sprites.to_rgba(), progress=False)
-    precision, recall = fid.precision_recall(reference_features, features[name])
-    in_reference_palette = palette.index(sprites.to_rgba())  # novelty compares palette indices
-    nearest = novelty.novelty(in_reference_palette, reference.indices)
+    seen = sf.evaluate_sprites(sprites, reference, name=name, metrics=["fid", "kid", "pr"], bootstrap=0, progress=False)
+    # Novelty compares palette indices, so it scores the sprites written in the reference palette.
+    in_reference_palette = sf.SpriteSet(palette.index(sprites.to_rgba()), palette)
+    copied = sf.evaluate_sprites(in_reference_palette, reference, name=name, training=reference, metrics=["novelty"])
     rows[name] = {
-        "FID": fid.fid(reference_features, features[name], bootstrap_resamples=0).value,
-        "KID": fid.kid(reference_features, features[name]).value,
-        "precision": precision.value,
-        "recall": recall.value,
-        "copies": nearest["copies"].value,
+        "FID": seen.metrics["fid"].value,
+        "KID": seen.metrics["kid"].value,
+        "precision": seen.metrics["precision"].value,
+        "recall": seen.metrics["recall"].value,
+        "copies": copied.metrics["copies"].value,
         "colours/sprite": float(sprites.colors_per_sprite().mean()),
     }
 metrics = list(next(iter(rows.values())))
@@ -164,7 +163,12 @@ fig.savefig(FIGURES / "09_metrics.png", dpi=110)
 
 # %%
 counts = [c for c in (10, 25, 50, 100, 200) if c <= n] or [n]
-floor = [fid.fid(reference_features, features["held-out real"][:c], bootstrap_resamples=0).value for c in counts]
+floor = [
+    sf.evaluate_sprites(base.subset(np.arange(c)), reference, name=f"{c}", metrics=["fid"], bootstrap=0, progress=False)
+    .metrics["fid"]
+    .value
+    for c in counts
+]
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(counts, floor, "o-")
 ax.set_xscale("log")
