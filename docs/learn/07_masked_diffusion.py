@@ -169,19 +169,29 @@ gif[0].save(FIGURES / "07_unmasking.gif", save_all=True, append_images=gif[1:] +
 # pixel makes its neighbours surer of black still, and when the object's turn comes there is no room left: the
 # sprite comes out as a few specks on black.
 #
-# spriteforge's sampler adds Gumbel noise to the log-confidence that ranks the pixels (`choice_noise`, MaskGIT's
-# "choice temperature"), annealed from its full scale at the first step to 0 at the last. At the default scale, 4,
-# the noise outweighs that gap early on, so the first steps commit a random mix of background and object pixels
-# and the object is placed before the background closes in; the late steps follow confidence and settle the
-# details. Below: the same seeds decoded greedily (`choice_noise=0`) and with the default, each above its order map.
+# spriteforge's sampler changes two things. It adds Gumbel noise to the log-score that ranks the pixels
+# (`choice_noise`, MaskGIT's "choice temperature"), annealed from its full scale at the first step to 0 at the
+# last. At the default scale, 4, the noise outweighs that gap early on, so the first steps commit a random mix of
+# background and object pixels and the object is placed before the background closes in; the late steps follow
+# the score and settle the details. And by default it ranks by *occupancy* (`order="occupancy"`): how sure the
+# model is that the pixel is background or not, rather than how sure it is of the exact colour drawn. An object
+# pixel's probability is spread over the object's colours, so by exact colour it always looks less sure than the
+# background; "not background" sums them, whatever the palette's size. On these 8-colour sprites the two orders
+# behave alike; on all Kenney tiles (255 colours) occupancy cuts near-empty samples from 31% to 9%
+# (docs/experiments/time_budget.md). Below: the same seeds decoded as pure MaskGIT (`order="confidence"`,
+# `choice_noise=0`), with noise added, and with spriteforge's defaults, each above its order map.
 
 # %%
 real = run.training_data()
 n_compare = budget(8, 2)
-orders = {"greedy\nnoise 0": 0.0, "default\nnoise 4": 4.0}
+orders = {  # name -> sampling options
+    "MaskGIT\nconfidence\nnoise 0": {"order": "confidence", "choice_noise": 0.0},
+    "confidence\nnoise 4": {"order": "confidence", "choice_noise": 4.0},
+    "default\noccupancy\nnoise 4": {},
+}
 fig, axes = plt.subplots(2 * len(orders), n_compare, figsize=(1.1 * n_compare + 1.4, 2.4 * len(orders)), squeeze=False)
-for i, (name, noise) in enumerate(orders.items()):
-    result, steps_seen = sample_with_steps(n_compare, seed=7, choice_noise=noise)
+for i, (name, options) in enumerate(orders.items()):
+    result, steps_seen = sample_with_steps(n_compare, seed=7, **options)
     when = commit_step(steps_seen)
     for col in range(n_compare):
         show(axes[2 * i, col], result.to_rgba()[col])
@@ -201,10 +211,10 @@ fig.savefig(FIGURES / "07_greedy_vs_noise.png", dpi=120)
 background_index = np.bincount(real.indices.ravel()).argmax()
 count = budget(128, 4)
 decoded = {"training sprites": real.indices[:count]}
-decoded |= {name.replace("\n", ", "): run.sample(count, seed=8, choice_noise=v).indices for name, v in orders.items()}
+decoded |= {name.replace("\n", " "): run.sample(count, seed=8, **opts).indices for name, opts in orders.items()}
 for name, indices in decoded.items():
     object_share = (indices != background_index).mean((1, 2))  # (N,) per sprite
-    print(f"{name:>18}: {object_share.mean():4.0%} object pixels, {(object_share < 0.05).mean():4.0%} near-empty")
+    print(f"{name:>30}: {object_share.mean():4.0%} object pixels, {(object_share < 0.05).mean():4.0%} near-empty")
 
 # %% [markdown]
 # ## Temperature
