@@ -201,7 +201,7 @@ for i, (name, options) in enumerate(orders.items()):
     axes[2 * i, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right")
     axes[2 * i + 1, 0].set_ylabel("order", fontsize=8, rotation=0, ha="right")
 fig.tight_layout()
-fig.savefig(FIGURES / "07_greedy_vs_noise.png", dpi=120)
+fig.savefig(FIGURES / "07_orders.png", dpi=120)
 
 # %% [markdown]
 # How much of each sprite is object, over more samples: the share of pixels that are not the background colour
