@@ -73,8 +73,9 @@ fig.tight_layout()
 # ## Training
 #
 # One call. The `cpu15` preset is spriteforge's best 16x16 recipe for a CPU: a small U-Net with dropout, trained on
-# the sprites and their mirror images (docs/experiments/time_budget.md). Three and a half minutes on a laptop
-# (`time="210s"`, about 2,000 steps; the learning rate is fitted to the budget) give sprites; 15 give better ones.
+# the sprites and their mirror images (docs/experiments/time_budget.md). It trains for three and a half minutes
+# (`time="210s"`, the learning rate fitted to the budget); the more steps a machine fits in, the better the
+# sprites (the committed pictures come from a slow run of 41 steps: rough shapes, but every mechanism shows).
 
 # %%
 run = sf.train(
