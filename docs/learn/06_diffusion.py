@@ -243,8 +243,8 @@ fig.savefig(FIGURES / "06_samplers.png", dpi=120)
 # %% [markdown]
 # The DDIM rows with `eta=0` keep (nearly) the same picture as their step count falls from 50 to 10: DDIM maps
 # each starting noise to one output, and fewer steps cost little while the clock falls in proportion. DDPM and
-# `eta=1` inject fresh noise on the way, so the same seed lands elsewhere; at two minutes of training their extra
-# noise even smooths the texture into larger blobs.
+# `eta=1` inject fresh noise on the way, so the same seed lands elsewhere. At 4 steps DDIM starts to break the
+# picture into speckle.
 #
 # ## Classifier-free guidance
 #
@@ -278,8 +278,10 @@ else:
 
 # %% [markdown]
 # With $w = 0$ both packs' rows are identical: the same seed, and the label ignored. Raising $w$ moves each
-# pack's rows apart, towards what the model has learned of that pack (after two minutes: its colours more than its
-# shapes). On a trained model, large $w$ gives more typical, less varied sprites, the usual price of guidance.
+# pack's rows apart, towards what the model has learned of that pack after three and a half minutes: filled RPG
+# terrain (grass, earth, stone) for `roguelike_rpg`, sparse pixels on a transparent background for the 1-bit icons,
+# whose shapes it has not learned yet. Large $w$ gives more typical, less varied sprites, the usual price of
+# guidance.
 #
 # **Where next.** The model file `spriteforge/models/diffusion.py` reads top to bottom; the maths is in
 # `spriteforge/diffusion/gaussian.py`. From the command line:
