@@ -115,6 +115,7 @@ _NOISE_RADIUS = 6.0  # auto palette: cell colours closer than this, in units of 
 _MIN_NOISE = 1.0  # ...a noise of at least this many levels (0..255) in luma and in chroma
 _SUBSAMPLED_CHROMA_NOISE = 2.5  # ...and in chroma where it was subsampled (JPEG 4:2:0)
 _NOISE_PERCENTILE = 75
+_SPREAD_RADIUS = 4.0  # two colours whose medians are closer than this many of their cells' spreads are one
 _MIN_INTERIOR = 4  # cells: a colour is read from its interior cells where it has at least this many
 # RGB -> luma, blue and red chroma (ITU-R BT.601, full range, as JPEG stores colour)
 _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -721,12 +722,36 @@ def _auto_colours(colors: np.ndarray, opaque: np.ndarray, tight: np.ndarray, loo
     lines, which under JPEG 4:2:0 lose some of their hue) join the nearest of those colours within the loose noise
     in chroma, and only those beyond it are clustered into colours of their own."""
     settled = _settled_cells(_scaled(colors, tight), opaque)
-    centres = _unscaled(_leader_clusters(_scaled(colors[settled], tight), _NOISE_RADIUS), tight)
+    centres = _unscaled(_merge_within_spread(_scaled(colors[settled], tight)), tight)
     rest = _scaled(colors[opaque & ~settled], loose)
     if len(centres) and len(rest):
         rest = rest[((rest[:, None] - _scaled(centres, loose)[None]) ** 2).sum(-1).min(1) > _NOISE_RADIUS**2]
-    extra = _unscaled(_leader_clusters(rest, _NOISE_RADIUS), loose)
+    extra = _unscaled(_merge_within_spread(rest), loose)
     return np.concatenate([centres.reshape(-1, 3), extra.reshape(-1, 3)])
+
+
+def _merge_within_spread(scaled: np.ndarray) -> np.ndarray:
+    """(k, 3) leader clusters of (n, 3) scaled colours, then any two merged whose medians are closer than
+    _SPREAD_RADIUS times the spread of their own cells (1.4826 MAD per channel, pooled): the noise of a colour
+    depends on the colour (a saturated red moves more under JPEG than a grey), and a leader pass with one radius
+    cuts a wide cluster into parts nearer each other than their own spread."""
+    centres = _leader_clusters(scaled, _NOISE_RADIUS)
+    while len(centres) > 1:
+        labels = np.argmin(((scaled[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+        groups = [scaled[labels == k] for k in range(len(centres)) if (labels == k).any()]
+        medians = np.array([np.median(group, axis=0) for group in groups])
+        spreads = np.array(
+            [1.4826 * np.median(np.abs(group - median), axis=0) for group, median in zip(groups, medians)]
+        )
+        pooled = np.sqrt((spreads[:, None] ** 2 + spreads[None] ** 2) / 2).max(-1)  # (k, k), the wider channel
+        ratio = np.sqrt(((medians[:, None] - medians[None]) ** 2).sum(-1)) / np.maximum(pooled, 1.0)
+        np.fill_diagonal(ratio, np.inf)
+        first, second = np.unravel_index(np.argmin(ratio), ratio.shape)
+        if ratio[first, second] >= _SPREAD_RADIUS:
+            return medians
+        kept = [median for k, median in enumerate(medians) if k not in (first, second)]
+        centres = np.array([*kept, np.median(np.concatenate([groups[first], groups[second]]), axis=0)])
+    return centres
 
 
 def _settled_cells(scaled: np.ndarray, opaque: np.ndarray) -> np.ndarray:
