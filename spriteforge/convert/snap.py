@@ -99,8 +99,10 @@ _CELL_STEP = 0.008  # the compass search's first step in cell size (relative; th
 _MOVES_PER_ROUND = 6
 _FINAL_CELL_STEP = 0.002  # the winner's fit starts from where its candidate fit ended, with smaller steps
 _SIMPLE_CELL = 0.06  # a whole or half cell size this close (relative) is tried instead of the fitted one
+_PLAUSIBLE = 6.0  # candidates whose quick fit is within this factor of the best are fitted in full
 _REBUILD_TOLERANCE = 3.0  # a cell "rebuilds about as well" as the best one within this factor...
-_REBUILD_SLACK = 0.1  # ...plus this rms error (0..255 levels), room for rounding where the best is exact
+_ROUNDING = 1 / math.sqrt(12)  # ...combined with the rms error of rounding to whole levels (which a finer grid
+# fits a part of, so the truth's error may be this much above the best where the best is near exact)
 _HALF_PIXEL = 0.5
 _COMMON_CELLS = (2.0, 3.0, 4.0)  # always candidates: the common scales, and 2's harmonic sits on the Nyquist limit
 _MISS = 16.0  # levels (0..255): a rebuilt pixel this far off is a miss, or _MISS_NOISE times the least rms error...
@@ -388,6 +390,15 @@ def _cell_size(signals: np.ndarray) -> tuple[float, float]:
     candidates = _cell_candidates(signals)
     busiest = _busiest(signals, _CANDIDATE_SIGNALS)
     fitted = [_fit(busiest, cell, True, _CANDIDATE_ROUNDS, _CANDIDATE_PHASES) for cell in candidates]  # (c, o, e)
+    # The quick fit can stop a little off the truth (a cell 0.3% off, an origin a third of a pixel off), which the
+    # tight choice below would reject: the candidates it leaves within _PLAUSIBLE of the best are fitted in full.
+    least = min(error for _, _, error in fitted)
+    fitted = [
+        min(found, _fit(busiest, cell, True, _FINAL_ROUNDS, _PHASES), key=lambda fit: fit[2])
+        if found[2] <= _PLAUSIBLE * least
+        else found
+        for cell, found in zip(candidates, fitted)
+    ]
     cells = np.array([cell for cell, _, _ in fitted])
     errors = np.array([error for _, _, error in fitted])
     miss = max(_MISS, _MISS_NOISE * float(errors.min()))  # well above the noise the finest grid leaves
@@ -400,7 +411,7 @@ def _cell_size(signals: np.ndarray) -> tuple[float, float]:
     # models what it can (luma only, as JPEG keeps chroma at half resolution; a cubic resize's clipped overshoot,
     # see `_clipped_fit`): without those, the truth's error was up to ~5x the finest grid's.
     good = np.flatnonzero(
-        (errors <= _REBUILD_TOLERANCE * errors.min() + _REBUILD_SLACK)
+        (errors <= np.hypot(_REBUILD_TOLERANCE * errors.min(), _ROUNDING))
         & (misses <= _MISS_TOLERANCE * misses.min() + _MISS_SLACK)
     )
     largest = cells[good].max()
@@ -408,7 +419,7 @@ def _cell_size(signals: np.ndarray) -> tuple[float, float]:
     # near the largest that rebuild it as well as the best of them (within _SAME_ERROR: noise), the one nearest a
     # whole or half size, then the best.
     near = good[cells[good] >= largest / (1 + _NEAR_CELL)]
-    near = near[errors[near] <= errors[near].min() * (1 + _SAME_ERROR) + _REBUILD_SLACK / 10]
+    near = near[errors[near] <= errors[near].min() * (1 + _SAME_ERROR) + _ROUNDING / 30]
     simple = np.abs(cells[near] * 2 - np.rint(cells[near] * 2)) / cells[near]
     chosen = near[np.lexsort((errors[near], simple))[0]]
     return float(cells[chosen]), fitted[chosen][1]
