@@ -116,7 +116,7 @@ _SAME_CELL = 0.015  # candidate cells closer than this (relative) are one candid
 _NOISE_RADIUS = 6.0  # auto palette: cell colours closer than this, in units of their noise, are one colour...
 _MIN_NOISE = 1.0  # ...a noise of at least this many levels (0..255) in luma and in chroma
 _SUBSAMPLED_CHROMA_NOISE = 2.5  # ...and in chroma where it was subsampled (JPEG 4:2:0)
-_NOISE_PERCENTILE = 75
+_NOISE_PERCENTILE = 75  # ...estimated as this percentile of each cell's difference to its closest neighbour
 _SPREAD_RADIUS = 4.0  # two colours whose medians are closer than this many of their cells' spreads are one
 _MIN_INTERIOR = 4  # cells: a colour is read from its interior cells where it has at least this many
 # RGB -> luma, blue and red chroma (ITU-R BT.601, full range, as JPEG stores colour)
@@ -813,13 +813,14 @@ def _unscaled(scaled: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 def _colour_noise(colors: np.ndarray, opaque: np.ndarray, subsampled: bool) -> np.ndarray:
     """(3,) how far the recovered luma, blue and red chroma of a cell typically are from their truth, estimated
-    robustly from the image: most cells have a neighbour of the same true colour, so the median over the opaque
-    cells of the difference to their closest opaque neighbour is noise, per channel. Chroma is noisier than luma
+    robustly from the image: most cells have a neighbour of the same true colour, so a percentile
+    (_NOISE_PERCENTILE) over the opaque cells of the difference to their closest opaque neighbour is noise, per
+    channel. Chroma is noisier than luma
     under JPEG (kept at half resolution, quantised more coarsely, and its inversion amplifies noise), so a
     distance in these units trusts each by what it is worth. At least _MIN_NOISE levels (a clean image), and in
     chroma at least _SUBSAMPLED_CHROMA_NOISE where the chroma was subsampled: the hue that 4:2:0 took from a
     one-cell feature is lost, not noise to average away (up to ~15 levels off at 3x to 4x), and such cells are
-    few, so the median does not see them."""
+    few, so the percentile does not see them."""
     ycc = colors @ _YCC.T  # (h, w, 3)
     padded = np.pad(ycc, ((1, 1), (1, 1), (0, 0)))
     seen = np.pad(opaque, 1)
