@@ -78,6 +78,41 @@ def test_non_square_bicubic_jpeg_cells(tiles: Path) -> None:
     assert_recovered(result.sprite.to_rgba()[0], truth, tolerance=8)
 
 
+def test_jpeg_chroma_subsampling_is_undone(tiles: Path) -> None:
+    """4x bilinear, JPEG q85 (4:2:0): the grid is found on luma, and the hue JPEG took from thin features comes
+    back through the model of its chroma subsampling; the true colours, no more."""
+    truth = sprite(tiles, CHARACTER)
+    result = snap(degrade(truth, Degradation(cell=4, shift=1.3, resample="bilinear", jpeg=85, shift_y=0.6)))
+    assert result.grid.cell == pytest.approx((4, 4), rel=0.02)
+    assert_recovered(result.sprite.to_rgba()[0], truth, tolerance=8)
+    assert len(result.sprite.palette) - 1 == 4
+
+
+def test_large_smooth_jpeg_cells_are_found(tiles: Path) -> None:
+    """7.3x bicubic, JPEG q85: the edge spectrum shows JPEG's 8-pixel blocks more than the grid; the scan of the
+    rebuild error finds it, and the clipped overshoot of the cubic kernel is refitted."""
+    truth = sprite(tiles, DUNGEON)
+    result = snap(degrade(truth, Degradation(cell=7.3, shift=2.9, resample="bicubic", jpeg=85, shift_y=1.1)))
+    assert result.grid.cell == pytest.approx((7.3, 7.3), rel=0.02)
+    assert_recovered(result.sprite.to_rgba()[0], truth, tolerance=8)
+    assert len(result.sprite.palette) - 1 == 9
+
+
+def test_chroma_halving_is_what_jpeg_does() -> None:
+    """The 4:2:0 model snap inverts is the codec's: PIL's JPEG at quality 100 moves chroma by about a level from
+    it, and by tens of levels from the image as it was."""
+    from spriteforge.convert.snap import _YCC, _chroma_halving
+
+    image = np.random.default_rng(0).integers(0, 256, (30, 31, 3)).astype(np.uint8)
+    buffer = bytes_io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=100)
+    chroma = (np.asarray(Image.open(buffer).convert("RGB")) @ _YCC.T)[..., 1:]
+    rows, cols = _chroma_halving(30), _chroma_halving(31)
+    model = np.einsum("Yy,yxc,Xx->YXc", rows, (image @ _YCC.T)[..., 1:], cols)
+    assert np.sqrt(((model - chroma) ** 2).mean()) < 1.0
+    assert np.sqrt((((image @ _YCC.T)[..., 1:] - chroma) ** 2).mean()) > 20
+
+
 def test_given_cell_and_offset_are_used_as_given(tiles: Path) -> None:
     truth = sprite(tiles, CHARACTER)
     fake = degrade(truth, Degradation(cell=5, shift=2.0))

@@ -12,7 +12,7 @@ import pytest
 import spriteforge
 import torch
 from spriteforge.metrics.seams import seam_statistics
-from spriteforge.nn.tiling import is_wrapping, wrap_around
+from spriteforge.nn.tiling import is_wrapping, wrap_around, wrap_pad
 from spriteforge.nn.unet import UNet
 from tests.kenney_fixtures import terrain_tiles
 
@@ -35,6 +35,14 @@ def test_wrapped_unet_commutes_with_circular_shifts() -> None:
     with torch.no_grad():  # zero padding: the edges differ
         plain = unet(torch.roll(x, shift, dims=(2, 3)), t)
     assert (plain - expected).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize(("before", "after"), [(1, 1), (2, 0), (0, 3), (0, 0)])
+def test_wrap_pad_is_circular_padding(before: int, after: int) -> None:
+    """The concatenation that pads the torus gives exactly F.pad's circular mode, on either axis and memory format."""
+    x = torch.randn(2, 3, 5, 7).to(memory_format=torch.channels_last)
+    expected = torch.nn.functional.pad(x, (before, after, after, before), mode="circular")
+    assert torch.equal(wrap_pad(wrap_pad(x, before, after, dim=-1), after, before, dim=-2), expected)
 
 
 def test_wrapping_is_scoped_to_the_block_and_the_thread() -> None:

@@ -12,7 +12,9 @@ separable: every row of the image is a 1-D resize of one or two sprite rows on t
 
 The yardstick throughout is the rebuild error: for a candidate (cell, origin), the least-squares fit of one value
 per cell, rendered back by the nearest, linear and cubic kernels (the best of the three), leaves a residual; the
-true grid leaves only noise, a wrong one misses edges. It is a stricter test than edge periodicity alone, which
+true grid leaves only noise, a wrong one misses edges. The grid is found on luma and alpha (JPEG keeps chroma at
+half resolution), and a cubic resize's overshoot, which the resizer clipped at 0 and 255, is refitted as censored
+(`_clipped_fit`): so the truth's residual really is noise, and a wrong grid's stands out of it. It is a stricter test than edge periodicity alone, which
 is phase-blind (edges sit on cell borders after a nearest or bicubic resize, but a bilinear ramp has a flat first
 difference whose spectrum vanishes exactly at the grid's harmonics) and is fooled by JPEG's 8-pixel blocks.
 
@@ -21,7 +23,9 @@ difference whose spectrum vanishes exactly at the grid's harmonics) and is foole
    spectral peaks at every harmonic m/c; a candidate c scores the sum over its harmonics of how far the spectrum
    stands out of its local background, less a cost per harmonic (so 2c, whose extra harmonics fall between the
    peaks, loses). The best peaks of each spectrum, their halves, thirds and doubles, and the common cells 2, 3, 4
-   are the candidates, each refined on the spectrum to sub-pixel precision.
+   are candidates, each refined on the spectrum to sub-pixel precision; and so are the cell sizes where a scan of
+   the linear kernel's rebuild error dips furthest below the sizes around (`_scanned_cells`: the spectrum of a
+   smooth resize with large cells has few harmonics left, and JPEG's 8-pixel blocks outshine them).
 2. Choice and fit. Each candidate's origin is searched (a sweep of phases, then a compass search over cell and
    origin, whose steps halve each round: the error is sharp at the truth and flat-bottomed for a nearest resize).
    Every divisor of the true cell rebuilds the image as well as it does, and a finer grid fits JPEG ringing a
@@ -30,15 +34,19 @@ difference whose spectrum vanishes exactly at the grid's harmonics) and is foole
    simplicity (a whole or half size). Confidence is how much better the found origin rebuilds the image than the
    average origin: near 0 for an image with no grid (every phase is as good), near 1 for a clean grid.
 3. Cells, by deconvolution. The least-squares fit of step 2 in 2-D, with the kernel that fitted best: the values
-   whose resize best explains the image. Bilinear and bicubic resizes have no flat cell centre to read (the
+   whose resize best explains the image; luma and alpha through that resize, chroma through it or through it
+   followed by JPEG's 4:2:0 chroma subsampling (`_chroma_halving`), whichever explains the image better. Bilinear and bicubic resizes have no flat cell centre to read (the
    true colour exists only at the centre point), and a centre median is pulled towards the neighbours; inverting
    the resize gives the exact colours back, and averages JPEG noise over the whole cell. Colour and alpha are
    fitted as they are (not premultiplied), as resizers blend them, so a sprite's edge blended with transparent
    black comes back as its own colour, not as a dark ring.
-4. Palette. Opaque cell colours are clustered by a greedy leader pass, densest first, with a radius set from the
-   rms residual of the fit (so the count is chosen automatically), each colour the median of its cells; or
-   k-means to K colours (auto:K, max_colors), or a named palette or palette file. Every opaque cell takes its
-   nearest palette colour; cells whose alpha is below the threshold are index 0.
+4. Palette. Distances are in luma and chroma, each in units of its noise (`_colour_noise`, robust: from each
+   cell's closest neighbour). Cells inside a region of their colour are clustered first by a greedy leader pass,
+   densest first, so the count is chosen automatically; the other cells (edges, thin lines) join the nearest of
+   those colours within a looser chroma noise where the chroma was subsampled, and only those beyond it make
+   colours of their own (`_auto_colours`); each colour is the median of its settled cells. Or k-means to K
+   colours (auto:K, max_colors), or a named palette or palette file. Every opaque cell takes its nearest palette
+   colour; cells whose alpha is below the threshold are index 0.
 """
 
 from __future__ import annotations
@@ -78,6 +86,11 @@ _MAX_SPRITE = 1024  # sprite pixels along an axis, at most: pixel art, not a pho
 _MAX_SIGNALS = 256  # 1-D signals (row x channel) used to score origins: plenty, and keeps big images fast
 _PEAKS = 3  # spectral peaks (of each spectrum) whose cells, and their halves, thirds and doubles, are checked
 _HARMONIC_COST = 0.7  # log-units a harmonic must stand out of the spectrum's background to count for a cell
+_SCAN_STEP = 0.015  # relative spacing of the cell sizes whose rebuild error is scanned for dips...
+_SCAN_PHASES = 12  # ...with this many origins each...
+_SCAN_SIGNALS = 24  # ...on this many signals...
+_SCAN_NEIGHBOURHOOD = 0.1  # ...a dip measured against the median error of the sizes within 10%...
+_SCAN_DIPS = 3  # ...and the deepest few proposed
 _CANDIDATE_SIGNALS = 96  # signals and search rounds used to compare candidate cells (the winner gets the full fit)
 _CANDIDATE_ROUNDS = 4
 _CANDIDATE_PHASES = 12
@@ -86,8 +99,10 @@ _CELL_STEP = 0.008  # the compass search's first step in cell size (relative; th
 _MOVES_PER_ROUND = 6
 _FINAL_CELL_STEP = 0.002  # the winner's fit starts from where its candidate fit ended, with smaller steps
 _SIMPLE_CELL = 0.06  # a whole or half cell size this close (relative) is tried instead of the fitted one
-_REBUILD_TOLERANCE = 4.0  # a cell "rebuilds about as well" as the best one within this factor...
-_REBUILD_SLACK = 0.5  # ...plus this rms error (0..255 levels), room for rounding where the best is exact
+_PLAUSIBLE = 6.0  # candidates whose quick fit is within this factor of the best are fitted in full
+_REBUILD_TOLERANCE = 3.0  # a cell "rebuilds about as well" as the best one within this factor...
+_ROUNDING = 1 / math.sqrt(12)  # ...combined with the rms error of rounding to whole levels (which a finer grid
+# fits a part of, so the truth's error may be this much above the best where the best is near exact)
 _HALF_PIXEL = 0.5
 _COMMON_CELLS = (2.0, 3.0, 4.0)  # always candidates: the common scales, and 2's harmonic sits on the Nyquist limit
 _MISS = 16.0  # levels (0..255): a rebuilt pixel this far off is a miss, or _MISS_NOISE times the least rms error...
@@ -95,9 +110,17 @@ _MISS_NOISE = 5.0
 _MISS_TOLERANCE = 1.5  # ...and a cell rebuilds "about as well" only with at most this many times the fewest misses
 _MISS_SLACK = 0.01  # ...plus this share of the pixels
 _NEAR_CELL = 0.1  # candidates within this (relative) of the largest good one compete on error and simplicity
+_CENSORED_ROUNDS = 3  # refits that treat the pixels a cubic resize clipped at 0 or 255 as censored
+_SAME_ERROR = 0.05  # relative: rebuild errors this close are the same up to noise
 _SAME_CELL = 0.015  # candidate cells closer than this (relative) are one candidate
-_LEADER_RADIUS = 8.0  # auto palette: colours closer than this (RGB distance) are one colour, at least...
-_NOISE_RADIUS = 4.0  # ...or this many times the rms residual of the fit (the image's noise), when larger
+_NOISE_RADIUS = 6.0  # auto palette: cell colours closer than this, in units of their noise, are one colour...
+_MIN_NOISE = 1.0  # ...a noise of at least this many levels (0..255) in luma and in chroma
+_SUBSAMPLED_CHROMA_NOISE = 2.5  # ...and in chroma where it was subsampled (JPEG 4:2:0)
+_NOISE_PERCENTILE = 75  # ...estimated as this percentile of each cell's difference to its closest neighbour
+_SPREAD_RADIUS = 4.0  # two colours whose medians are closer than this many of their cells' spreads are one
+_MIN_INTERIOR = 4  # cells: a colour is read from its interior cells where it has at least this many
+# RGB -> luma, blue and red chroma (ITU-R BT.601, full range, as JPEG stores colour)
+_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 
 
 @dataclass(frozen=True)
@@ -310,10 +333,14 @@ def detect_grid(
 
 
 def _features(rgba: np.ndarray) -> np.ndarray:
-    """(H,W,4) float32 RGBA as it is. Not premultiplied: resizers interpolate colour and alpha each linearly, and
-    their product would not be (the rebuild of step 2 would fail on it); the colour of transparent pixels, even
-    garbage, lies on the grid like any other."""
-    return rgba.astype(np.float32)
+    """(H,W,2) float32 luma and alpha, the signals the grid is found on. Luma, not RGB: JPEG keeps chroma at half
+    resolution (4:2:0), so chroma edges are smeared over two to three pixels that no grid of the true size
+    rebuilds, and a finer grid then fits the smear better than the truth does; luma keeps full resolution, and
+    pixel art rarely has an edge between two colours of equal luma. Not premultiplied: resizers interpolate colour
+    and alpha each linearly, and their product would not be (the rebuild of step 2 would fail on it); the colour
+    of transparent pixels, even garbage, lies on the grid like any other."""
+    image = rgba.astype(np.float32)
+    return np.stack([image[..., :3] @ _YCC[0].astype(np.float32), image[..., 3]], axis=-1)
 
 
 def _axis_grid(signals: np.ndarray, cell: float | None, offset: float | None) -> tuple[float, float, float, str]:
@@ -363,25 +390,38 @@ def _cell_size(signals: np.ndarray) -> tuple[float, float]:
     candidates = _cell_candidates(signals)
     busiest = _busiest(signals, _CANDIDATE_SIGNALS)
     fitted = [_fit(busiest, cell, True, _CANDIDATE_ROUNDS, _CANDIDATE_PHASES) for cell in candidates]  # (c, o, e)
+    # The quick fit can stop a little off the truth (a cell 0.3% off, an origin a third of a pixel off), which the
+    # tight choice below would reject: the candidates it leaves within _PLAUSIBLE of the best are fitted in full.
+    least = min(error for _, _, error in fitted)
+    fitted = [
+        min(found, _fit(busiest, cell, True, _FINAL_ROUNDS, _PHASES), key=lambda fit: fit[2])
+        if found[2] <= _PLAUSIBLE * least
+        else found
+        for cell, found in zip(candidates, fitted)
+    ]
     cells = np.array([cell for cell, _, _ in fitted])
     errors = np.array([error for _, _, error in fitted])
     miss = max(_MISS, _MISS_NOISE * float(errors.min()))  # well above the noise the finest grid leaves
     misses = np.array([_best_kernel(busiest, cell, origin, miss)[2] for cell, origin, _ in fitted])
     # Every divisor of the true cell rebuilds the image as well as it does (a finer grid can draw anything a
     # coarser one can): the largest cell that rebuilds the image about as well as the best one is the grid.
-    # "About as well": a finer grid also fits some of the JPEG ringing and noise (a third of the cell fits it up to
-    # ~4x better on bicubic JPEG q85), while a coarser, wrong grid misses whole edges: it has many more pixels
-    # missed by far than the best, where the ringing of the true grid adds hardly any.
+    # "About as well": a finer grid also fits some of the JPEG ringing and noise (the truth's error is up to ~2.3x
+    # the finest grid's on JPEG q85), while a coarser, wrong grid misses whole edges (>= ~4x, even on low-contrast
+    # tiles), and has many more pixels missed by far than the best. The margin is there because the rebuild
+    # models what it can (luma only, as JPEG keeps chroma at half resolution; a cubic resize's clipped overshoot,
+    # see `_clipped_fit`): without those, the truth's error was up to ~5x the finest grid's.
     good = np.flatnonzero(
-        (errors <= _REBUILD_TOLERANCE * errors.min() + _REBUILD_SLACK)
+        (errors <= np.hypot(_REBUILD_TOLERANCE * errors.min(), _ROUNDING))
         & (misses <= _MISS_TOLERANCE * misses.min() + _MISS_SLACK)
     )
     largest = cells[good].max()
     # Where a sprite has empty margins, a range of sizes around the true one rebuilds it equally well: of those
-    # near the largest, the best, then the one nearest a whole or half size.
+    # near the largest that rebuild it as well as the best of them (within _SAME_ERROR: noise), the one nearest a
+    # whole or half size, then the best.
     near = good[cells[good] >= largest / (1 + _NEAR_CELL)]
+    near = near[errors[near] <= errors[near].min() * (1 + _SAME_ERROR) + _ROUNDING / 30]
     simple = np.abs(cells[near] * 2 - np.rint(cells[near] * 2)) / cells[near]
-    chosen = near[np.lexsort((simple, np.round(errors[near], 2)))[0]]
+    chosen = near[np.lexsort((errors[near], simple))[0]]
     return float(cells[chosen]), fitted[chosen][1]
 
 
@@ -457,11 +497,32 @@ def _cell_candidates(signals: np.ndarray) -> np.ndarray:
         peaks = np.flatnonzero((scores >= np.roll(scores, 1)) & (scores >= np.roll(scores, -1)))
         best.extend(coarse[peaks[np.argsort(-scores[peaks], kind="stable")[:_PEAKS]]])
     related = np.concatenate([np.array(best) * factor for factor in (1, 1 / 2, 1 / 3, 2)])
-    related = np.concatenate([related, _COMMON_CELLS])
+    related = np.concatenate([related, _COMMON_CELLS, _scanned_cells(signals)])
     related = related[(related >= MIN_CELL) & (related <= top)]
     refined = np.sort([_refine_cell(spectra, cell) for cell in np.unique(np.round(related, 2))])
     distinct = [cell for i, cell in enumerate(refined) if i == 0 or cell > refined[i - 1] * (1 + _SAME_CELL)]
     return np.array(distinct)
+
+
+def _scanned_cells(signals: np.ndarray) -> np.ndarray:
+    """Cell sizes where the rebuild error by the linear kernel (best of a sweep of origins) dips furthest below
+    its value at the sizes around: the truth, its divisors and its multiples. The spectrum misses the grid of a
+    smooth (bilinear, bicubic) resize with large cells, whose edge profiles have few harmonics left, and JPEG's
+    8-pixel blocks stand out more there; a cell a little off the truth misaligns the far cells, so the dip is
+    sharp whatever the spectrum shows."""
+    from scipy.ndimage import median_filter  # scipy comes with scikit-learn; imported here as it is slow to load
+
+    few = _busiest(signals, _SCAN_SIGNALS)
+    top = few.shape[1] / MIN_CELLS
+    cells = MIN_CELL * (1 + _SCAN_STEP) ** np.arange(int(math.log(top / MIN_CELL) / math.log1p(_SCAN_STEP)) + 1)
+    sweep = np.arange(_SCAN_PHASES) / _SCAN_PHASES - 0.5
+    errors = np.array(
+        [min(float((_residual(few, cell, origin, "bilinear") ** 2).sum()) for origin in sweep * cell) for cell in cells]
+    )
+    reach = round(math.log1p(_SCAN_NEIGHBOURHOOD) / math.log1p(_SCAN_STEP))
+    depth = errors / (median_filter(errors, size=2 * reach + 1, mode="nearest") + 1e-9)
+    minima = np.flatnonzero((errors <= np.roll(errors, 1)) & (errors <= np.roll(errors, -1)))
+    return cells[minima[np.argsort(depth[minima], kind="stable")[:_SCAN_DIPS]]]
 
 
 def _refine_cell(spectra: list[np.ndarray], cell: float) -> float:
@@ -525,12 +586,32 @@ def _best_kernel(signals: np.ndarray, cell: float, origin: float, miss: float = 
     count = _cell_count(length, cell, origin)
     best, kernel, misses = math.inf, RESAMPLES[0], 1.0
     for resample in RESAMPLES:
-        render = resampling_matrix(length, count, cell, origin, resample).astype(np.float32)  # (L, count)
-        residual = signals.T - render @ (_pseudo_inverse(render) @ signals.T)  # (L, N)
+        residual = _residual(signals, cell, origin, resample)
         error = float((residual**2).sum())
         if error < best:
             best, kernel, misses = error, resample, float((np.abs(residual) > miss).mean())
     return math.sqrt(best / (signals.shape[0] * max(length - count, 1))), kernel, misses
+
+
+def _residual(signals: np.ndarray, cell: float, origin: float, resample: str) -> np.ndarray:
+    """(L, N): what the fit of one value per cell, rendered by `resample`, leaves of (N, L) signals."""
+    length = signals.shape[1]
+    render = resampling_matrix(length, _cell_count(length, cell, origin), cell, origin, resample).astype(np.float32)
+    return signals.T - _clipped_fit(render, signals.T, resample)
+
+
+def _clipped_fit(render: np.ndarray, image: np.ndarray, resample: str) -> np.ndarray:
+    """The least-squares rebuild of `image` (L, ...) by the resize `render` (L, count), clipped to 0..255 as the
+    resizer clipped it. A cubic kernel overshoots at every strong edge (alpha 0 to 255, black outlines), and the
+    image holds the clipped values: a plain fit to them is biased all along such an edge. The clipped pixels are
+    censored, so they are replaced by the rebuild's own overshoot and the values refitted (_CENSORED_ROUNDS)."""
+    inverse = _pseudo_inverse(render)
+    rebuilt = render @ np.tensordot(inverse, image, 1)
+    if resample == "bicubic":
+        for _ in range(_CENSORED_ROUNDS):
+            censored = ((image <= 0) & (rebuilt < 0)) | ((image >= 255) & (rebuilt > 255))
+            rebuilt = render @ np.tensordot(inverse, np.where(censored, rebuilt, image), 1)
+    return np.clip(rebuilt, 0, 255)
 
 
 def _pseudo_inverse(render: np.ndarray) -> np.ndarray:
@@ -558,63 +639,202 @@ def _cell_count(length: int, cell: float, origin: float) -> int:
 
 
 def _read_sprite(rgba: np.ndarray, grid: Grid, config: SnapConfig) -> SpriteSet:
-    values, noise = _cell_values(rgba, grid)
+    values, subsampled = _cell_values(rgba, grid)
     opaque = values[..., 3] >= config.alpha_threshold
     colors = values[..., :3]
-    palette = _fit_palette(colors, opaque, noise, config)
     indices = np.zeros(opaque.shape, np.int64)
-    if opaque.any():
+    if config.palette != "auto":
+        palette = _fixed_palette(colors, opaque, config)
+        if opaque.any():
+            indices[opaque] = palette.index(_as_colors(colors[opaque]))
+        return SpriteSet(indices[None], palette, report=LoadReport("snap"))
+    tight, loose = _colour_noise(colors, opaque, False), _colour_noise(colors, opaque, subsampled)
+    centres = _auto_colours(colors, opaque, tight, loose)
+    if config.max_colors is not None and len(centres) > config.max_colors - 1:
+        palette = _kmeans_palette(colors[opaque], config.max_colors, config)
         indices[opaque] = palette.index(_as_colors(colors[opaque]))
+        return SpriteSet(indices[None], palette, report=LoadReport("snap"))
+    labels = _nearest(colors, centres, loose)
+    centres = _settled_medians(colors, labels, _settled_cells(_scaled(colors, tight), opaque), opaque, len(centres))
+    palette = Palette.from_colors(_as_colors(centres), "snap")
+    if opaque.any():  # the nearest entry where the cell values are trusted: in luma and chroma, each by its noise
+        indices[opaque] = 1 + _nearest(colors[opaque], palette.colors[1:, :3].astype(np.float64), loose)
     return SpriteSet(indices[None], palette, report=LoadReport("snap"))
 
 
-def _cell_values(rgba: np.ndarray, grid: Grid) -> tuple[np.ndarray, float]:
+def _cell_values(rgba: np.ndarray, grid: Grid) -> tuple[np.ndarray, bool]:
     """(h,w,4) float RGBA of each cell: the least-squares inverse of the resize found (see the module docstring,
-    step 3), and the rms residual of that fit (the noise the palette clustering must tolerate)."""
+    step 3); and whether the image's chroma was subsampled, as JPEG's is.
+
+    Luma and alpha are inverted through the resize alone. Chroma is inverted through the resize, or through the
+    resize followed by JPEG's 4:2:0 chroma subsampling (`_chroma_halving`), whichever explains the image better:
+    a JPEG keeps colour at half resolution, so a one-cell feature at 3x loses much of its hue, and only a model of
+    that blur gets it back."""
     height, width = rgba.shape[:2]
     (cell_x, cell_y), (offset_x, offset_y) = grid.cell, grid.offset
     rows = resampling_matrix(height, grid.shape[0], cell_y, _first_origin(offset_y, cell_y), grid.resample[1])
     cols = resampling_matrix(width, grid.shape[1], cell_x, _first_origin(offset_x, cell_x), grid.resample[0])
     image = rgba.astype(np.float64)
-    values = np.einsum("yY,YXc,xX->yxc", _pseudo_inverse(rows), image, _pseudo_inverse(cols))  # (h, w, 4)
-    rebuilt = np.einsum("Yy,yxc,Xx->YXc", rows, values, cols)
-    noise = float(np.sqrt(((rebuilt - image)[..., :3] ** 2).mean()))
-    return np.clip(values, 0, 255), noise
+    ycc = image[..., :3] @ _YCC.T  # (H, W, 3) luma, blue and red chroma
+    luma_alpha = np.stack([ycc[..., 0], image[..., 3]], axis=-1)
+    values, _ = _invert(luma_alpha, rows, cols, censored="bicubic" in grid.resample)  # (h, w, 2)
+    plain, plain_residual = _invert(ycc[..., 1:], rows, cols)
+    halved, halved_residual = _invert(ycc[..., 1:], _chroma_halving(height) @ rows, _chroma_halving(width) @ cols)
+    subsampled = bool(halved_residual.sum() < plain_residual.sum())
+    rgb = np.concatenate([values[..., :1], halved if subsampled else plain], axis=-1) @ np.linalg.inv(_YCC).T
+    return np.clip(np.concatenate([rgb, values[..., 1:]], axis=-1), 0, 255), subsampled
 
 
-def _fit_palette(colors: np.ndarray, opaque: np.ndarray, noise: float, config: SnapConfig) -> Palette:
-    """The palette for the (h,w,3) float colours of the `opaque` cells (see the module docstring, step 4)."""
-    if config.palette != "auto":
-        resolved = resolve_palette(config.palette)
-        if isinstance(resolved, Palette):
-            return resolved
-        return _kmeans_palette(colors[opaque], resolved, config)
-    centres = _leader_clusters(colors[opaque], max(_LEADER_RADIUS, _NOISE_RADIUS * noise))
-    if config.max_colors is not None and len(centres) > config.max_colors - 1:
-        return _kmeans_palette(colors[opaque], config.max_colors, config)
-    return Palette.from_colors(_as_colors(_interior_medians(colors, opaque, centres)), "snap")
+def _invert(
+    image: np.ndarray, rows: np.ndarray, cols: np.ndarray, censored: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(H,W,C) image, (H,h) and (W,w) resizes -> the (h,w,C) least-squares cell values, and the (H,W,C) squared
+    residual of their rebuild; `censored`: pixels at 0 or 255 whose rebuild overshoots them were clipped by the
+    resizer, and are refitted as in `_clipped_fit`."""
+    row_inverse, col_inverse = _pseudo_inverse(rows), _pseudo_inverse(cols)
+    target = image
+    for _ in range(1 + (_CENSORED_ROUNDS if censored else 0)):
+        values = np.einsum("yY,YXc,xX->yxc", row_inverse, target, col_inverse)
+        rebuilt = np.einsum("Yy,yxc,Xx->YXc", rows, values, cols)
+        target = np.where(((image <= 0) & (rebuilt < 0)) | ((image >= 255) & (rebuilt > 255)), rebuilt, image)
+    return values, ((np.clip(rebuilt, 0, 255) if censored else rebuilt) - image) ** 2
 
 
-def _interior_medians(colors: np.ndarray, opaque: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Each cluster's colour, from its interior cells (all four neighbours in the same cluster) where it has any.
+def _chroma_halving(length: int) -> np.ndarray:
+    """(L, L): what JPEG's 4:2:0 chroma subsampling does along an axis of L pixels: each pair of pixels (from the
+    first) averaged, then upsampled by libjpeg's "fancy" triangle filter (3/4 of the nearer half-resolution sample,
+    1/4 of the next, clamped at the ends)."""
+    half = (length + 1) // 2
+    pixel = np.arange(length)
+    down = np.zeros((half, length))
+    down[pixel // 2, pixel] = 1.0
+    down /= down.sum(1, keepdims=True)  # an odd last pixel is its own pair
+    nearer = pixel // 2
+    further = np.clip(nearer + np.where(pixel % 2, 1, -1), 0, half - 1)
+    up = np.zeros((length, half))
+    np.add.at(up, (pixel, nearer), 0.75)
+    np.add.at(up, (pixel, further), 0.25)
+    return up @ down
 
-    JPEG subsamples colour at half resolution, so cells on a region's edge carry some of their neighbours' colour;
-    the middle of a region is where the true colour survives."""
-    if not len(centres):
-        return centres
-    labels = np.full(opaque.shape, -1)
-    labels[opaque] = np.argmin(((colors[opaque][:, None] - centres[None]) ** 2).sum(-1), axis=1)
-    around = np.pad(labels, 1, constant_values=-1)
-    interior = opaque.copy()
-    for neighbour in (around[:-2, 1:-1], around[2:, 1:-1], around[1:-1, :-2], around[1:-1, 2:]):
-        interior &= neighbour == labels
+
+def _fixed_palette(colors: np.ndarray, opaque: np.ndarray, config: SnapConfig) -> Palette:
+    """A named palette or file as it is, or k-means to auto:K entries over the opaque cells' colours."""
+    resolved = resolve_palette(config.palette)
+    if isinstance(resolved, Palette):
+        return resolved
+    return _kmeans_palette(colors[opaque], resolved, config)
+
+
+def _auto_colours(colors: np.ndarray, opaque: np.ndarray, tight: np.ndarray, loose: np.ndarray) -> np.ndarray:
+    """(k, 3) RGB: the colours of the (h,w,3) cell colours of the `opaque` cells (module docstring, step 4).
+
+    Cells inside a region of their colour (`_settled_cells`) are read well, so their colours are clustered first,
+    with the tight noise (two large regions of close colours stay two colours); the other cells (edges, thin
+    lines, which under JPEG 4:2:0 lose some of their hue) join the nearest of those colours within the loose noise
+    in chroma, and only those beyond it are clustered into colours of their own."""
+    settled = _settled_cells(_scaled(colors, tight), opaque)
+    centres = _unscaled(_merge_within_spread(_scaled(colors[settled], tight)), tight)
+    rest = _scaled(colors[opaque & ~settled], loose)
+    if len(centres) and len(rest):
+        rest = rest[((rest[:, None] - _scaled(centres, loose)[None]) ** 2).sum(-1).min(1) > _NOISE_RADIUS**2]
+    extra = _unscaled(_merge_within_spread(rest), loose)
+    return np.concatenate([centres.reshape(-1, 3), extra.reshape(-1, 3)])
+
+
+def _merge_within_spread(scaled: np.ndarray) -> np.ndarray:
+    """(k, 3) leader clusters of (n, 3) scaled colours, then any two merged whose medians are closer than
+    _SPREAD_RADIUS times the spread of their own cells (1.4826 MAD per channel, pooled): the noise of a colour
+    depends on the colour (a saturated red moves more under JPEG than a grey), and a leader pass with one radius
+    cuts a wide cluster into parts nearer each other than their own spread."""
+    centres = _leader_clusters(scaled, _NOISE_RADIUS)
+    while len(centres) > 1:
+        labels = np.argmin(((scaled[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+        groups = [scaled[labels == k] for k in range(len(centres)) if (labels == k).any()]
+        medians = np.array([np.median(group, axis=0) for group in groups])
+        spreads = np.array(
+            [1.4826 * np.median(np.abs(group - median), axis=0) for group, median in zip(groups, medians)]
+        )
+        pooled = np.sqrt((spreads[:, None] ** 2 + spreads[None] ** 2) / 2).max(-1)  # (k, k), the wider channel
+        ratio = np.sqrt(((medians[:, None] - medians[None]) ** 2).sum(-1)) / np.maximum(pooled, 1.0)
+        np.fill_diagonal(ratio, np.inf)
+        first, second = np.unravel_index(np.argmin(ratio), ratio.shape)
+        if ratio[first, second] >= _SPREAD_RADIUS:
+            return medians
+        kept = [median for k, median in enumerate(medians) if k not in (first, second)]
+        centres = np.array([*kept, np.median(np.concatenate([groups[first], groups[second]]), axis=0)])
+    return centres
+
+
+def _settled_cells(scaled: np.ndarray, opaque: np.ndarray) -> np.ndarray:
+    """(h,w) bool: opaque cells whose four neighbours are opaque and of the same colour (within _NOISE_RADIUS of
+    noise): the cells whose value no neighbour's colour has leaked into."""
+    padded, seen = np.pad(scaled, ((1, 1), (1, 1), (0, 0))), np.pad(opaque, 1)
+    settled = opaque.copy()
+    height, width = opaque.shape
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        around = padded[dy : dy + height, dx : dx + width]
+        settled &= seen[dy : dy + height, dx : dx + width] & (((scaled - around) ** 2).sum(-1) <= _NOISE_RADIUS**2)
+    return settled
+
+
+def _settled_medians(
+    colors: np.ndarray, labels: np.ndarray, settled: np.ndarray, opaque: np.ndarray, count: int
+) -> np.ndarray:
+    """(k, 3): each colour again, as the median of the settled cells that took it where there are enough of them
+    to outvote one cell's noise (_MIN_INTERIOR), else of all the cells that took it; colours no cell took are
+    dropped."""
     medians = []
-    for k in range(len(centres)):
-        members = colors[interior & (labels == k)]
-        members = members if len(members) else colors[labels == k]
-        if len(members):
-            medians.append(np.median(members, axis=0))
-    return np.array(medians)
+    for k in range(count):
+        members = opaque & (labels == k)
+        inside = members & settled
+        if members.any():
+            medians.append(np.median(colors[inside if inside.sum() >= _MIN_INTERIOR else members], axis=0))
+    return np.array(medians).reshape(-1, 3)
+
+
+def _nearest(colors: np.ndarray, centres: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(...) index of the nearest of (k, 3) RGB centres to each (..., 3) RGB colour, in luma and chroma each
+    measured in units of its noise."""
+    if not len(centres):
+        return np.zeros(colors.shape[:-1], np.int64)
+    difference = _scaled(colors, scale)[..., None, :] - _scaled(centres, scale)
+    return np.argmin((difference**2).sum(-1), axis=-1)
+
+
+def _scaled(colors: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(..., 3) RGB -> luma, blue and red chroma, each in units of its noise (`_colour_noise`)."""
+    return colors @ _YCC.T / scale
+
+
+def _unscaled(scaled: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The inverse of `_scaled`."""
+    return (scaled * scale) @ np.linalg.inv(_YCC).T
+
+
+def _colour_noise(colors: np.ndarray, opaque: np.ndarray, subsampled: bool) -> np.ndarray:
+    """(3,) how far the recovered luma, blue and red chroma of a cell typically are from their truth, estimated
+    robustly from the image: most cells have a neighbour of the same true colour, so a percentile
+    (_NOISE_PERCENTILE) over the opaque cells of the difference to their closest opaque neighbour is noise, per
+    channel. Chroma is noisier than luma
+    under JPEG (kept at half resolution, quantised more coarsely, and its inversion amplifies noise), so a
+    distance in these units trusts each by what it is worth. At least _MIN_NOISE levels (a clean image), and in
+    chroma at least _SUBSAMPLED_CHROMA_NOISE where the chroma was subsampled: the hue that 4:2:0 took from a
+    one-cell feature is lost, not noise to average away (up to ~15 levels off at 3x to 4x), and such cells are
+    few, so the percentile does not see them."""
+    ycc = colors @ _YCC.T  # (h, w, 3)
+    padded = np.pad(ycc, ((1, 1), (1, 1), (0, 0)))
+    seen = np.pad(opaque, 1)
+    height, width = opaque.shape
+    neighbours = [(slice(dy, dy + height), slice(dx, dx + width)) for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2))]
+    gaps = np.stack([np.abs(ycc - padded[where]) for where in neighbours])  # (4, h, w, 3)
+    distance = np.where(np.stack([seen[where] for where in neighbours]), (gaps**2).sum(-1), np.inf)  # (4, h, w)
+    closest = np.argmin(distance, axis=0)
+    usable = opaque & np.isfinite(distance.min(0))
+    floor = np.array([_MIN_NOISE, *[_SUBSAMPLED_CHROMA_NOISE if subsampled else _MIN_NOISE] * 2])
+    if not usable.any():
+        return floor
+    nearest_gap = np.take_along_axis(gaps, closest[None, ..., None], axis=0)[0]  # (h, w, 3)
+    return np.maximum(np.percentile(nearest_gap[usable], _NOISE_PERCENTILE, axis=0), floor)
 
 
 def _kmeans_palette(colors: np.ndarray, entries: int, config: SnapConfig) -> Palette:

