@@ -55,8 +55,11 @@ def by_folder(lpc: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sheet_run(lpc: Path, tmp_path_factory: pytest.TempPathFactory) -> sf.Run:
-    """A tiny discrete diffusion trained for 2 steps on the characters' sheets, at 32x32 per view (cropped)."""
+    """A tiny discrete diffusion trained for 2 steps on the characters' sheets, at 32x32 per view (cropped), in 16
+    colours: the characters' few hundred colours k-means-quantised to 255 made this fixture and every reload of its
+    training data take minutes."""
     overrides = [f"data.sheet_csv={lpc / 'labels.csv'}", *SHEET_CSV, *TINY, "data.crop=true", "train.max_steps=2"]
+    overrides.append("data.max_colors=16")
     out = tmp_path_factory.mktemp("runs") / "views"
     return sf.train("discrete_diffusion", lpc, out, preset="tiny", overrides=overrides, logger="none")
 
