@@ -220,31 +220,56 @@ def test_help_has_an_example(command: str) -> None:
     assert f"spriteforge {command} runs/" in " ".join(invoke(command, "--help").split())
 
 
-def test_choice_noise_keeps_the_background_from_being_committed_first(sprites: spriteforge.SpriteSet) -> None:
-    """The near-empty failure in miniature: a model whose likeliest colour is the background, and that grows surer of
-    it the more background it sees (as one trained on sprites with wide empty margins does). Greedy unmasking
-    (choice_noise=0) commits the confident background draws first, which makes the model surer still, and the sprite
-    ends nearly empty; the default noise commits pixels in a mixed order and the sprite keeps its colour."""
-    model = build("discrete_diffusion", sprites, conditional=False)
-    colours = model.mask_token  # K palette colours; index 0 is the background, 1 and 2 share the rest
+def self_reinforcing_background(model: torch.nn.Module, sprite_colours: int) -> None:
+    """The near-empty failure in miniature: the model's likeliest colour is the background (index 0), and it grows
+    surer of it the more background it sees (as one trained on sprites with wide empty margins does); the rest of the
+    probability is spread evenly over `sprite_colours` colours (1..sprite_colours)."""
+    mask_token = model.mask_token
 
-    def self_reinforcing(tokens: torch.Tensor, labels: object, guidance: float = 1.0) -> torch.Tensor:
-        known = tokens != colours  # (B,H,W)
+    def logits(tokens: torch.Tensor, labels: object, guidance: float = 1.0) -> torch.Tensor:
+        known = tokens != mask_token  # (B,H,W)
         background = ((tokens == 0) & known).flatten(1).sum(1) / known.flatten(1).sum(1).clamp(min=1)  # (B,)
         p_background = (0.5 + 0.4 * background)[:, None, None]  # (B,1,1)
-        probs = torch.full((tokens.shape[0], colours, *tokens.shape[1:]), 1e-6)  # (B,K,H,W)
+        probs = torch.full((tokens.shape[0], mask_token, *tokens.shape[1:]), 1e-6)  # (B,K,H,W)
         probs[:, 0] = p_background
-        probs[:, 1] = probs[:, 2] = (1 - p_background) / 2
+        probs[:, 1 : sprite_colours + 1] = ((1 - p_background) / sprite_colours)[:, None]
         return probs.log()
 
-    model._logits = self_reinforcing
+    model._logits = logits
 
-    def colour_share(noise: float) -> float:
-        drawn = model.sample(16, generator=torch.Generator().manual_seed(0), steps=16, choice_noise=noise)
-        return float((drawn != 0).float().mean())
 
-    greedy, default, shuffled = (colour_share(noise) for noise in (0.0, model.SampleOptions().choice_noise, 1e3))
+def sprite_share(model: torch.nn.Module, **options: object) -> float:
+    drawn = model.sample(16, generator=torch.Generator().manual_seed(0), steps=16, **options)
+    return float((drawn != 0).float().mean())
+
+
+def test_choice_noise_keeps_the_background_from_being_committed_first(sprites: spriteforge.SpriteSet) -> None:
+    """Greedy unmasking (choice_noise=0) commits the confident background draws first, which makes the model surer
+    still, and the sprite ends nearly empty; the default noise commits pixels in a mixed order and the sprite keeps its
+    colour."""
+    model = build("discrete_diffusion", sprites, conditional=False)
+    self_reinforcing_background(model, sprite_colours=2)
+    greedy, default, shuffled = (
+        sprite_share(model, order="confidence", choice_noise=noise)
+        for noise in (0.0, model.SampleOptions().choice_noise, 1e3)
+    )
     # Greedy empties the sprite; the default noise keeps more than twice its colour; with overwhelming noise (a random
     # order) the colour share settles where the model's own balance puts it: b = 0.5 + 0.4 b, so 1/6 colour.
     assert greedy < 0.03 and default > 2 * greedy, (greedy, default)
     assert shuffled == pytest.approx(1 / 6, abs=0.05)
+
+
+def test_occupancy_order_does_not_punish_sprites_of_many_colours(sprites: spriteforge.SpriteSet) -> None:
+    """With the sprite's probability spread over many colours, each colour looks less sure than the background, so
+    the confidence order commits the background first and empties the sprite even with the default noise. The
+    occupancy order ranks "background or not", which the palette's size does not change: the sprite keeps its colour
+    whether it is drawn in 2 colours or in all of the palette's."""
+    model = build("discrete_diffusion", sprites, conditional=False)
+    many = model.mask_token - 1
+    self_reinforcing_background(model, sprite_colours=many)
+    confidence, occupancy = (sprite_share(model, order=order) for order in ("confidence", "occupancy"))
+    self_reinforcing_background(model, sprite_colours=2)
+    occupancy_two = sprite_share(model, order="occupancy")
+    assert many >= 4, many
+    assert occupancy > 2 * confidence, (occupancy, confidence)
+    assert occupancy == pytest.approx(occupancy_two, abs=0.03), (occupancy, occupancy_two)

@@ -4,9 +4,10 @@
     tokens (B,H,W) in 0..K --one-hot--> (B,K+1,H,W) --UNet(tokens, gamma, label)--> logits (B,K,H,W)
     loss: cross-entropy on the masked pixels only
 Sampling starts from an all-mask grid and unmasks in `steps` parallel steps: each step predicts every masked pixel,
-keeps the most confident predictions (with annealed Gumbel noise of scale `choice_noise` on the confidence, MaskGIT's
-"choice temperature") and re-masks the rest, so that floor(M gamma((s+1)/S)) stay masked (diffusion/masking.py). Every output pixel is a palette index:
-palette-exact by construction, no snapping. Inpainting starts from the sprite with only the masked pixels masked;
+keeps the surest predictions (`order`: by occupancy, background or not, by default; with annealed Gumbel noise of
+scale `choice_noise` on that score, MaskGIT's "choice temperature") and re-masks the rest, so that
+floor(M gamma((s+1)/S)) stay masked (diffusion/masking.py). Every output pixel is a palette index: palette-exact by
+construction, no snapping. Inpainting starts from the sprite with only the masked pixels masked;
 variations re-mask a random share (the strength) of a sprite's pixels.
 """
 
@@ -39,6 +40,12 @@ class UnmaskingSampleOptions:
     steps: int = option(64, min=1, max=10_000, help="parallel unmasking steps")
     temperature: float = option(
         1.0, min=0.0, max=100.0, help="colour sampling temperature (0 = the most likely colour)"
+    )
+    order: str = option(
+        "occupancy",
+        choices=("occupancy", "confidence"),
+        help="what ranks the pixels to commit: occupancy (is this pixel background or not, whatever its colour) "
+        "or confidence (the probability of the drawn colour: sprites of many colours lose to the background)",
     )
     choice_noise: float = option(
         4.0,
@@ -158,6 +165,7 @@ class DiscreteDiffusion(Denoiser):
         noise = options.choice_noise
         flat = tokens.flatten(1)  # (B,N) a view: writes go to tokens
         masked = int((flat == self.mask_token).sum(1).max())
+        background: int | None = None
         for step in range(steps):
             is_masked = flat == self.mask_token  # (B,N)
             still = int(is_masked.sum(1).max())
@@ -167,7 +175,9 @@ class DiscreteDiffusion(Denoiser):
                 logits = self._logits(tokens, labels, guidance).float().flatten(2).transpose(1, 2)  # (B,N,K)
             log_probs = F.log_softmax(logits / max(temperature, 1e-6), dim=-1)
             chosen = draw_categorical(logits, temperature, generator=generator)  # (B,N)
-            confidence = log_probs.gather(-1, chosen[..., None])[..., 0]  # (B,N)
+            if background is None:  # the colour the model expects most over the masked pixels: the background
+                background = int(log_probs[is_masked].exp().mean(0).argmax())
+            confidence = self._commit_scores(log_probs, chosen, background, options.order)  # (B,N)
             # Annealed Gumbel noise: early steps explore which pixels to commit, late steps follow confidence.
             # Without it the background, the most confident colour everywhere, is committed first and the sprite
             # comes out as a few specks (docs/experiments/time_budget.md measures the noise scale).
@@ -180,3 +190,18 @@ class DiscreteDiffusion(Denoiser):
             fill = is_masked & (rank >= keep_masked)
             flat.copy_(torch.where(fill, chosen, flat))
         return tokens
+
+    @staticmethod
+    def _commit_scores(log_probs: torch.Tensor, chosen: torch.Tensor, background: int, order: str) -> torch.Tensor:
+        """(B,N,K) log-probabilities, (B,N) drawn colours -> (B,N) log-score of committing each drawn colour now.
+
+        confidence: log p(drawn colour). On a set of many colours a sprite pixel's probability is spread over its
+        colours, so the background always looks surest and is committed first (docs/experiments/time_budget.md).
+        occupancy: the probability of the pixel's side of "background or not": log p(background) for a drawn
+        background, log(1 - p(background)) for any other colour, whatever the palette's size."""
+        drawn = log_probs.gather(-1, chosen[..., None])[..., 0]
+        if order == "confidence":
+            return drawn
+        on_background = log_probs[..., background]  # (B,N)
+        off_background = torch.log1p(-on_background.exp().clamp(max=1 - 1e-6))
+        return torch.where(chosen == background, on_background, off_background)
