@@ -120,7 +120,7 @@ def test_a_run_trained_on_the_torus_samples_tileable_by_default(
     model: str, test_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`tileable=true` is recorded in the run's config.yaml; the loaded run samples as with --tileable when the option
-    is left out (Python and CLI), and --no-tileable still gives zero padding."""
+    is left out (Python and CLI), and `--opt tileable=false` still gives zero padding."""
     folder = terrain_tiles(test_data, tmp_path / "tiles", count=24)
     # No warm-up and no EMA, so that four steps move the zero-initialised output layer and the padding shows.
     overrides = ["train.batch_size=8", "train.progress=false", "train.max_steps=4", "train.sample_every=0"]
@@ -134,7 +134,7 @@ def test_a_run_trained_on_the_torus_samples_tileable_by_default(
     np.testing.assert_array_equal(default.indices, tileable.indices)
     assert (default.indices != plain.indices).any()
     monkeypatch.chdir(tmp_path)
-    for flags, expected in (([], tileable), (["--no-tileable"], plain)):
+    for flags, expected in (([], tileable), (["--opt", "tileable=false"], plain)):
         command = ["sample", "run", "--n", "4", "--seed", "1", "--steps", "4", "--out", "grid.png", "--each", "out"]
         result = CliRunner().invoke(cli.app, [*command, *flags])
         assert result.exit_code == 0, result.output
