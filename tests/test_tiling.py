@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 import spriteforge
 import torch
+from spriteforge import cli, io
 from spriteforge.metrics.seams import seam_statistics
+from spriteforge.models.base import DataSpec, model_class
 from spriteforge.nn.tiling import is_wrapping, wrap_around, wrap_pad
 from spriteforge.nn.unet import UNet
 from tests.kenney_fixtures import terrain_tiles
+from typer.testing import CliRunner
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -96,3 +99,52 @@ def test_tileable_samples_repeat_without_a_seam(terrain_run: spriteforge.Run) ->
     assert tileable.inside < 0.6  # learnt colour areas, not noise (noise changes at ~95% of pairs)
     assert 0.8 < tileable.ratio < 1.25
     assert plain.ratio > tileable.ratio + 0.2
+
+
+@pytest.mark.parametrize("model", ["ddpm", "discrete_diffusion"])
+def test_training_on_the_torus_pads_circularly(model: str) -> None:
+    """With tileable=true every U-Net pass of the training loss runs inside `wrap_around()`, and the loss differs
+    from the zero-padded one on the same batch and noise: the network learns on the torus it will sample on."""
+    cls = model_class(model)
+    spec = DataSpec(8, 8, torch.randint(0, 256, (6, 4), dtype=torch.uint8))
+    network = cls(cls.Config(**{**cls.presets["tiny"], "tileable": True}), spec)
+    for parameter in network.unet.head[-1].parameters():  # the zero-initialised head would hide the padding
+        torch.nn.init.normal_(parameter)
+    wrapping: list[bool] = []
+    network.unet.register_forward_pre_hook(lambda module, inputs: wrapping.append(is_wrapping()))
+    batch = {"indices": torch.randint(0, 6, (4, 8, 8))}
+
+    def loss() -> torch.Tensor:
+        torch.manual_seed(0)
+        return network.loss(batch, step=0)["loss"]
+
+    on_torus = loss()
+    network.config.tileable = False
+    assert wrapping == [True] and not torch.allclose(on_torus, loss()) and wrapping == [True, False]
+
+
+@pytest.mark.parametrize("model", ["ddpm", "discrete_diffusion"])
+def test_a_run_trained_on_the_torus_samples_tileable_by_default(
+    model: str, test_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tileable=true` is recorded in the run's config.yaml; the loaded run samples as with --tileable when the option
+    is left out (Python and CLI), and `--opt tileable=false` still gives zero padding."""
+    folder = terrain_tiles(test_data, tmp_path / "tiles", count=24)
+    # No warm-up and no EMA, so that four steps move the zero-initialised output layer and the padding shows.
+    overrides = ["train.batch_size=8", "train.progress=false", "train.max_steps=4", "train.sample_every=0"]
+    overrides += ["train.val_every=4", "train.warmup_steps=0", "train.ema=false"]
+    overrides += ["data.size=16", "data.max_colors=8", f"{model}.tileable=true"]
+    spriteforge.train(model, folder, tmp_path / "run", overrides=overrides, preset="tiny", logger="none")
+    assert "tileable: true" in (tmp_path / "run" / "config.yaml").read_text()
+    run = spriteforge.load_run(tmp_path / "run")
+    assert run.model.config.tileable is True
+    default, tileable, plain = (run.sample(4, seed=1, steps=4, tileable=mode) for mode in (None, True, False))
+    np.testing.assert_array_equal(default.indices, tileable.indices)
+    assert (default.indices != plain.indices).any()
+    monkeypatch.chdir(tmp_path)
+    for flags, expected in (([], tileable), (["--opt", "tileable=false"], plain)):
+        command = ["sample", "run", "--n", "4", "--seed", "1", "--steps", "4", "--out", "grid.png", "--each", "out"]
+        result = CliRunner().invoke(cli.app, [*command, *flags])
+        assert result.exit_code == 0, result.output
+        written = np.stack([io.read_rgba(file) for file in sorted(Path("out").glob("*.png"))])
+        np.testing.assert_array_equal(written, expected.to_rgba())

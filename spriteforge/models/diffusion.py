@@ -15,6 +15,7 @@ variations noise a sprite to strength*T and denoise it.
 from __future__ import annotations
 
 import math
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,9 @@ class DenoiserConfig(ModelConfig):
     dropout: float = 0.1
     conditional: bool = True  # use the run's labels when it has some
     label_dropout: float = 0.1  # share of training sprites given the null label (classifier-free guidance)
+    # Train on the torus: circular padding (nn/tiling.py) in training as in sampling, so the network never sees an
+    # edge and every sample repeats without a seam; the run's samples are then tileable unless told otherwise.
+    tileable: bool = False
 
 
 @dataclass
@@ -80,6 +84,11 @@ class Denoiser(GenerativeModel):
     def is_conditional(self) -> bool:
         return self.unet.label_embed is not None
 
+    def _padding(self, tileable: bool | None = None) -> AbstractContextManager[None]:
+        """The U-Net's padding for a forward pass: circular when `tileable` (the sampling option) says so, or, when it
+        is None (training, or the option left out), as the model was trained (config.tileable)."""
+        return wrap_around(self.config.tileable if tileable is None else tileable)
+
     def _train_drop(self, batch: dict[str, Any], size: int, device: torch.device) -> torch.Tensor:
         """(B,) bool: sprites trained with the null label (all of them when the batch has no labels)."""
         if batch.get("labels") is None:
@@ -101,7 +110,11 @@ class Denoiser(GenerativeModel):
 
 def tileable_option() -> Any:
     """The `tileable` sampling option of the U-Net models (one declaration, so both describe it alike)."""
-    return option(False, help="circular padding: the sprite wraps around its edges, a tile that repeats without a seam")
+    return option(
+        None,
+        help="circular padding: the sprite wraps around its edges, a tile that repeats without a seam "
+        "(default: as trained, true for runs trained with tileable=true)",
+    )
 
 
 @dataclass
@@ -114,7 +127,7 @@ class DiffusionSampleOptions:
     guidance: float = option(
         1.0, min=0.0, max=50.0, help="classifier-free guidance scale (1 = plain conditional; 3 is typical)"
     )
-    tileable: bool = tileable_option()
+    tileable: bool | None = tileable_option()
 
 
 @register("ddpm")
@@ -205,7 +218,8 @@ class Diffusion(Denoiser):
         t = torch.randint(0, self.schedule.timesteps, (b,), device=x0.device)
         noise = torch.randn_like(x0)
         drop = self._train_drop(batch, b, x0.device)
-        output = self.unet(self.schedule.add_noise(x0, noise, t), t, batch.get("labels"), drop)
+        with self._padding():
+            output = self.unet(self.schedule.add_noise(x0, noise, t), t, batch.get("labels"), drop)
         mse = F.mse_loss(output.float(), self.schedule.target(self.config.prediction, x0, noise, t))
         return {"loss": mse}
 
@@ -294,7 +308,7 @@ class Diffusion(Denoiser):
         self.check_labels(labels)
         for t, t_prev in zip(timesteps, [*timesteps[1:], -1]):
             t_batch = torch.full((x.shape[0],), t, device=x.device)
-            with wrap_around(options.tileable):
+            with self._padding(options.tileable):
                 output = self._predict(x, t_batch, labels, options.guidance).float()
             # Clip x_0 to the data range and take eps consistent with it (improved-diffusion's DDIM does the same).
             x0 = self.schedule.predict_x0(self.config.prediction, output, x, t_batch).clamp(-1, 1)

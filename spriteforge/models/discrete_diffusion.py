@@ -25,7 +25,6 @@ from spriteforge.models.base import DataSpec, register
 from spriteforge.models.diffusion import Denoiser, DenoiserConfig, tileable_option
 from spriteforge.models.options import option
 from spriteforge.nn.pixels import INDEX, draw_categorical
-from spriteforge.nn.tiling import wrap_around
 
 # The U-Net's step input: the masked share gamma in [0,1] times this, on the same scale as a 1000-step t.
 STEP_SCALE = 1000.0
@@ -57,7 +56,7 @@ class UnmaskingSampleOptions:
     guidance: float = option(
         1.0, min=0.0, max=50.0, help="classifier-free guidance scale (1 = plain conditional; 3 is typical)"
     )
-    tileable: bool = tileable_option()
+    tileable: bool | None = tileable_option()
 
 
 @register("discrete_diffusion")
@@ -105,7 +104,8 @@ class DiscreteDiffusion(Denoiser):
         share = masking_ratio(torch.rand(b, device=indices.device))  # (B,) gamma(r)
         mask = torch.rand(indices.shape, device=indices.device) < share[:, None, None]  # (B,H,W)
         tokens = torch.where(mask, self.mask_token, indices)
-        logits = self._logits(tokens, batch.get("labels"), drop=self._train_drop(batch, b, indices.device))
+        with self._padding():
+            logits = self._logits(tokens, batch.get("labels"), drop=self._train_drop(batch, b, indices.device))
         nll = F.cross_entropy(logits.float(), indices, reduction="none")  # (B,H,W)
         loss = (nll * mask).sum() / mask.sum().clamp(min=1)
         accuracy = ((logits.argmax(1) == indices) & mask).sum() / mask.sum().clamp(min=1)
@@ -171,7 +171,7 @@ class DiscreteDiffusion(Denoiser):
             still = int(is_masked.sum(1).max())
             if still == 0:
                 break
-            with wrap_around(options.tileable):
+            with self._padding(options.tileable):
                 logits = self._logits(tokens, labels, guidance).float().flatten(2).transpose(1, 2)  # (B,N,K)
             log_probs = F.log_softmax(logits / max(temperature, 1e-6), dim=-1)
             chosen = draw_categorical(logits, temperature, generator=generator)  # (B,N)
