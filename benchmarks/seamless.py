@@ -1,7 +1,7 @@
 """Benchmark: seamless tiles. Discrete diffusion trained on Kenney terrain, sampled plain and with `tileable`.
 
     flock /tmp/spriteforge-cpu.lock .venv/bin/python benchmarks/seamless.py [--out runs/seamless] [--time 6m] \
-        [--torus] [--max-seam-ratio 1.25] [--name seamless_terrain]
+        [--torus] [--min-seam-ratio 0.5] [--max-seam-ratio 2] [--name seamless_terrain]
     flock /tmp/spriteforge-cpu.lock .venv/bin/python benchmarks/seamless.py --run runs/seamless/run   # measure only
 
 Kenney terrain: the 361 fully opaque 16x16 tiles of the roguelike RPG pack (grass, water, sand, stone, floors),
@@ -35,9 +35,11 @@ TRAINING = ["data.size=16", "data.max_colors=32", "train.batch_size=64", "train.
 SHOWN = 8  # samples in the picture, each as 3x3 copies
 
 
-def terrain(folder: Path, max_seam_ratio: float | None = None) -> Path:
-    """Copy the fully opaque roguelike RPG tiles (Kenney's terrain) into `folder`; with `max_seam_ratio`, only those
-    whose own 3x3 copies change across the seams at most that many times as often as inside."""
+def terrain(folder: Path, max_seam_ratio: float | None = None, min_seam_ratio: float | None = None) -> Path:
+    """Copy the fully opaque roguelike RPG tiles (Kenney's terrain) into `folder`; with `max_seam_ratio` (and
+    `min_seam_ratio`), only those whose own 3x3 copies change across the seams at most (at least) that many times as
+    often as inside. A tile framed in one colour has a ratio near 0 (its frame meets itself), an edge-shaded one far
+    above 1: a two-sided range keeps the textures that repeat."""
     source = DATA / "kenney" / "tiles" / "roguelike_rpg"
     if not source.is_dir():
         raise SystemExit(f"{source}: Kenney tiles not found; set SPRITEFORGE_TEST_DATA to the shared data folder.")
@@ -45,9 +47,13 @@ def terrain(folder: Path, max_seam_ratio: float | None = None) -> Path:
     folder.mkdir(parents=True)
     for file in sorted(source.glob("*.png")):
         rgba = io.read_rgba(file)
-        if (rgba[..., 3] >= 128).all() and (max_seam_ratio is None or own_seam_ratio(rgba) <= max_seam_ratio):
+        if (rgba[..., 3] >= 128).all() and in_range(own_seam_ratio(rgba), min_seam_ratio, max_seam_ratio):
             shutil.copy(file, folder / file.name)
     return folder
+
+
+def in_range(value: float, low: float | None, high: float | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
 
 
 def own_seam_ratio(rgba: np.ndarray) -> float:
@@ -66,9 +72,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16, help="unmasking steps")
     parser.add_argument("--torus", action="store_true", help="train with tileable=true (circular padding)")
     parser.add_argument("--max-seam-ratio", type=float, help="train only on tiles whose own seam ratio is at most this")
+    parser.add_argument(
+        "--min-seam-ratio", type=float, help="train only on tiles whose own seam ratio is at least this"
+    )
     parser.add_argument("--name", default="seamless_terrain", help="stem of the results JSON and the picture")
     args = parser.parse_args()
-    tiles = terrain(args.out / "tiles", args.max_seam_ratio)
+    tiles = terrain(args.out / "tiles", args.max_seam_ratio, args.min_seam_ratio)
     if args.run is None:
         shutil.rmtree(args.out / "run", ignore_errors=True)
         overrides = [*TRAINING, f"discrete_diffusion.tileable={str(args.torus).lower()}"]
@@ -80,6 +89,7 @@ def main() -> None:
         "run": str(args.run or args.out / "run"),
         "trained_tileable": run.model.config.tileable,
         "max_seam_ratio": args.max_seam_ratio,
+        "min_seam_ratio": args.min_seam_ratio,
         "steps_trained": run.metrics.get("steps"),
         "training_tiles": {**seam_statistics(training.indices).to_json(), "count": len(training.indices)},
     }
