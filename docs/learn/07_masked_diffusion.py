@@ -266,8 +266,8 @@ fig.savefig(FIGURES / "07_inpaint_vary.png", dpi=120)
 # %% [markdown]
 # The `assert` in the loop checks the promise: outside the mask, every completion keeps the sprite's pixels
 # exactly. Small strengths give near-copies with a few pixels changed; at 0.6 most of the sprite is new, held
-# together only by the 40% that stayed. An undertrained model (the committed pictures) fills the masked region with
-# a speckle of the palette's colours; a longer-trained one continues the sprite's shapes and colours.
+# together only by the 40% that stayed. In the committed pictures the completions continue the sprite in kind: its
+# colour and its scattered marks, with a stray second colour here and there at the larger strengths.
 #
 # **Where next.** `spriteforge/models/discrete_diffusion.py` (the sampler is `_unmask`) and
 # `spriteforge/diffusion/masking.py` (the schedule). From the command line:
