@@ -224,6 +224,11 @@ fig.tight_layout()
 fig.savefig(FIGURES / "08_cyclegan.png", dpi=110)
 
 # %% [markdown]
+# In the committed figure the plain CycleGAN has collapsed, as expected: the same terrain colours whatever the
+# photo. The residual one keeps each photo's layout (the cat's face, the astronaut's suit, the cup) and moves some
+# pixels to other palette colours, not always for the better (the green patches beside the astronaut): 150 seconds
+# teach it where to deviate only roughly. `docs/experiments/convert.md` measures both against the pixelizer.
+#
 # **Where next.** `spriteforge/convert/pixelize.py` describes each step of the pixelizer; from the command line:
 # `spriteforge convert photo.jpg --size 48 --palette db32 --dither bayer4 --scale 4 --out art.png` and
 # `spriteforge convert photo.jpg --model RUN --size 16 --scale 8 --out sprite.png`.
