@@ -273,3 +273,17 @@ def test_occupancy_order_does_not_punish_sprites_of_many_colours(sprites: sprite
     assert many >= 4, many
     assert occupancy > 2 * confidence, (occupancy, confidence)
     assert occupancy == pytest.approx(occupancy_two, abs=0.03), (occupancy, occupancy_two)
+
+
+def test_certainty_order_commits_draws_at_their_model_probability(sprites: spriteforge.SpriteSet) -> None:
+    """Scoring the drawn colour commits each pixel's likelier side first, and on the toy the background feeds on
+    itself (greedy confidence empties the sprite); the certainty order scores only how sure the model is of a pixel,
+    so what it commits is an unbiased draw: the sprite keeps the colour share of a random order, even greedily."""
+    model = build("discrete_diffusion", sprites, conditional=False)
+    self_reinforcing_background(model, sprite_colours=2)
+    random_order = sprite_share(model, order="occupancy", choice_noise=1e3)
+    greedy_confidence = sprite_share(model, order="confidence", choice_noise=0.0)
+    for noise in (0.0, model.SampleOptions().choice_noise):
+        certainty = sprite_share(model, order="certainty", choice_noise=noise)
+        assert certainty == pytest.approx(random_order, abs=0.05), (noise, certainty, random_order)
+    assert greedy_confidence < random_order / 2, (greedy_confidence, random_order)

@@ -43,9 +43,10 @@ class UnmaskingSampleOptions:
     )
     order: str = option(
         "occupancy",
-        choices=("occupancy", "confidence"),
-        help="what ranks the pixels to commit: occupancy (is this pixel background or not, whatever its colour) "
-        "or confidence (the probability of the drawn colour: sprites of many colours lose to the background)",
+        choices=("occupancy", "certainty", "confidence"),
+        help="what ranks the pixels to commit: occupancy (the probability of the drawn side, background or not, "
+        "whatever its colour), certainty (how sure the model is of the pixel's side, whatever was drawn) or "
+        "confidence (the probability of the drawn colour: sprites of many colours lose to the background)",
     )
     choice_noise: float = option(
         4.0,
@@ -198,10 +199,14 @@ class DiscreteDiffusion(Denoiser):
         confidence: log p(drawn colour). On a set of many colours a sprite pixel's probability is spread over its
         colours, so the background always looks surest and is committed first (docs/experiments/time_budget.md).
         occupancy: the probability of the pixel's side of "background or not": log p(background) for a drawn
-        background, log(1 - p(background)) for any other colour, whatever the palette's size."""
-        drawn = log_probs.gather(-1, chosen[..., None])[..., 0]
+        background, log(1 - p(background)) for any other colour, whatever the palette's size.
+        certainty: the larger of the two sides' probabilities, whatever was drawn. Scoring the draw biases what is
+        committed towards each pixel's likelier side, on sparse sprites the background; scoring only the pixel
+        commits each draw at its model probability."""
         if order == "confidence":
-            return drawn
+            return log_probs.gather(-1, chosen[..., None])[..., 0]
         on_background = log_probs[..., background]  # (B,N)
         off_background = torch.log1p(-on_background.exp().clamp(max=1 - 1e-6))
+        if order == "certainty":
+            return torch.maximum(on_background, off_background)
         return torch.where(chosen == background, on_background, off_background)
