@@ -22,7 +22,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +71,6 @@ class Recipe:
 
     stages: tuple[Stage, ...]
     note: str = ""
-    sample_options: dict[str, object] = field(default_factory=dict)
 
 
 # The recipes (docs/leaderboard.md says how each was chosen). Families whose recipe is not yet swept train their

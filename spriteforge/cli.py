@@ -1088,16 +1088,23 @@ def _print_pretrained(as_json: bool) -> None:
             card.data,
             count,
             *("-" if value is None else f"{value:.3g}" for value in values),
-            str(len(card.labels)) if card.labels else "-",
+            _labels_cell(card.labels, figures.get("conditional_accuracy")),
             f"{card.size_bytes / 1e6:.2f}",
             card.description,
         )
     console.print(table, soft_wrap=False)
     console.print(
-        "Figures: the model's leaderboard row (docs/leaderboard.md) at n samples. "
+        "Figures: the model's leaderboard row (docs/leaderboard.md) at n samples; labels: how many, and how often a "
+        "classifier finds the asked one (conditional accuracy). "
         "Use one: spriteforge sample pretrained:NAME --n 64 --out samples.png",
         soft_wrap=False,
     )
+
+
+def _labels_cell(labels: list[str] | None, accuracy: float | None) -> str:
+    if not labels:
+        return "-"
+    return str(len(labels)) if accuracy is None else f"{len(labels)} ({accuracy:.0%} right)"
 
 
 def _describe_model(cls: type[GenerativeModel]) -> dict[str, Any]:

@@ -414,6 +414,17 @@ def test_conditional_accuracy_through_eval(
     assert "--classifier" in squash(without)
 
 
+def test_conditional_accuracy_samples_with_the_given_options(kenney_run: Path, pack_classifier: Path) -> None:
+    from spriteforge.metrics.classifier import load_classifier
+    from spriteforge.metrics.conditional import conditional_accuracy
+
+    run, judge = spriteforge.load_run(kenney_run), load_classifier(pack_classifier)
+    result = conditional_accuracy(run, judge, n=20, seed=0, temperature=0.0)
+    assert result["overall"]["n"] == 20 and 0.0 <= result["overall"]["value"] <= 1.0
+    with pytest.raises(SpriteforgeError, match="no sampling option guidance"):
+        conditional_accuracy(run, judge, n=20, seed=0, guidance=3.0)
+
+
 def test_conditional_accuracy_multi_hot_includes_unseen_combinations(
     punks_run: Path, punks: Path, tmp_path: Path
 ) -> None:

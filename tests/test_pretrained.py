@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = {"fid": 41.5, "kid": 0.02, "near_empty": 0.01, "palette_adherence": 1.0}
+FIGURES = {"fid": 41.5, "kid": 0.02, "near_empty": 0.01, "palette_adherence": 1.0, "conditional_accuracy": 0.875}
 
 
 def _ship_module():
@@ -115,6 +115,7 @@ def test_cli_samples_lists_and_refuses_unknown_names(
     listing = runner.invoke(cli.app, ["models", "--pretrained"], env={"COLUMNS": "250"})
     assert listing.exit_code == 0 and "pretrained:tiny-packs" in listing.output
     assert "41.5" in listing.output and "tiny test sprites" in listing.output
+    assert "2 (88% right)" in listing.output  # its labels, and how often the classifier found the asked one
     described = json.loads(runner.invoke(cli.app, ["models", "--pretrained", "--json"]).output)
     assert described["tiny-packs"]["leaderboard"]["tables"]["8"]["fid"] == 41.5
     monkeypatch.setattr(sys, "argv", ["spriteforge", "sample", "pretrained:nope", "--out", str(tmp_path / "x.png")])

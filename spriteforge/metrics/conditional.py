@@ -30,10 +30,11 @@ THRESHOLD = 0.5
 
 
 def conditional_accuracy(
-    run: Run, classifier: Classifier | None = None, n: int = 1000, seed: int = 0
+    run: Run, classifier: Classifier | None = None, n: int = 1000, seed: int = 0, **opts: Any
 ) -> dict[str, Any]:
     """{"available": True, "overall": Estimate dict, ..., "per_label": {name: Estimate dict}} for a conditional run
-    judged by `classifier`; {"available": False, "reason": ...} when it cannot be measured."""
+    judged by `classifier`; {"available": False, "reason": ...} when it cannot be measured. `opts` are the model's
+    sample options (e.g. guidance=3)."""
     labels = run.labels if is_conditional(run) else None
     if labels is None:
         return {"available": False, "reason": "the run is not conditional"}
@@ -48,7 +49,7 @@ def conditional_accuracy(
             f"{labels.kind} labels {', '.join(labels.names[:6])}...: train the classifier on the run's labels CSV."
         )
     requests, unseen = label_requests(run, n, seed)
-    samples, _ = run.generate(len(requests), seed=seed, labels=torch.from_numpy(requests))
+    samples, _ = run.generate(len(requests), seed=seed, labels=torch.from_numpy(requests), **opts)
     probabilities = classifier.probabilities(samples)  # (n,L)
     if labels.kind == CATEGORICAL:
         return _categorical(probabilities, requests, labels.names)
