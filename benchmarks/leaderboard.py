@@ -2,6 +2,7 @@
 
     flock /tmp/spriteforge-cpu.lock .venv/bin/python benchmarks/leaderboard.py \\
         [--datasets focused_873,tiles] [--families all] [--time 15m] [--n 1000] [--out runs/leaderboard]
+        [--train-only | --tables-only]
 
 For each dataset and family: trains the family's recipe (RECIPES) with `--time` (two-stage families split the
 budget: a VQ-VAE, then the prior over its codes), unless a finished run is already in --out (a run with metrics.json:
@@ -215,12 +216,19 @@ def markdown(results: list[dict]) -> str:
                 "|" + "---|" * (len(columns) + 1),
             ]
             for entry in rows:
-                cells = ["-" if entry.get(key) is None else f"{entry[key]:.4g}" for key, _ in columns]
+                cells = [cell(entry.get(key)) for key, _ in columns]
                 lines.append(f"| {entry['name']} | " + " | ".join(cells) + " |")
             lines.append("")
         shown = [entry for entry in result["tables"][next(iter(result["tables"]))] if "grid" in entry]
         lines += [f"{entry['name']}:\n\n![{entry['name']}](images/leaderboard/{entry['grid']})\n" for entry in shown]
     return "\n".join(lines)
+
+
+def cell(value: float | int | None) -> str:
+    """A table cell: counts and large rates in full (30,291, not 3.029e+04), measurements to 4 significant digits."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if isinstance(value, int) or abs(value) >= 1000 else f"{value:.4g}"
 
 
 def write_tables(doc: Path, text: str) -> None:
@@ -241,6 +249,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the leaderboard_<set>.json files")
     parser.add_argument("--doc", type=Path, default=DOC, help="Markdown file whose tables are rewritten")
     parser.add_argument("--train-only", action="store_true", help="train the missing runs, score nothing (a queue)")
+    parser.add_argument("--tables-only", action="store_true", help="rewrite the doc's tables from the results files")
     args = parser.parse_args()
     families = list(RECIPES) if args.families == "all" else args.families.split(",")
     unknown = sorted(set(families) - set(RECIPES)) + sorted(set(args.datasets.split(",")) - set(DATASETS))
@@ -253,7 +262,7 @@ def main() -> None:
             for family in families:
                 train_family(family, DATASETS[name], args.out / name, parse_duration(args.time))
         return
-    for name in args.datasets.split(","):
+    for name in [] if args.tables_only else args.datasets.split(","):
         result = run_dataset(name, families, parse_duration(args.time), args.n, args.out, images)
         io.write_text(args.results / f"leaderboard_{name}.json", json.dumps(result, indent=2) + "\n")
     every = [json.loads(path.read_text()) for path in sorted(args.results.glob("leaderboard_*.json"))]
