@@ -34,7 +34,7 @@ from spriteforge import io
 from spriteforge.engine.config import BUDGET_MODEL, BUDGET_PRESET, parse_duration
 from spriteforge.metrics.conditional import label_requests
 
-from leaderboard import device_name, near_empty_share, row
+from leaderboard import device_name, finished, near_empty_share, row
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SPRITEFORGE_TEST_DATA", ROOT.parent / "shared" / "data"))
@@ -74,10 +74,6 @@ def labels_csv(name: str, out: Path) -> tuple[Path, str]:
             lines.append(f"{row['file']},{kinds[0]}")
         io.write_text(derived, "\n".join(lines) + "\n")
     return derived, "type"
-
-
-def finished(path: Path) -> bool:
-    return (path / "metrics.json").is_file() and (path / "weights.safetensors").is_file()
 
 
 def measure(name: str, labelled: LabelledSet, out: Path, budget: float, n: int, guidances: list[float]) -> dict:
