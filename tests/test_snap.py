@@ -98,6 +98,37 @@ def test_large_smooth_jpeg_cells_are_found(tiles: Path) -> None:
     assert len(result.sprite.palette) - 1 == 9
 
 
+def test_the_axes_agree_where_pixels_are_square(tiles: Path) -> None:
+    """5.5x nearest, JPEG q95: on its own, this sprite's x axis rebuilds as well at a cell of 6.54 (fitting JPEG
+    noise) as at 5.5; the y axis finds 5.5, and square pixels win where they rebuild the image as well."""
+    truth = sprite(tiles, "roguelike_rpg/roguelike_rpg_r29c29.png")
+    result = snap(degrade(truth, Degradation(cell=5.5, shift=0.647, jpeg=95, shift_y=2.206, seed=13)))
+    assert result.grid.cell == pytest.approx((5.5, 5.5), rel=0.02)
+    assert_recovered(result.sprite.to_rgba()[0], truth, tolerance=8)
+
+
+def test_close_shades_of_a_busy_sprite_stay_apart(tiles: Path) -> None:
+    """12x bilinear, JPEG q85, two greys 30 levels apart, where every cell's closest neighbour is the other grey:
+    the cells' noise is bounded by the rebuild's (under a level), not read off the neighbours (30 levels), so
+    the two greys stay two colours."""
+    truth = sprite(tiles, "roguelike_characters/roguelike_characters_r09c21.png")
+    result = snap(
+        degrade(truth, Degradation(cell=12, shift=0.293, resample="bilinear", jpeg=85, shift_y=5.995, seed=4))
+    )
+    assert len(result.sprite.palette) - 1 == 2
+    assert_recovered(result.sprite.to_rgba()[0], truth, tolerance=8)
+
+
+def test_stray_edge_colours_are_dropped(tiles: Path) -> None:
+    """4x bilinear, JPEG q85: a few edge cells whose chroma JPEG's 4:2:0 moved 10-20 levels first make colours of
+    their own; the image is explained as well by the true colours, so those are dropped, and the colours are
+    refitted from every pixel they cover."""
+    truth = sprite(tiles, "pixel_platformer_tiles/pixel_platformer_tiles_r03c07.png")
+    result = snap(degrade(truth, Degradation(cell=4, shift=0.376, resample="bilinear", jpeg=85, shift_y=0.11, seed=3)))
+    assert len(result.sprite.palette) - 1 == 3
+    assert_recovered(result.sprite.to_rgba()[0], truth, tolerance=8)
+
+
 def test_chroma_halving_is_what_jpeg_does() -> None:
     """The 4:2:0 model snap inverts is the codec's: PIL's JPEG at quality 100 moves chroma by about a level from
     it, and by tens of levels from the image as it was."""

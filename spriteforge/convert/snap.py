@@ -31,8 +31,12 @@ difference whose spectrum vanishes exactly at the grid's harmonics) and is foole
    Every divisor of the true cell rebuilds the image as well as it does, and a finer grid fits JPEG ringing a
    little better, so the grid is the largest candidate that rebuilds the image about as well as the best one (in
    rms error, and in the share of pixels missed by far); near-equal sizes are settled by error, then by
-   simplicity (a whole or half size). Confidence is how much better the found origin rebuilds the image than the
-   average origin: near 0 for an image with no grid (every phase is as good), near 1 for a clean grid.
+   simplicity (a whole or half size). Pixels are almost always square: where the two axes disagree, each is
+   searched again with the other's cell as a candidate, taken where it rebuilds the axis as well up to noise and
+   is not a divisor of the best (JPEG noise lets a wrong 6.54 rebuild an axis as well as the true 5.5; a true
+   non-square cell rebuilds worse at the other's size). Confidence is how much better the found origin rebuilds
+   the image than the average origin: near 0 for an image with no grid (every phase is as good), near 1 for a
+   clean grid.
 3. Cells, by deconvolution. The least-squares fit of step 2 in 2-D, with the kernel that fitted best: the values
    whose resize best explains the image; luma and alpha through that resize, chroma through it or through it
    followed by JPEG's 4:2:0 chroma subsampling (`_chroma_halving`), whichever explains the image better. Bilinear and bicubic resizes have no flat cell centre to read (the
@@ -46,7 +50,14 @@ difference whose spectrum vanishes exactly at the grid's harmonics) and is foole
    those colours within a looser chroma noise where the chroma was subsampled, and only those beyond it make
    colours of their own (`_auto_colours`); each colour is the median of its settled cells. Or k-means to K
    colours (auto:K, max_colors), or a named palette or palette file. Every opaque cell takes its nearest palette
-   colour; cells whose alpha is below the threshold are index 0.
+   colour; cells whose alpha is below the threshold are index 0. The noise of the cells is at most what the
+   image's own noise (the rebuild's residual) passes through the inverse (`_Evidence.cell_noise`): in a sprite of
+   thin lines a cell's closest neighbour is another colour, and the neighbours alone would merge its shades.
+5. Decoding against the image. A cell's nearest colour is a guess made one cell at a time; each opaque cell then
+   takes the entry whose rendering through the resize (and 4:2:0), next to its neighbours' entries, explains the
+   image best (`_decode`, iterated conditional modes). An automatic palette's colours are then refitted by least
+   squares from every pixel their cells cover (`_refit_colours`), and colours of a few cells that the image
+   does not need (stray edge cells JPEG moved) are dropped (`_prune`).
 """
 
 from __future__ import annotations
@@ -118,6 +129,11 @@ _MIN_NOISE = 1.0  # ...a noise of at least this many levels (0..255) in luma and
 _SUBSAMPLED_CHROMA_NOISE = 2.5  # ...and in chroma where it was subsampled (JPEG 4:2:0)
 _NOISE_PERCENTILE = 75  # ...estimated as this percentile of each cell's difference to its closest neighbour
 _SPREAD_RADIUS = 4.0  # two colours whose medians are closer than this many of their cells' spreads are one
+_DECODE_SWEEPS = 6  # at most this many passes of the decoding over the cells whose neighbours changed
+_REBUILD_NOISE_MARGIN = 3.0  # the noise of the cells is taken as at most this many times what the pixels' predicts
+_PRUNE_COST = 1.5  # a colour is dropped when the image misses it by less than this many times the local noise floor
+_PRUNE_CELLS = 16  # colours of at most this many cells, or this share of the opaque ones, are tried for dropping
+_PRUNE_SHARE = 0.05
 _MIN_INTERIOR = 4  # cells: a colour is read from its interior cells where it has at least this many
 # RGB -> luma, blue and red chroma (ITU-R BT.601, full range, as JPEG stores colour)
 _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -314,13 +330,16 @@ def detect_grid(
 ) -> Grid:
     """The grid of an (H,W,4) image; `cell` and `offset` ((x, y) image pixels) fix what the user knows."""
     features = _features(rgba)
-    axes = []
-    for axis in (1, 0):  # x, then y
-        # (signals, length): each row (for x) or column (for y) of each channel is one 1-D signal along the axis
-        signals = np.moveaxis(features, axis, -1).reshape(-1, features.shape[axis])
-        given_cell = None if cell is None else float(cell[1 - axis])
-        given_offset = None if offset is None else float(offset[1 - axis])
-        axes.append(_axis_grid(signals, given_cell, given_offset))
+    # (signals, length) per axis, x then y: each row (for x) or column (for y) of each channel is one 1-D signal
+    signals = [np.moveaxis(features, axis, -1).reshape(-1, features.shape[axis]) for axis in (1, 0)]
+    given_cells = [None, None] if cell is None else [float(c) for c in cell]
+    given_offsets = [None, None] if offset is None else [float(o) for o in offset]
+    axes = [_axis_grid(signals[i], given_cells[i], given_offsets[i]) for i in (0, 1)]
+    if cell is None and abs(axes[0][0] - axes[1][0]) > _SAME_CELL * max(axes[0][0], axes[1][0]):
+        # Pixels are almost always square: where the axes disagree, each is searched again preferring the other's
+        # cell wherever that rebuilds it about as well (see `_cell_size`): so one axis found right puts the other
+        # right, and truly non-square cells (which rebuild poorly at the other's size) stay as they are.
+        axes = [_axis_grid(signals[i], None, given_offsets[i], preferred=axes[1 - i][0]) for i in (0, 1)]
     (cell_x, origin_x, conf_x, kernel_x), (cell_y, origin_y, conf_y, kernel_y) = axes
     shape = (_cell_count(rgba.shape[0], cell_y, origin_y), _cell_count(rgba.shape[1], cell_x, origin_x))
     if max(shape) > _MAX_SPRITE:
@@ -343,20 +362,23 @@ def _features(rgba: np.ndarray) -> np.ndarray:
     return np.stack([image[..., :3] @ _YCC[0].astype(np.float32), image[..., 3]], axis=-1)
 
 
-def _axis_grid(signals: np.ndarray, cell: float | None, offset: float | None) -> tuple[float, float, float, str]:
+def _axis_grid(
+    signals: np.ndarray, cell: float | None, offset: float | None, preferred: float | None = None
+) -> tuple[float, float, float, str]:
     """(cell, origin, confidence, kernel) along one axis of (N, L) signals; origin: the first cell's first edge,
     as `_first_origin` places it; kernel: the resize that explains the image best.
 
     A long axis is searched on its central _MAX_LENGTH pixels (the fits solve one least-squares problem per cell
-    count, cubic in it), then the cell size alone is refined on the whole length, where a small error adds up."""
+    count, cubic in it), then the cell size alone is refined on the whole length, where a small error adds up.
+    `preferred`: a cell size to pick where it rebuilds the axis about as well as the best (`_cell_size`)."""
     length = signals.shape[1]
     if cell is not None and length < cell:
         raise SpriteforgeError(f"cell {cell:g} is larger than the image ({length} pixels along that axis)")
     if length <= _MAX_LENGTH:
-        return _window_grid(signals, cell, offset)
+        return _window_grid(signals, cell, offset, preferred)
     start = (length - _MAX_LENGTH) // 2
     shifted = None if offset is None else offset - start
-    found, origin, confidence, kernel = _window_grid(signals[:, start : start + _MAX_LENGTH], cell, shifted)
+    found, origin, confidence, kernel = _window_grid(signals[:, start : start + _MAX_LENGTH], cell, shifted, preferred)
     origin += start
     if cell is None:
         few = _busiest(signals, _LONG_SIGNALS)
@@ -364,7 +386,9 @@ def _axis_grid(signals: np.ndarray, cell: float | None, offset: float | None) ->
     return found, _first_origin(origin, found), confidence, kernel
 
 
-def _window_grid(signals: np.ndarray, cell: float | None, offset: float | None) -> tuple[float, float, float, str]:
+def _window_grid(
+    signals: np.ndarray, cell: float | None, offset: float | None, preferred: float | None = None
+) -> tuple[float, float, float, str]:
     """`_axis_grid` on signals short enough to search in full."""
     length = signals.shape[1]
     if cell is None and length < MIN_CELL * MIN_CELLS:
@@ -374,7 +398,7 @@ def _window_grid(signals: np.ndarray, cell: float | None, offset: float | None) 
         origin = _first_origin(offset, cell)
         return cell, origin, 1.0, _best_kernel(busiest, cell, origin)[1]
     if cell is None:
-        found, origin = _cell_size(signals)
+        found, origin = _cell_size(signals, preferred)
         found, origin, _ = _refine(busiest, found, origin, _FINAL_CELL_STEP * found, found / _PHASES / 4, _FINAL_ROUNDS)
         found, origin = _simplest(busiest, found, origin)
     else:
@@ -383,11 +407,19 @@ def _window_grid(signals: np.ndarray, cell: float | None, offset: float | None) 
     return found, origin, _confidence(busiest, found, origin), _best_kernel(busiest, found, origin)[1]
 
 
-def _cell_size(signals: np.ndarray) -> tuple[float, float]:
+def _cell_size(signals: np.ndarray, preferred: float | None = None) -> tuple[float, float]:
     """The period of the grid along the axis (see the module docstring, step 1): the spectrum proposes, the
     rebuild error decides, each candidate first fitted a little (a cell 0.5% off misses by a pixel after a few
-    dozen cells, and would lose to its own divisors)."""
+    dozen cells, and would lose to its own divisors). `preferred` (the other axis's cell) is a candidate too, and
+    is the answer wherever it rebuilds the axis as well as the largest good cell up to noise (_SAME_ERROR),
+    unless it divides that cell (a wrong axis of 5.03 or 6.54 next to a right 5.5 rebuilds the image as well by
+    fitting noise; a true 8x4 cell has 4 rebuilding its x axis as well as 8 does, as a divisor; the x axis of a
+    true 6x4.5 cell rebuilds 13% worse at 4.5)."""
     candidates = _cell_candidates(signals)
+    if preferred is not None and not MIN_CELL <= preferred <= signals.shape[1] / MIN_CELLS:
+        preferred = None
+    if preferred is not None:
+        candidates = np.append(candidates, preferred)  # the last
     busiest = _busiest(signals, _CANDIDATE_SIGNALS)
     fitted = [_fit(busiest, cell, True, _CANDIDATE_ROUNDS, _CANDIDATE_PHASES) for cell in candidates]  # (c, o, e)
     # The quick fit can stop a little off the truth (a cell 0.3% off, an origin a third of a pixel off), which the
@@ -415,6 +447,11 @@ def _cell_size(signals: np.ndarray) -> tuple[float, float]:
         & (misses <= _MISS_TOLERANCE * misses.min() + _MISS_SLACK)
     )
     largest = cells[good].max()
+    if preferred is not None and len(cells) - 1 in good:
+        ratio = largest / cells[-1]
+        as_well = errors[-1] <= errors[np.flatnonzero(cells == largest)[0]] * (1 + _SAME_ERROR)
+        if as_well and (ratio < 2 - _NEAR_CELL or abs(ratio - round(ratio)) > _NEAR_CELL):
+            return float(cells[-1]), fitted[-1][1]
     # Where a sprite has empty margins, a range of sizes around the true one rebuilds it equally well: of those
     # near the largest that rebuild it as well as the best of them (within _SAME_ERROR: noise), the one nearest a
     # whole or half size, then the best.
@@ -639,32 +676,118 @@ def _cell_count(length: int, cell: float, origin: float) -> int:
 
 
 def _read_sprite(rgba: np.ndarray, grid: Grid, config: SnapConfig) -> SpriteSet:
-    values, subsampled = _cell_values(rgba, grid)
-    opaque = values[..., 3] >= config.alpha_threshold
-    colors = values[..., :3]
+    fit = _evidence(rgba, grid)
+    opaque = fit.values[..., 3] >= config.alpha_threshold
+    colors = np.clip(fit.values[..., :3] @ np.linalg.inv(_YCC).T, 0, 255)  # (h, w, 3) RGB
     indices = np.zeros(opaque.shape, np.int64)
+    cap = _REBUILD_NOISE_MARGIN * fit.cell_noise()
+    tight, loose = _colour_noise(colors, opaque, False, cap), _colour_noise(colors, opaque, fit.resize.subsampled, cap)
     if config.palette != "auto":
         palette = _fixed_palette(colors, opaque, config)
-        if opaque.any():
-            indices[opaque] = palette.index(_as_colors(colors[opaque]))
-        return SpriteSet(indices[None], palette, report=LoadReport("snap"))
-    tight, loose = _colour_noise(colors, opaque, False), _colour_noise(colors, opaque, subsampled)
-    centres = _auto_colours(colors, opaque, tight, loose)
-    if config.max_colors is not None and len(centres) > config.max_colors - 1:
-        palette = _kmeans_palette(colors[opaque], config.max_colors, config)
-        indices[opaque] = palette.index(_as_colors(colors[opaque]))
-        return SpriteSet(indices[None], palette, report=LoadReport("snap"))
-    labels = _nearest(colors, centres, loose)
-    centres = _settled_medians(colors, labels, _settled_cells(_scaled(colors, tight), opaque), opaque, len(centres))
-    palette = Palette.from_colors(_as_colors(centres), "snap")
+    else:
+        centres = _auto_colours(colors, opaque, tight, loose)
+        if config.max_colors is not None and len(centres) > config.max_colors - 1:
+            palette = _kmeans_palette(colors[opaque], config.max_colors, config)
+        else:
+            labels = _nearest(colors, centres, loose)
+            settled = _settled_cells(_scaled(colors, tight), opaque)
+            centres = _settled_medians(colors, labels, settled, opaque, len(centres))
+            palette = Palette.from_colors(_as_colors(centres), "snap")
     if opaque.any():  # the nearest entry where the cell values are trusted: in luma and chroma, each by its noise
         indices[opaque] = 1 + _nearest(colors[opaque], palette.colors[1:, :3].astype(np.float64), loose)
+    indices = _decode(fit, palette, indices)
+    if config.palette.startswith("auto"):  # the colours are ours to estimate: from every pixel they explain
+        palette, indices = _refit_colours(fit, palette, indices)
+        indices = _decode(fit, palette, indices)
+    if config.palette == "auto" and config.max_colors is None:
+        palette, indices = _prune(fit, palette, indices)
     return SpriteSet(indices[None], palette, report=LoadReport("snap"))
 
 
-def _cell_values(rgba: np.ndarray, grid: Grid) -> tuple[np.ndarray, bool]:
-    """(h,w,4) float RGBA of each cell: the least-squares inverse of the resize found (see the module docstring,
-    step 3); and whether the image's chroma was subsampled, as JPEG's is.
+@dataclass(frozen=True)
+class _Resize:
+    """The resize found, as linear maps from (h,w) cell values to the (H,W) image: luma and alpha through `rows`
+    (H,h) and `cols` (W,w); chroma through `chroma_rows` and `chroma_cols`, the same or followed by JPEG's 4:2:0
+    halving (`subsampled`); `censored`: a cubic resize, whose overshoot was clipped at 0 and 255."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    chroma_rows: np.ndarray
+    chroma_cols: np.ndarray
+    subsampled: bool
+    censored: bool
+
+    def render(self, values: np.ndarray) -> np.ndarray:
+        """(h,w,4) luma, blue chroma, red chroma, alpha of the cells -> (H,W,4) the image they resize to."""
+        luma_alpha = np.einsum("Yy,yxc,Xx->YXc", self.rows, values[..., [0, 3]], self.cols)
+        chroma = np.einsum("Yy,yxc,Xx->YXc", self.chroma_rows, values[..., 1:3], self.chroma_cols)
+        return np.stack([luma_alpha[..., 0], chroma[..., 0], chroma[..., 1], luma_alpha[..., 1]], axis=-1)
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What cells are read against: the image's (H,W,3) luma and chroma, the resize, the (h,w,4) least-squares
+    luma, chroma and alpha of each cell, and the (3,) noise of the image's luma and chroma."""
+
+    image: np.ndarray
+    resize: _Resize
+    values: np.ndarray
+    noise: np.ndarray
+
+    def cells(self, palette: Palette, indices: np.ndarray) -> np.ndarray:
+        """(h,w,4) cell values: opaque cells the luma and chroma of their entry, transparent ones their own."""
+        cells = self.values.copy()
+        opaque = indices > 0
+        cells[opaque, :3] = _entries(palette)[indices[opaque]]
+        return cells
+
+    def residual(self, rendered: np.ndarray, window: tuple[slice, slice] = (slice(None), slice(None))) -> np.ndarray:
+        """(..., P, Q, 3) what (..., P, Q, 3) rendered luma and chroma leave of the image in `window`, each in
+        units of its noise; a clipped overshoot rebuilt beyond the clip is no error (luma of a cubic resize)."""
+        target = self.image[window]
+        residual = target - rendered
+        if self.resize.censored:
+            luma = rendered[..., 0]
+            clipped = ((target[..., 0] <= 0) & (luma < 0)) | ((target[..., 0] >= 255) & (luma > 255))
+            residual[..., 0] = np.where(clipped, 0.0, residual[..., 0])
+        return residual / self.noise
+
+    def error(self, palette: Palette, indices: np.ndarray) -> float:
+        """The sum of squares of the residual of the cells' rendering, in units of the noise."""
+        return float((self.residual(self.resize.render(self.cells(palette, indices))[..., :3]) ** 2).sum())
+
+    def cell_noise(self) -> np.ndarray:
+        """(3,) the noise of the cells' least-squares luma and chroma, from the image's: the pixel noise times how
+        much the inverse of the resize passes on (the rms gain of its rows, sqrt of the mean diagonal of
+        inverse @ inverse.T, per axis: a cell of 8x8 nearest pixels averages 64 of them, 1/8 of the noise)."""
+
+        def gain(matrix: np.ndarray) -> float:
+            return math.sqrt(float(np.mean((_pseudo_inverse(matrix) ** 2).sum(1))))
+
+        luma = gain(self.resize.rows) * gain(self.resize.cols)
+        chroma = gain(self.resize.chroma_rows) * gain(self.resize.chroma_cols)
+        return self.noise * np.array([luma, chroma, chroma])
+
+
+def _evidence(rgba: np.ndarray, grid: Grid) -> _Evidence:
+    """The cells' least-squares values and the resize (`_cell_values`), and the image's noise: the robust scale
+    of the rebuild's residual over the visible pixels, per channel (JPEG's chroma is noisier than its luma)."""
+    values, resize = _cell_values(rgba, grid)
+    image = _ycca(rgba)[..., :3]
+    visible = rgba[..., 3] >= ALPHA_THRESHOLD  # transparent areas fit exactly and say nothing of the noise
+    residual = (image - resize.render(values)[..., :3])[visible]
+    noise = np.percentile(np.abs(residual), 75, axis=0) / 0.6745 if len(residual) else np.zeros(3)
+    return _Evidence(image, resize, values, np.maximum(noise, _MIN_NOISE))
+
+
+def _entries(palette: Palette) -> np.ndarray:
+    """(K, 3) luma, blue and red chroma of the palette's entries (entry 0, transparent, as black)."""
+    return palette.colors[:, :3].astype(np.float64) @ _YCC.T
+
+
+def _cell_values(rgba: np.ndarray, grid: Grid) -> tuple[np.ndarray, _Resize]:
+    """(h,w,4) float luma, blue chroma, red chroma and alpha of each cell: the least-squares inverse of the resize
+    found (see the module docstring, step 3); and that resize.
 
     Luma and alpha are inverted through the resize alone. Chroma is inverted through the resize, or through the
     resize followed by JPEG's 4:2:0 chroma subsampling (`_chroma_halving`), whichever explains the image better:
@@ -674,15 +797,169 @@ def _cell_values(rgba: np.ndarray, grid: Grid) -> tuple[np.ndarray, bool]:
     (cell_x, cell_y), (offset_x, offset_y) = grid.cell, grid.offset
     rows = resampling_matrix(height, grid.shape[0], cell_y, _first_origin(offset_y, cell_y), grid.resample[1])
     cols = resampling_matrix(width, grid.shape[1], cell_x, _first_origin(offset_x, cell_x), grid.resample[0])
-    image = rgba.astype(np.float64)
-    ycc = image[..., :3] @ _YCC.T  # (H, W, 3) luma, blue and red chroma
-    luma_alpha = np.stack([ycc[..., 0], image[..., 3]], axis=-1)
-    values, _ = _invert(luma_alpha, rows, cols, censored="bicubic" in grid.resample)  # (h, w, 2)
-    plain, plain_residual = _invert(ycc[..., 1:], rows, cols)
-    halved, halved_residual = _invert(ycc[..., 1:], _chroma_halving(height) @ rows, _chroma_halving(width) @ cols)
+    image = _ycca(rgba)
+    censored = "bicubic" in grid.resample
+    luma_alpha, _ = _invert(image[..., [0, 3]], rows, cols, censored)  # (h, w, 2)
+    plain, plain_residual = _invert(image[..., 1:3], rows, cols)
+    halving_rows, halving_cols = _chroma_halving(height) @ rows, _chroma_halving(width) @ cols
+    halved, halved_residual = _invert(image[..., 1:3], halving_rows, halving_cols)
     subsampled = bool(halved_residual.sum() < plain_residual.sum())
-    rgb = np.concatenate([values[..., :1], halved if subsampled else plain], axis=-1) @ np.linalg.inv(_YCC).T
-    return np.clip(np.concatenate([rgb, values[..., 1:]], axis=-1), 0, 255), subsampled
+    chroma = halved if subsampled else plain
+    values = np.stack([luma_alpha[..., 0], chroma[..., 0], chroma[..., 1], np.clip(luma_alpha[..., 1], 0, 255)], -1)
+    chroma_rows, chroma_cols = (halving_rows, halving_cols) if subsampled else (rows, cols)
+    return values, _Resize(rows, cols, chroma_rows, chroma_cols, subsampled, censored)
+
+
+def _ycca(rgba: np.ndarray) -> np.ndarray:
+    """(..., 4) RGBA -> (..., 4) float luma, blue chroma, red chroma, alpha."""
+    image = rgba.astype(np.float64)
+    return np.concatenate([image[..., :3] @ _YCC.T, image[..., 3:]], axis=-1)
+
+
+def _decode(fit: _Evidence, palette: Palette, indices: np.ndarray, todo: np.ndarray | None = None) -> np.ndarray:
+    """(h,w) palette indices that explain the image best, starting from `indices` (each opaque cell's nearest
+    entry; which cells are opaque stays as the alpha threshold decided).
+
+    The nearest entry to a cell's least-squares value is a guess made one cell at a time, but the inverse of a
+    smooth resize spreads each pixel's noise over neighbouring cells, and under JPEG 4:2:0 a thin line's hue is
+    shared with its neighbours: a cell next to a strong edge can be nearer a wrong colour. Here each opaque cell
+    takes the entry whose rendering through the resize, with its neighbours' current entries, leaves the least
+    residual in the image's luma and chroma, each in units of its noise; cells are revisited until none changes
+    (iterated conditional modes), starting from `todo` ((h,w) bool; default: the cells on a border between two
+    entries). Transparent cells keep their least-squares colour: hidden, but a resizer that does not premultiply
+    blends it into the edge."""
+    indices = indices.copy()
+    entries = _entries(palette)  # entry 0 (transparent) is never a candidate
+    opaque = indices > 0
+    current = fit.cells(palette, indices)
+    rendered = fit.resize.render(current)[..., :3]
+    resize = fit.resize
+    row_spans = [_span(resize.rows[:, y], resize.chroma_rows[:, y]) for y in range(indices.shape[0])]
+    col_spans = [_span(resize.cols[:, x], resize.chroma_cols[:, x]) for x in range(indices.shape[1])]
+    todo = (_boundary(indices) if todo is None else todo) & opaque
+    for _ in range(_DECODE_SWEEPS):
+        changed = np.zeros_like(todo)
+        for y, x in zip(*np.nonzero(todo)):
+            window = (slice(*row_spans[y]), slice(*col_spans[x]))
+            basis = _cell_basis(resize, y, x, window)  # (P, Q, 3): how the image moves with this cell
+            patch = rendered[window][None] + (entries[1:] - current[y, x, :3])[:, None, None] * basis[None]
+            best = 1 + int(np.argmin((fit.residual(patch, window) ** 2).sum((1, 2, 3))))  # patch: (K-1, P, Q, 3)
+            if best != indices[y, x]:
+                indices[y, x], current[y, x, :3] = best, entries[best]
+                rendered[window] = patch[best - 1]
+                changed[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2] = True
+        todo = changed & opaque
+        if not todo.any():
+            break
+    return indices
+
+
+def _refit_colours(fit: _Evidence, palette: Palette, indices: np.ndarray) -> tuple[Palette, np.ndarray]:
+    """The palette's colours re-estimated from the image, and the indices renumbered to it: each colour's luma and
+    chroma are the least-squares fit of the image rendered through the resize, with every cell that took the
+    colour tied to it (transparent cells keep their least-squares colour). A colour's median over its cells
+    carries each cell's error, worst under JPEG 4:2:0 where a colour lives only in thin lines (10-15 levels off);
+    the fit pools every pixel those cells reach. A luma clipped at 0 or 255 by a cubic resize's overshoot is
+    refitted as censored, as in `_invert` (white and black cells sit inside such clipped regions)."""
+    used = np.unique(indices[indices > 0])
+    if not len(used):
+        return palette, indices
+    fitted = _entries(palette)
+    hidden = fit.values.copy()
+    hidden[indices > 0] = 0.0
+    base = fit.resize.render(hidden)[..., :3]  # (H, W, 3): what the transparent cells contribute
+    masks = (indices[None] == used[:, None, None]).astype(np.float64)  # (U, h, w)
+    resize = fit.resize
+    for channel in range(3):
+        rows, cols = (resize.rows, resize.cols) if channel == 0 else (resize.chroma_rows, resize.chroma_cols)
+        design = np.einsum("Yy,uyx,Xx->YXu", rows, masks, cols)  # (H, W, U): the image of each colour at value 1
+        image = fit.image[..., channel]
+        target = image - base[..., channel]
+        for _ in range(1 + (_CENSORED_ROUNDS if channel == 0 and resize.censored else 0)):
+            solution = np.linalg.lstsq(design.reshape(-1, len(used)), target.ravel(), rcond=None)[0]
+            rebuilt = design @ solution + base[..., channel]
+            clipped = ((image <= 0) & (rebuilt < 0)) | ((image >= 255) & (rebuilt > 255))
+            target = np.where(clipped, rebuilt, image) - base[..., channel]  # a clipped overshoot as censored
+        fitted[used, channel] = solution
+    rgb = _as_colors(fitted[1:] @ np.linalg.inv(_YCC).T)
+    refitted = Palette.from_colors(rgb, palette.name)  # colours that became equal are one entry
+    renumber = np.concatenate([[0], refitted.index(rgb)])
+    return refitted, renumber[indices]
+
+
+def _prune(fit: _Evidence, palette: Palette, indices: np.ndarray) -> tuple[Palette, np.ndarray]:
+    """The palette without the colours the image does not need, and the indices renumbered: unused entries, then,
+    one at a time, the colour of few cells whose cells the other colours explain with the least increase of the
+    error, while that increase is under _PRUNE_COST times the error the free least-squares cells leave on the
+    pixels those cells reach (the local noise floor: JPEG's errors are largest along edges, where stray colours
+    sit). A colour made of a few edge cells whose least-squares values strayed is explained about as well by their
+    true colour, and so is a near-duplicate; a real one, however rare, misses by many times the floor."""
+    palette, indices = _used_only(palette, indices)
+    error = fit.error(palette, indices)
+    # (H, W) what the least-squares cells, free of any palette, leave of each pixel, in noise units squared
+    floor = (fit.residual(fit.resize.render(fit.values)[..., :3]) ** 2).sum(-1)
+    while len(palette) > 2:
+        trials = []
+        counts = np.bincount(indices.ravel(), minlength=len(palette))
+        few = max(_PRUNE_CELLS, _PRUNE_SHARE * counts[1:].sum())  # larger colours are not stray cells
+        for entry in [k for k in range(1, len(palette)) if counts[k] <= few]:
+            smaller, reassigned = _without(fit, palette, indices, entry)
+            covered = np.einsum("Yy,yx,Xx->YX", fit.resize.rows, (indices == entry).astype(float), fit.resize.cols) > 0
+            cost = (fit.error(smaller, reassigned) - error) / max(float(floor[covered].sum()), 1e-9)
+            trials.append((cost, entry, smaller, reassigned))
+        cost, _, smaller, reassigned = min(trials, key=lambda trial: trial[0], default=(np.inf, 0, None, None))
+        if cost >= _PRUNE_COST:
+            break
+        palette, indices = smaller, reassigned
+        error = fit.error(palette, indices)
+    return palette, indices
+
+
+def _without(fit: _Evidence, palette: Palette, indices: np.ndarray, entry: int) -> tuple[Palette, np.ndarray]:
+    """The palette without `entry`, and the indices decoded again: its cells start at the nearest other colour."""
+    entries = _entries(palette)
+    others = [k for k in range(1, len(palette)) if k != entry]
+    nearest = others[int(np.argmin((((entries[others] - entries[entry]) / fit.noise) ** 2).sum(1)))]
+    renumber = np.zeros(len(palette), np.int64)
+    renumber[others] = np.arange(1, len(others) + 1)
+    renumber[entry] = renumber[nearest]
+    smaller = Palette(palette.colors[[0, *others]], palette.name)
+    moved = indices == entry
+    around = np.pad(moved, 1)
+    near = np.any([np.roll(around, shift, axis)[1:-1, 1:-1] for shift in (-1, 0, 1) for axis in (0, 1)], axis=0)
+    return smaller, _decode(fit, smaller, renumber[indices], near)
+
+
+def _span(*columns: np.ndarray) -> tuple[int, int]:
+    """The image pixels [first, last + 1) that a cell reaches through any of the given resize columns."""
+    reached = np.flatnonzero(np.any([column != 0 for column in columns], axis=0))
+    return int(reached[0]), int(reached[-1]) + 1
+
+
+def _cell_basis(resize: _Resize, y: int, x: int, window: tuple[slice, slice]) -> np.ndarray:
+    """(P, Q, 3): the luma and chroma of the image `window` rendered from one cell (y, x) of value 1 in each."""
+    rows, cols = window
+    luma = np.outer(resize.rows[rows, y], resize.cols[cols, x])
+    chroma = np.outer(resize.chroma_rows[rows, y], resize.chroma_cols[cols, x])
+    return np.stack([luma, chroma, chroma], axis=-1)
+
+
+def _boundary(indices: np.ndarray) -> np.ndarray:
+    """(h,w) bool: cells with a 4-neighbour of another index, the only ones whose reading a neighbour can sway."""
+    padded = np.pad(indices, 1, mode="edge")
+    height, width = indices.shape
+    around = [padded[dy : dy + height, dx : dx + width] for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2))]
+    return np.any([side != indices for side in around], axis=0)
+
+
+def _used_only(palette: Palette, indices: np.ndarray) -> tuple[Palette, np.ndarray]:
+    """The palette without the entries no cell took (index 0 always kept), and the indices renumbered."""
+    used = np.union1d([0], np.unique(indices))
+    if len(used) == len(palette):
+        return palette, indices
+    renumber = np.zeros(len(palette), np.int64)
+    renumber[used] = np.arange(len(used))
+    return Palette(palette.colors[used], palette.name), renumber[indices]
 
 
 def _invert(
@@ -811,7 +1088,7 @@ def _unscaled(scaled: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return (scaled * scale) @ np.linalg.inv(_YCC).T
 
 
-def _colour_noise(colors: np.ndarray, opaque: np.ndarray, subsampled: bool) -> np.ndarray:
+def _colour_noise(colors: np.ndarray, opaque: np.ndarray, subsampled: bool, cap: np.ndarray) -> np.ndarray:
     """(3,) how far the recovered luma, blue and red chroma of a cell typically are from their truth, estimated
     robustly from the image: most cells have a neighbour of the same true colour, so a percentile
     (_NOISE_PERCENTILE) over the opaque cells of the difference to their closest opaque neighbour is noise, per
@@ -820,7 +1097,9 @@ def _colour_noise(colors: np.ndarray, opaque: np.ndarray, subsampled: bool) -> n
     distance in these units trusts each by what it is worth. At least _MIN_NOISE levels (a clean image), and in
     chroma at least _SUBSAMPLED_CHROMA_NOISE where the chroma was subsampled: the hue that 4:2:0 took from a
     one-cell feature is lost, not noise to average away (up to ~15 levels off at 3x to 4x), and such cells are
-    few, so the percentile does not see them."""
+    few, so the percentile does not see them. At most `cap` (from `_cell_noise`): in a sprite of thin lines or
+    dithering, a cell's closest neighbour is mostly another colour, and the percentile measures the palette's
+    steps instead of the noise (two shades 30 levels apart became one colour)."""
     ycc = colors @ _YCC.T  # (h, w, 3)
     padded = np.pad(ycc, ((1, 1), (1, 1), (0, 0)))
     seen = np.pad(opaque, 1)
@@ -834,7 +1113,7 @@ def _colour_noise(colors: np.ndarray, opaque: np.ndarray, subsampled: bool) -> n
     if not usable.any():
         return floor
     nearest_gap = np.take_along_axis(gaps, closest[None, ..., None], axis=0)[0]  # (h, w, 3)
-    return np.maximum(np.percentile(nearest_gap[usable], _NOISE_PERCENTILE, axis=0), floor)
+    return np.maximum(np.minimum(np.percentile(nearest_gap[usable], _NOISE_PERCENTILE, axis=0), cap), floor)
 
 
 def _kmeans_palette(colors: np.ndarray, entries: int, config: SnapConfig) -> Palette:
