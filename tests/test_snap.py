@@ -160,6 +160,28 @@ def test_palette_choices(tiles: Path) -> None:
     assert len(snap(fake, SnapConfig(max_colors=5)).sprite.palette) <= 5
 
 
+def test_a_palette_file_named_auto_is_used_as_it_is(tiles: Path, tmp_path: Path) -> None:
+    """Only `auto` and `auto:K` are the image's own colours to refit; a file whose name starts with "auto" is not."""
+    pico8 = sf.Palette.named("pico8")
+    path = tmp_path / "autumn.hex"
+    path.write_text("".join(f"{r:02x}{g:02x}{b:02x}\n" for r, g, b, _ in pico8.colors[1:]))
+    fake = degrade(sprite(tiles, DUNGEON), Degradation(cell=4, shift=1.0, resample="bilinear", jpeg=85))
+    assert np.array_equal(snap(fake, SnapConfig(palette=str(path))).sprite.palette.colors, pico8.colors)
+
+
+def test_a_given_one_pixel_cell_reads_the_image_as_it_is(tiles: Path) -> None:
+    """--cell 1 (an image that is its own pixel art): border cells no pixel reaches stay transparent, and every
+    pixel comes back."""
+    truth = sprite(tiles, CHARACTER)
+    out = snap(truth, SnapConfig(cell=(1.0, 1.0), offset=(0.0, 0.0))).sprite.to_rgba()[0]
+    assert_recovered(visible_box(out), visible_box(truth))
+
+
+def visible_box(rgba: np.ndarray) -> np.ndarray:
+    rows, cols = (np.flatnonzero(rgba[..., 3].any(axis)) for axis in (1, 0))
+    return rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
 def test_alpha_threshold_decides_what_is_transparent(tiles: Path) -> None:
     truth = sprite(tiles, CHARACTER).copy()
     truth[..., 3] = np.where(truth[..., 3] > 0, 100, 0)  # a half-transparent sprite

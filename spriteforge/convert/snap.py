@@ -33,8 +33,8 @@ difference whose spectrum vanishes exactly at the grid's harmonics) and is foole
    rms error, and in the share of pixels missed by far); near-equal sizes are settled by error, then by
    simplicity (a whole or half size). Pixels are almost always square: where the two axes disagree, each is
    searched again with the other's cell as a candidate, taken where it rebuilds the axis as well up to noise and
-   is not a divisor of the best (JPEG noise lets a wrong 6.54 rebuild an axis as well as the true 5.5; a true
-   non-square cell rebuilds worse at the other's size). Confidence is how much better the found origin rebuilds
+   does not divide the largest cell that does (JPEG noise lets a wrong 6.54 rebuild an axis as well as the true
+   5.5; a true non-square cell rebuilds worse at the other's size). Confidence is how much better the found origin rebuilds
    the image than the average origin: near 0 for an image with no grid (every phase is as good), near 1 for a
    clean grid.
 3. Cells, by deconvolution. The least-squares fit of step 2 in 2-D, with the kernel that fitted best: the values
@@ -50,14 +50,16 @@ difference whose spectrum vanishes exactly at the grid's harmonics) and is foole
    those colours within a looser chroma noise where the chroma was subsampled, and only those beyond it make
    colours of their own (`_auto_colours`); each colour is the median of its settled cells. Or k-means to K
    colours (auto:K, max_colors), or a named palette or palette file. Every opaque cell takes its nearest palette
-   colour; cells whose alpha is below the threshold are index 0. The noise of the cells is at most what the
-   image's own noise (the rebuild's residual) passes through the inverse (`_Evidence.cell_noise`): in a sprite of
-   thin lines a cell's closest neighbour is another colour, and the neighbours alone would merge its shades.
+   colour; cells whose alpha is below the threshold are index 0. The noise of the cells is at most a few times
+   what the image's own noise (the rebuild's residual) passes through the inverse (`_Evidence.cell_noise`): in a
+   sprite of thin lines a cell's closest neighbour is another colour, and the neighbours alone would merge its
+   shades.
 5. Decoding against the image. A cell's nearest colour is a guess made one cell at a time; each opaque cell then
    takes the entry whose rendering through the resize (and 4:2:0), next to its neighbours' entries, explains the
-   image best (`_decode`, iterated conditional modes). An automatic palette's colours are then refitted by least
-   squares from every pixel their cells cover (`_refit_colours`), and colours of a few cells that the image
-   does not need (stray edge cells JPEG moved) are dropped (`_prune`).
+   image best (`_decode`, iterated conditional modes). A palette of the image's own clusters (`auto`, with no
+   `max_colors` cap reached) then has its colours refitted by least squares from every pixel their cells cover
+   (`_refit_colours`), the cells decoded again, and colours of a few cells that the image does not need (stray
+   edge cells JPEG moved, near-duplicates) dropped (`_prune`); `auto:K` and named palettes keep their entries.
 """
 
 from __future__ import annotations
@@ -646,9 +648,19 @@ def _clipped_fit(render: np.ndarray, image: np.ndarray, resample: str) -> np.nda
     rebuilt = render @ np.tensordot(inverse, image, 1)
     if resample == "bicubic":
         for _ in range(_CENSORED_ROUNDS):
-            censored = ((image <= 0) & (rebuilt < 0)) | ((image >= 255) & (rebuilt > 255))
+            censored = _clipped(image, rebuilt)
             rebuilt = render @ np.tensordot(inverse, np.where(censored, rebuilt, image), 1)
     return np.clip(rebuilt, 0, 255)
+
+
+def _resized(rows: np.ndarray, values: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(H,h) rows, (h,w,C) values, (W,w) cols -> (H,W,C): a separable resize, as two matrix products."""
+    return np.einsum("Yy,yxc,Xx->YXc", rows, values, cols, optimize=True)
+
+
+def _clipped(image: np.ndarray, rebuilt: np.ndarray) -> np.ndarray:
+    """Where a rebuild overshoots a pixel the resizer clipped (at 0 or 255): a censored value, not an error."""
+    return ((image <= 0) & (rebuilt < 0)) | ((image >= 255) & (rebuilt > 255))
 
 
 def _pseudo_inverse(render: np.ndarray) -> np.ndarray:
@@ -682,6 +694,7 @@ def _read_sprite(rgba: np.ndarray, grid: Grid, config: SnapConfig) -> SpriteSet:
     indices = np.zeros(opaque.shape, np.int64)
     cap = _REBUILD_NOISE_MARGIN * fit.cell_noise()
     tight, loose = _colour_noise(colors, opaque, False, cap), _colour_noise(colors, opaque, fit.resize.subsampled, cap)
+    clustered = False  # the palette is the image's own clusters: its colours are ours to refit and prune
     if config.palette != "auto":
         palette = _fixed_palette(colors, opaque, config)
     else:
@@ -689,17 +702,19 @@ def _read_sprite(rgba: np.ndarray, grid: Grid, config: SnapConfig) -> SpriteSet:
         if config.max_colors is not None and len(centres) > config.max_colors - 1:
             palette = _kmeans_palette(colors[opaque], config.max_colors, config)
         else:
+            clustered = True
             labels = _nearest(colors, centres, loose)
             settled = _settled_cells(_scaled(colors, tight), opaque)
             centres = _settled_medians(colors, labels, settled, opaque, len(centres))
             palette = Palette.from_colors(_as_colors(centres), "snap")
+    if opaque.any() and len(palette) < 2:
+        raise SpriteforgeError(f"palette {config.palette!r} has no colours, only transparency: give one with colours")
     if opaque.any():  # the nearest entry where the cell values are trusted: in luma and chroma, each by its noise
         indices[opaque] = 1 + _nearest(colors[opaque], palette.colors[1:, :3].astype(np.float64), loose)
     indices = _decode(fit, palette, indices)
-    if config.palette.startswith("auto"):  # the colours are ours to estimate: from every pixel they explain
+    if clustered:  # (auto:K and a named palette keep their entries as they are)
         palette, indices = _refit_colours(fit, palette, indices)
         indices = _decode(fit, palette, indices)
-    if config.palette == "auto" and config.max_colors is None:
         palette, indices = _prune(fit, palette, indices)
     return SpriteSet(indices[None], palette, report=LoadReport("snap"))
 
@@ -719,8 +734,8 @@ class _Resize:
 
     def render(self, values: np.ndarray) -> np.ndarray:
         """(h,w,4) luma, blue chroma, red chroma, alpha of the cells -> (H,W,4) the image they resize to."""
-        luma_alpha = np.einsum("Yy,yxc,Xx->YXc", self.rows, values[..., [0, 3]], self.cols)
-        chroma = np.einsum("Yy,yxc,Xx->YXc", self.chroma_rows, values[..., 1:3], self.chroma_cols)
+        luma_alpha = _resized(self.rows, values[..., [0, 3]], self.cols)
+        chroma = _resized(self.chroma_rows, values[..., 1:3], self.chroma_cols)
         return np.stack([luma_alpha[..., 0], chroma[..., 0], chroma[..., 1], luma_alpha[..., 1]], axis=-1)
 
 
@@ -747,9 +762,7 @@ class _Evidence:
         target = self.image[window]
         residual = target - rendered
         if self.resize.censored:
-            luma = rendered[..., 0]
-            clipped = ((target[..., 0] <= 0) & (luma < 0)) | ((target[..., 0] >= 255) & (luma > 255))
-            residual[..., 0] = np.where(clipped, 0.0, residual[..., 0])
+            residual[..., 0] = np.where(_clipped(target[..., 0], rendered[..., 0]), 0.0, residual[..., 0])
         return residual / self.noise
 
     def error(self, palette: Palette, indices: np.ndarray) -> float:
@@ -770,8 +783,11 @@ class _Evidence:
 
 
 def _evidence(rgba: np.ndarray, grid: Grid) -> _Evidence:
-    """The cells' least-squares values and the resize (`_cell_values`), and the image's noise: the robust scale
-    of the rebuild's residual over the visible pixels, per channel (JPEG's chroma is noisier than its luma)."""
+    """The cells' least-squares values and the resize (`_cell_values`), and the image's noise scale per channel
+    (JPEG's chroma is noisier than its luma): the 75th percentile of the rebuild's |residual| over the visible
+    pixels, divided by 0.6745. That is about 1.7 sigma for Gaussian noise, a generous scale on purpose: JPEG's
+    errors are heavier-tailed. The thresholds in these units (_REBUILD_NOISE_MARGIN, _PRUNE_COST) were set in
+    them."""
     values, resize = _cell_values(rgba, grid)
     image = _ycca(rgba)[..., :3]
     visible = rgba[..., 3] >= ALPHA_THRESHOLD  # transparent areas fit exactly and say nothing of the noise
@@ -824,8 +840,8 @@ def _decode(fit: _Evidence, palette: Palette, indices: np.ndarray, todo: np.ndar
     smooth resize spreads each pixel's noise over neighbouring cells, and under JPEG 4:2:0 a thin line's hue is
     shared with its neighbours: a cell next to a strong edge can be nearer a wrong colour. Here each opaque cell
     takes the entry whose rendering through the resize, with its neighbours' current entries, leaves the least
-    residual in the image's luma and chroma, each in units of its noise; cells are revisited until none changes
-    (iterated conditional modes), starting from `todo` ((h,w) bool; default: the cells on a border between two
+    residual in the image's luma and chroma, each in units of its noise; the cells around a change are revisited,
+    for at most _DECODE_SWEEPS passes (iterated conditional modes: the residual only falls), starting from `todo` ((h,w) bool; default: the cells on a border between two
     entries). Transparent cells keep their least-squares colour: hidden, but a resizer that does not premultiply
     blends it into the edge."""
     indices = indices.copy()
@@ -836,10 +852,12 @@ def _decode(fit: _Evidence, palette: Palette, indices: np.ndarray, todo: np.ndar
     resize = fit.resize
     row_spans = [_span(resize.rows[:, y], resize.chroma_rows[:, y]) for y in range(indices.shape[0])]
     col_spans = [_span(resize.cols[:, x], resize.chroma_cols[:, x]) for x in range(indices.shape[1])]
-    todo = (_boundary(indices) if todo is None else todo) & opaque
+    todo = (_boundary(indices) if todo is None else todo) & opaque & (len(palette) > 1)
     for _ in range(_DECODE_SWEEPS):
         changed = np.zeros_like(todo)
         for y, x in zip(*np.nonzero(todo)):
+            if row_spans[y] is None or col_spans[x] is None:
+                continue  # no pixel says anything of this cell: its nearest entry stays
             window = (slice(*row_spans[y]), slice(*col_spans[x]))
             basis = _cell_basis(resize, y, x, window)  # (P, Q, 3): how the image moves with this cell
             patch = rendered[window][None] + (entries[1:] - current[y, x, :3])[:, None, None] * basis[None]
@@ -868,18 +886,19 @@ def _refit_colours(fit: _Evidence, palette: Palette, indices: np.ndarray) -> tup
     hidden = fit.values.copy()
     hidden[indices > 0] = 0.0
     base = fit.resize.render(hidden)[..., :3]  # (H, W, 3): what the transparent cells contribute
-    masks = (indices[None] == used[:, None, None]).astype(np.float64)  # (U, h, w)
+    masks = (indices[..., None] == used).astype(np.float64)  # (h, w, U)
     resize = fit.resize
     for channel in range(3):
         rows, cols = (resize.rows, resize.cols) if channel == 0 else (resize.chroma_rows, resize.chroma_cols)
-        design = np.einsum("Yy,uyx,Xx->YXu", rows, masks, cols)  # (H, W, U): the image of each colour at value 1
+        design = _resized(rows, masks, cols)  # (H, W, U): the image of each colour at value 1
         image = fit.image[..., channel]
         target = image - base[..., channel]
         for _ in range(1 + (_CENSORED_ROUNDS if channel == 0 and resize.censored else 0)):
             solution = np.linalg.lstsq(design.reshape(-1, len(used)), target.ravel(), rcond=None)[0]
             rebuilt = design @ solution + base[..., channel]
-            clipped = ((image <= 0) & (rebuilt < 0)) | ((image >= 255) & (rebuilt > 255))
-            target = np.where(clipped, rebuilt, image) - base[..., channel]  # a clipped overshoot as censored
+            target = (
+                np.where(_clipped(image, rebuilt), rebuilt, image) - base[..., channel]
+            )  # a clipped overshoot as censored
         fitted[used, channel] = solution
     rgb = _as_colors(fitted[1:] @ np.linalg.inv(_YCC).T)
     refitted = Palette.from_colors(rgb, palette.name)  # colours that became equal are one entry
@@ -889,11 +908,13 @@ def _refit_colours(fit: _Evidence, palette: Palette, indices: np.ndarray) -> tup
 
 def _prune(fit: _Evidence, palette: Palette, indices: np.ndarray) -> tuple[Palette, np.ndarray]:
     """The palette without the colours the image does not need, and the indices renumbered: unused entries, then,
-    one at a time, the colour of few cells whose cells the other colours explain with the least increase of the
-    error, while that increase is under _PRUNE_COST times the error the free least-squares cells leave on the
-    pixels those cells reach (the local noise floor: JPEG's errors are largest along edges, where stray colours
-    sit). A colour made of a few edge cells whose least-squares values strayed is explained about as well by their
-    true colour, and so is a near-duplicate; a real one, however rare, misses by many times the floor."""
+    one at a time, of the colours of few cells (at most _PRUNE_CELLS, or _PRUNE_SHARE of the opaque ones), the one
+    whose removal raises the error least (its cells re-decoded among the other colours), while that rise is under
+    _PRUNE_COST times the error the free least-squares cells leave on the pixels those cells reach (the local
+    noise floor: JPEG's errors are largest along edges, where stray colours sit). A colour made of a few edge cells
+    whose least-squares values strayed is explained about as well by their true colour, and so is a
+    near-duplicate; a real colour costs more, though the two overlap (docs/experiments/snap.md: stray colours
+    measured 0.2-2.3 times the floor, real ones 1.7 and up)."""
     palette, indices = _used_only(palette, indices)
     error = fit.error(palette, indices)
     # (H, W) what the least-squares cells, free of any palette, leave of each pixel, in noise units squared
@@ -904,10 +925,12 @@ def _prune(fit: _Evidence, palette: Palette, indices: np.ndarray) -> tuple[Palet
         few = max(_PRUNE_CELLS, _PRUNE_SHARE * counts[1:].sum())  # larger colours are not stray cells
         for entry in [k for k in range(1, len(palette)) if counts[k] <= few]:
             smaller, reassigned = _without(fit, palette, indices, entry)
-            covered = np.einsum("Yy,yx,Xx->YX", fit.resize.rows, (indices == entry).astype(float), fit.resize.cols) > 0
+            covered = (
+                _resized(fit.resize.rows, (indices == entry)[..., None].astype(float), fit.resize.cols)[..., 0] > 0
+            )
             cost = (fit.error(smaller, reassigned) - error) / max(float(floor[covered].sum()), 1e-9)
-            trials.append((cost, entry, smaller, reassigned))
-        cost, _, smaller, reassigned = min(trials, key=lambda trial: trial[0], default=(np.inf, 0, None, None))
+            trials.append((cost, smaller, reassigned))
+        cost, smaller, reassigned = min(trials, key=lambda trial: trial[0], default=(np.inf, palette, indices))
         if cost >= _PRUNE_COST:
             break
         palette, indices = smaller, reassigned
@@ -930,10 +953,11 @@ def _without(fit: _Evidence, palette: Palette, indices: np.ndarray, entry: int) 
     return smaller, _decode(fit, smaller, renumber[indices], near)
 
 
-def _span(*columns: np.ndarray) -> tuple[int, int]:
-    """The image pixels [first, last + 1) that a cell reaches through any of the given resize columns."""
+def _span(*columns: np.ndarray) -> tuple[int, int] | None:
+    """The image pixels [first, last + 1) that a cell reaches through any of the given resize columns; None for a
+    cell no pixel reaches (a border cell of a grid the user gave, e.g. cell 1)."""
     reached = np.flatnonzero(np.any([column != 0 for column in columns], axis=0))
-    return int(reached[0]), int(reached[-1]) + 1
+    return (int(reached[0]), int(reached[-1]) + 1) if len(reached) else None
 
 
 def _cell_basis(resize: _Resize, y: int, x: int, window: tuple[slice, slice]) -> np.ndarray:
@@ -971,9 +995,9 @@ def _invert(
     row_inverse, col_inverse = _pseudo_inverse(rows), _pseudo_inverse(cols)
     target = image
     for _ in range(1 + (_CENSORED_ROUNDS if censored else 0)):
-        values = np.einsum("yY,YXc,xX->yxc", row_inverse, target, col_inverse)
-        rebuilt = np.einsum("Yy,yxc,Xx->YXc", rows, values, cols)
-        target = np.where(((image <= 0) & (rebuilt < 0)) | ((image >= 255) & (rebuilt > 255)), rebuilt, image)
+        values = _resized(row_inverse, target, col_inverse)
+        rebuilt = _resized(rows, values, cols)
+        target = np.where(_clipped(image, rebuilt), rebuilt, image)
     return values, ((np.clip(rebuilt, 0, 255) if censored else rebuilt) - image) ** 2
 
 
@@ -1097,7 +1121,7 @@ def _colour_noise(colors: np.ndarray, opaque: np.ndarray, subsampled: bool, cap:
     distance in these units trusts each by what it is worth. At least _MIN_NOISE levels (a clean image), and in
     chroma at least _SUBSAMPLED_CHROMA_NOISE where the chroma was subsampled: the hue that 4:2:0 took from a
     one-cell feature is lost, not noise to average away (up to ~15 levels off at 3x to 4x), and such cells are
-    few, so the percentile does not see them. At most `cap` (from `_cell_noise`): in a sprite of thin lines or
+    few, so the percentile does not see them. At most `cap` (from `_Evidence.cell_noise`): in a sprite of thin lines or
     dithering, a cell's closest neighbour is mostly another colour, and the percentile measures the palette's
     steps instead of the noise (two shades 30 levels apart became one colour)."""
     ycc = colors @ _YCC.T  # (h, w, 3)
