@@ -61,6 +61,17 @@ def test_reference_preset_size() -> None:
     assert model.schedule.timesteps == 1000 and float(model.schedule.betas[-1]) == pytest.approx(0.02)
 
 
+def test_cpu15_preset_trains_on_analog_bits(sprites: spriteforge.SpriteSet) -> None:
+    """The swept CPU recipe: the cpu U-Net on analog bits of the index, cosine schedule, v-prediction; its loss is
+    finite and its samples are palette indices."""
+    cls = model_class("ddpm")
+    model = cls(cls.Config(**cls.presets["cpu15"]), DataSpec(16, 16, torch.from_numpy(sprites.palette.colors)))
+    assert model.representation == "index" and model.config.schedule == "cosine" and model.config.prediction == "v"
+    loss = model.loss({"indices": torch.from_numpy(sprites.indices).long()[:4]}, step=0)["loss"]
+    assert torch.isfinite(loss)
+    assert model.sample(2, steps=2).max() < len(sprites.palette)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_labels_guidance_and_label_dropout(name: str, sprites: spriteforge.SpriteSet) -> None:
     model = build(name, sprites)

@@ -150,6 +150,17 @@ class Diffusion(Denoiser):
         },
         # Small enough to train and sample on a laptop CPU (benchmarks/diffusion.py, docs/experiments/diffusion.md).
         "cpu": {"channels": [32, 64, 64], "blocks_per_level": 1, "attention_levels": 1, "dropout": 0.0},
+        # The cpu U-Net with the cosine schedule, v-prediction and analog bits of the palette index: the best of the
+        # 5-minute sweep on focused_873, confirmed at 15 minutes (docs/leaderboard.md, "Recipe sweeps").
+        "cpu15": {
+            "channels": [32, 64, 64],
+            "blocks_per_level": 1,
+            "attention_levels": 1,
+            "dropout": 0.0,
+            "representation": "index",
+            "schedule": "cosine",
+            "prediction": "v",
+        },
         # The Kenney VAE/VQ-VAE/diffusion comparison's U-Net: 7.3M parameters, 1000-step linear schedule.
         "reference": {
             "channels": [64, 128, 144],
