@@ -34,9 +34,9 @@ difference whose spectrum vanishes exactly at the grid's harmonics) and is foole
    simplicity (a whole or half size). Pixels are almost always square: where the two axes disagree, each is
    searched again with the other's cell as a candidate, taken where it rebuilds the axis as well up to noise and
    does not divide the largest cell that does (JPEG noise lets a wrong 6.54 rebuild an axis as well as the true
-   5.5; a true non-square cell rebuilds worse at the other's size). Confidence is how much better the found origin rebuilds
-   the image than the average origin: near 0 for an image with no grid (every phase is as good), near 1 for a
-   clean grid.
+   5.5; a true non-square cell rebuilds worse at the other's size). Confidence is how much better the found
+   origin rebuilds the image than the average origin: near 0 for an image with no grid (every phase is as good),
+   near 1 for a clean grid.
 3. Cells, by deconvolution. The least-squares fit of step 2 in 2-D, with the kernel that fitted best: the values
    whose resize best explains the image; luma and alpha through that resize, chroma through it or through it
    followed by JPEG's 4:2:0 chroma subsampling (`_chroma_halving`), whichever explains the image better. Bilinear and bicubic resizes have no flat cell centre to read (the
@@ -733,10 +733,10 @@ class _Resize:
     censored: bool
 
     def render(self, values: np.ndarray) -> np.ndarray:
-        """(h,w,4) luma, blue chroma, red chroma, alpha of the cells -> (H,W,4) the image they resize to."""
-        luma_alpha = _resized(self.rows, values[..., [0, 3]], self.cols)
+        """(h,w,>=3) luma, blue and red chroma of the cells -> (H,W,3) the image's luma and chroma they resize to."""
+        luma = _resized(self.rows, values[..., :1], self.cols)
         chroma = _resized(self.chroma_rows, values[..., 1:3], self.chroma_cols)
-        return np.stack([luma_alpha[..., 0], chroma[..., 0], chroma[..., 1], luma_alpha[..., 1]], axis=-1)
+        return np.concatenate([luma, chroma], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -767,7 +767,7 @@ class _Evidence:
 
     def error(self, palette: Palette, indices: np.ndarray) -> float:
         """The sum of squares of the residual of the cells' rendering, in units of the noise."""
-        return float((self.residual(self.resize.render(self.cells(palette, indices))[..., :3]) ** 2).sum())
+        return float((self.residual(self.resize.render(self.cells(palette, indices))) ** 2).sum())
 
     def cell_noise(self) -> np.ndarray:
         """(3,) the noise of the cells' least-squares luma and chroma, from the image's: the pixel noise times how
@@ -791,7 +791,7 @@ def _evidence(rgba: np.ndarray, grid: Grid) -> _Evidence:
     values, resize = _cell_values(rgba, grid)
     image = _ycca(rgba)[..., :3]
     visible = rgba[..., 3] >= ALPHA_THRESHOLD  # transparent areas fit exactly and say nothing of the noise
-    residual = (image - resize.render(values)[..., :3])[visible]
+    residual = (image - resize.render(values))[visible]
     noise = np.percentile(np.abs(residual), 75, axis=0) / 0.6745 if len(residual) else np.zeros(3)
     return _Evidence(image, resize, values, np.maximum(noise, _MIN_NOISE))
 
@@ -841,14 +841,14 @@ def _decode(fit: _Evidence, palette: Palette, indices: np.ndarray, todo: np.ndar
     shared with its neighbours: a cell next to a strong edge can be nearer a wrong colour. Here each opaque cell
     takes the entry whose rendering through the resize, with its neighbours' current entries, leaves the least
     residual in the image's luma and chroma, each in units of its noise; the cells around a change are revisited,
-    for at most _DECODE_SWEEPS passes (iterated conditional modes: the residual only falls), starting from `todo` ((h,w) bool; default: the cells on a border between two
-    entries). Transparent cells keep their least-squares colour: hidden, but a resizer that does not premultiply
-    blends it into the edge."""
+    for at most _DECODE_SWEEPS passes (iterated conditional modes: the residual only falls), starting from `todo`
+    ((h,w) bool; default: the cells on a border between two entries). Transparent cells keep their least-squares
+    colour: hidden, but a resizer that does not premultiply blends it into the edge."""
     indices = indices.copy()
     entries = _entries(palette)  # entry 0 (transparent) is never a candidate
     opaque = indices > 0
     current = fit.cells(palette, indices)
-    rendered = fit.resize.render(current)[..., :3]
+    rendered = fit.resize.render(current)
     resize = fit.resize
     row_spans = [_span(resize.rows[:, y], resize.chroma_rows[:, y]) for y in range(indices.shape[0])]
     col_spans = [_span(resize.cols[:, x], resize.chroma_cols[:, x]) for x in range(indices.shape[1])]
@@ -885,7 +885,7 @@ def _refit_colours(fit: _Evidence, palette: Palette, indices: np.ndarray) -> tup
     fitted = _entries(palette)
     hidden = fit.values.copy()
     hidden[indices > 0] = 0.0
-    base = fit.resize.render(hidden)[..., :3]  # (H, W, 3): what the transparent cells contribute
+    base = fit.resize.render(hidden)  # (H, W, 3): what the transparent cells contribute
     masks = (indices[..., None] == used).astype(np.float64)  # (h, w, U)
     resize = fit.resize
     for channel in range(3):
@@ -896,9 +896,8 @@ def _refit_colours(fit: _Evidence, palette: Palette, indices: np.ndarray) -> tup
         for _ in range(1 + (_CENSORED_ROUNDS if channel == 0 and resize.censored else 0)):
             solution = np.linalg.lstsq(design.reshape(-1, len(used)), target.ravel(), rcond=None)[0]
             rebuilt = design @ solution + base[..., channel]
-            target = (
-                np.where(_clipped(image, rebuilt), rebuilt, image) - base[..., channel]
-            )  # a clipped overshoot as censored
+            censored = np.where(_clipped(image, rebuilt), rebuilt, image)  # a clipped overshoot as censored
+            target = censored - base[..., channel]
         fitted[used, channel] = solution
     rgb = _as_colors(fitted[1:] @ np.linalg.inv(_YCC).T)
     refitted = Palette.from_colors(rgb, palette.name)  # colours that became equal are one entry
@@ -918,7 +917,7 @@ def _prune(fit: _Evidence, palette: Palette, indices: np.ndarray) -> tuple[Palet
     palette, indices = _used_only(palette, indices)
     error = fit.error(palette, indices)
     # (H, W) what the least-squares cells, free of any palette, leave of each pixel, in noise units squared
-    floor = (fit.residual(fit.resize.render(fit.values)[..., :3]) ** 2).sum(-1)
+    floor = (fit.residual(fit.resize.render(fit.values)) ** 2).sum(-1)
     while len(palette) > 2:
         trials = []
         counts = np.bincount(indices.ravel(), minlength=len(palette))

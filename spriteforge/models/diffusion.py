@@ -32,6 +32,8 @@ from spriteforge.nn.tiling import wrap_around
 from spriteforge.nn.unet import UNet
 
 SAMPLERS = ("ddim", "ddpm")
+# Small enough to train and sample on a laptop CPU (benchmarks/diffusion.py, docs/experiments/diffusion.md).
+_CPU_UNET = {"channels": [32, 64, 64], "blocks_per_level": 1, "attention_levels": 1, "dropout": 0.0}
 
 
 @dataclass
@@ -148,19 +150,10 @@ class Diffusion(Denoiser):
             "timesteps": 10,
             "schedule": "cosine",
         },
-        # Small enough to train and sample on a laptop CPU (benchmarks/diffusion.py, docs/experiments/diffusion.md).
-        "cpu": {"channels": [32, 64, 64], "blocks_per_level": 1, "attention_levels": 1, "dropout": 0.0},
+        "cpu": dict(_CPU_UNET),
         # The cpu U-Net with the cosine schedule, v-prediction and analog bits of the palette index: the best of the
         # 5-minute sweep on focused_873, confirmed at 15 minutes (docs/leaderboard.md, "Recipe sweeps").
-        "cpu15": {
-            "channels": [32, 64, 64],
-            "blocks_per_level": 1,
-            "attention_levels": 1,
-            "dropout": 0.0,
-            "representation": "index",
-            "schedule": "cosine",
-            "prediction": "v",
-        },
+        "cpu15": {**_CPU_UNET, "representation": INDEX, "schedule": "cosine", "prediction": "v"},
         # The Kenney VAE/VQ-VAE/diffusion comparison's U-Net: 7.3M parameters, 1000-step linear schedule.
         "reference": {
             "channels": [64, 128, 144],
